@@ -1,0 +1,55 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+# Everything they need is installed from here; no step needs standard input.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: install run test lint fmt demo browser clean-data help
+
+help:
+	@echo "make run    - install, start embedded PostgreSQL + Redis, load the demo, run web + worker + beat"
+	@echo "make test   - lint, then the whole test suite on real PostgreSQL and Redis"
+	@echo "make lint   - ruff"
+	@echo "make demo   - (re)load the demo campaign only"
+
+$(STAMP): pyproject.toml .ci/constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
+		print('\n'.join(p['dependencies'] + p['optional-dependencies']['dev']))" > $(VENV)/requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check \
+		-c .ci/constraints.txt -r $(VENV)/requirements.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Debian's Chromium for the Playwright browser tests; Playwright's own browser
+# download cannot work offline, so we drive the system one.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "installing Debian chromium for browser tests"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+		|| echo "WARNING: could not install chromium; browser tests will fail"; }
+
+run: install
+	$(PY) -m annotate.devrun
+
+demo: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py load_demo
+
+lint: install
+	$(PY) -m ruff check .
+
+fmt: install
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+test: install browser lint
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+clean-data:
+	$(PY) -m annotate.embedded stop || true
+	rm -rf .var

@@ -1,0 +1,20 @@
+"""The Celery app. Tasks live in each app's tasks.py and stay thin."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotate.settings")
+
+app = Celery("annotate")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+# Static entries; django-celery-beat copies them into its tables on start, so
+# managers can retune or disable them from the admin without a deploy.
+app.conf.beat_schedule = {
+    "expire-stale-leases": {
+        "task": "labeling.tasks.expire_stale_leases",
+        "schedule": float(os.environ.get("LEASE_SWEEP_SECONDS", "60")),
+    },
+}

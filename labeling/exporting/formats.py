@@ -1,0 +1,216 @@
+"""Export formats as pure functions over plain data (no database access).
+
+- prm800k: the PRM800K line schema, one line per labeled solution.
+- trl: TRL stepwise supervision rows {"prompt", "completions", "labels"}.
+- processbench: {"id", "generator", "problem", "steps", "final_answer_correct", "label"}.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+EXPORT_FORMATS = ("prm800k", "trl", "processbench")
+AGGREGATIONS = ("none", "majority")
+QUESTION_ORDER = (
+    "problem", "ground_truth_solution", "ground_truth_answer", "pre_generated_steps",
+    "pre_generated_answer", "pre_generated_verifier_score",
+)
+
+
+@dataclass
+class StepRating:
+    index: int
+    rating: int | None
+    flagged: bool | None = False
+    chosen_completion: int | None = None
+
+
+@dataclass
+class Alternative:
+    step_index: int
+    kind: str  # "alternative" | "human"
+    position: int
+    text: str
+    rating: int | None
+    flagged: bool | None
+    source: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class LabeledSolution:
+    """One annotator's submitted labels for one solution, with everything an export needs."""
+
+    assignment_id: int
+    solution_id: int
+    labeler: str
+    submitted_at: datetime
+    problem: str
+    ground_truth_answer: str
+    ground_truth_solution: str
+    steps: list[str]
+    final_answer: str
+    answer_is_correct: bool | None
+    generator: str
+    ratings: list[StepRating]
+    alternatives: list[Alternative] = field(default_factory=list)
+    generation: int | None = None
+    verifier_score: float | None = None
+    is_quality_control: bool = False
+    is_screening: bool = False
+    total_time: int = 0
+    finish_reason: str | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def _timestamp(ls: LabeledSolution) -> str:
+    raw = ls.extra.get("timestamp_raw")
+    if raw:
+        return raw
+    return ls.submitted_at.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
+
+
+def prm800k_record(ls: LabeledSolution) -> dict:
+    """The PRM800K line for one labeled solution; imported records come back unchanged."""
+    unknown = ls.extra.get("unknown", {})
+    values = {
+        "problem": ls.problem,
+        "ground_truth_solution": ls.ground_truth_solution,
+        "ground_truth_answer": ls.ground_truth_answer,
+        "pre_generated_steps": ls.steps,
+        "pre_generated_answer": ls.final_answer,
+        "pre_generated_verifier_score": ls.verifier_score,
+    }
+    keys = ls.extra.get("question_keys")
+    if keys is None:
+        question = {k: values[k] for k in QUESTION_ORDER}
+    else:
+        question = {k: values[k] for k in keys if k in values}
+    question.update(unknown.get("question", {}))
+
+    by_step: dict[int, list[Alternative]] = {}
+    for alt in ls.alternatives:
+        by_step.setdefault(alt.step_index, []).append(alt)
+    steps = []
+    for r in ls.ratings:
+        alts = by_step.get(r.index, [])
+        override = next((a for a in alts if a.kind == "alternative" and a.position == 0), None)
+        if override is not None:
+            first = {"text": override.text, "rating": r.rating, "flagged": r.flagged}
+            first.update(override.extra.get("completion", {}))
+            step_extra = override.extra.get("step", {})
+        else:
+            first = {"text": ls.steps[r.index], "rating": r.rating, "flagged": r.flagged}
+            step_extra = {}
+        completions = [first]
+        for a in sorted((a for a in alts if a.kind == "alternative" and a.position > 0), key=lambda a: a.position):
+            completions.append({"text": a.text, "rating": a.rating, "flagged": a.flagged, **a.extra})
+        human = next((a for a in alts if a.kind == "human"), None)
+        steps.append(
+            {
+                "completions": completions,
+                "human_completion": _human(human) if human else None,
+                "chosen_completion": r.chosen_completion,
+                **step_extra,
+            }
+        )
+    label = {"steps": steps, "total_time": ls.total_time, "finish_reason": ls.finish_reason}
+    label.update(unknown.get("label", {}))
+    record = {
+        "labeler": ls.labeler,
+        "timestamp": _timestamp(ls),
+        "generation": ls.generation,
+        "is_quality_control_question": ls.is_quality_control,
+        "is_initial_screening_question": ls.is_screening,
+        "question": question,
+        "label": label,
+    }
+    record.update(unknown.get("record", {}))
+    return record
+
+
+def _human(a: Alternative) -> dict:
+    values = {"text": a.text, "rating": a.rating, "source": a.source or "human", "flagged": a.flagged}
+    extra = dict(a.extra)
+    keys = extra.pop("keys", None) or ["text", "rating", "source", "flagged"]
+    out = {k: values[k] if k in values else extra.get(k) for k in keys}
+    return out
+
+
+# --- aggregation and the derived training formats --------------------------------
+
+
+def majority_ratings(labels: list[LabeledSolution]) -> list[int | None]:
+    """Per step, the most common rating among annotators who rated it.
+
+    Ties go to the lower rating: a step that half the annotators call wrong is
+    not safe to train on as correct. Steps nobody rated are None.
+    """
+    n_steps = len(labels[0].steps)
+    per_step: list[list[int]] = [[] for _ in range(n_steps)]
+    for ls in labels:
+        for r in ls.ratings:
+            if r.rating is not None and r.index < n_steps:
+                per_step[r.index].append(r.rating)
+    out: list[int | None] = []
+    for ratings in per_step:
+        if not ratings:
+            out.append(None)
+            continue
+        counts = Counter(ratings)
+        top = max(counts.values())
+        out.append(min(r for r, c in counts.items() if c == top))
+    return out
+
+
+def ratings_list(ls: LabeledSolution) -> list[int | None]:
+    out: list[int | None] = [None] * len(ls.steps)
+    for r in ls.ratings:
+        if r.index < len(out):
+            out[r.index] = r.rating
+    return out
+
+
+def trl_row(problem: str, steps: list[str], ratings: list[int | None], *, neutral_is_correct: bool = True):
+    """TRL stepwise supervision: steps up to and including the first negative.
+
+    Stops before the first unrated step. Returns None when no step is usable.
+    """
+    completions, labels = [], []
+    for text, rating in zip(steps, ratings, strict=False):
+        if rating is None:
+            break
+        completions.append(text)
+        labels.append(rating == 1 or (rating == 0 and neutral_is_correct))
+        if rating == -1:
+            break
+    if not completions:
+        return None
+    return {"prompt": problem, "completions": completions, "labels": labels}
+
+
+def first_error_label(ratings: list[int | None]) -> int | None:
+    """0-based index of the first negative step, -1 if every step is rated and none is
+    negative, None if the solution was labeled neither to its first error nor to the end."""
+    for i, rating in enumerate(ratings):
+        if rating == -1:
+            return i
+        if rating is None:
+            return None
+    return -1
+
+
+def processbench_row(*, row_id: str, ls: LabeledSolution, ratings: list[int | None]) -> dict | None:
+    label = first_error_label(ratings)
+    if label is None:
+        return None
+    return {
+        "id": row_id,
+        "generator": ls.generator,
+        "problem": ls.problem,
+        "steps": ls.steps,
+        "final_answer_correct": ls.answer_is_correct,
+        "label": label,
+    }

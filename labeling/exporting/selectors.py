@@ -1,0 +1,133 @@
+"""Read submitted labels out of the database in bounded chunks.
+
+Memory stays constant whatever the campaign size: each chunk is a keyset
+page of solution ids, and everything for that page is fetched with a fixed
+number of queries.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+
+from django.db.models import Exists, OuterRef
+
+from labeling.exporting.formats import Alternative, LabeledSolution, StepRating
+from labeling.models import Assignment, Campaign, Profile, Solution, Step, StepAlternative, StepLabel
+
+SUBMITTED = Assignment.Status.SUBMITTED
+
+
+def _solution_pages(campaign: Campaign, chunk: int) -> Iterator[list[int]]:
+    last = 0
+    has_labels = Assignment.objects.filter(campaign=campaign, status=SUBMITTED, solution_id=OuterRef("pk"))
+    while True:
+        ids = list(
+            Solution.objects.filter(pk__gt=last)
+            .filter(Exists(has_labels))
+            .order_by("pk")
+            .values_list("pk", flat=True)[:chunk]
+        )
+        if not ids:
+            return
+        yield ids
+        last = ids[-1]
+
+
+def labeled_solutions_by_solution(campaign: Campaign, *, chunk: int = 500) -> Iterator[list[LabeledSolution]]:
+    """Yield, per solution (ascending id), every submitted labeling of it in the campaign."""
+    for solution_ids in _solution_pages(campaign, chunk):
+        grouped: dict[int, list[LabeledSolution]] = defaultdict(list)
+        for ls in _load(campaign, solution_ids):
+            grouped[ls.solution_id].append(ls)
+        for sid in solution_ids:
+            if grouped[sid]:
+                yield grouped[sid]
+
+
+def labeled_solutions(campaign: Campaign, *, chunk: int = 500) -> Iterator[LabeledSolution]:
+    """Every submitted labeling in the campaign, in assignment (import/submit) order per page."""
+    last = 0
+    while True:
+        ids = list(
+            Assignment.objects.filter(campaign=campaign, status=SUBMITTED, pk__gt=last)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:chunk]
+        )
+        if not ids:
+            return
+        yield from _load(campaign, None, assignment_ids=ids)
+        last = ids[-1]
+
+
+def _load(
+    campaign: Campaign, solution_ids: list[int] | None, *, assignment_ids: list[int] | None = None
+) -> list[LabeledSolution]:
+    qs = Assignment.objects.filter(campaign=campaign, status=SUBMITTED)
+    qs = qs.filter(pk__in=assignment_ids) if assignment_ids is not None else qs.filter(solution_id__in=solution_ids)
+    assignments = list(qs.select_related("solution__problem").order_by("pk"))
+    if not assignments:
+        return []
+    a_ids = [a.pk for a in assignments]
+    s_ids = {a.solution_id for a in assignments}
+    steps: dict[int, list[str]] = defaultdict(list)
+    for sid, text in Step.objects.filter(solution_id__in=s_ids).order_by("solution_id", "index").values_list(
+        "solution_id", "text"
+    ):
+        steps[sid].append(text)
+    ratings: dict[int, list[StepRating]] = defaultdict(list)
+    for aid, idx, rating, flagged, chosen in (
+        StepLabel.objects.filter(assignment_id__in=a_ids)
+        .order_by("assignment_id", "step__index")
+        .values_list("assignment_id", "step__index", "rating", "flagged", "chosen_completion")
+    ):
+        ratings[aid].append(StepRating(index=idx, rating=rating, flagged=flagged, chosen_completion=chosen))
+    alternatives: dict[int, list[Alternative]] = defaultdict(list)
+    for alt in StepAlternative.objects.filter(assignment_id__in=a_ids).select_related("step").order_by(
+        "assignment_id", "step__index", "position"
+    ):
+        alternatives[alt.assignment_id].append(
+            Alternative(
+                step_index=alt.step.index, kind=alt.kind, position=alt.position, text=alt.text,
+                rating=alt.rating, flagged=alt.flagged, source=alt.source, extra=alt.extra,
+            )
+        )
+    labelers = {
+        p.user_id: p.labeler
+        for p in Profile.objects.filter(user_id__in={a.annotator_id for a in assignments}).only(
+            "user_id", "labeler_uid", "external_id"
+        )
+    }
+    out = []
+    for a in assignments:
+        sol = a.solution
+        prob = sol.problem
+        out.append(
+            LabeledSolution(
+                assignment_id=a.pk,
+                solution_id=sol.pk,
+                labeler=labelers.get(a.annotator_id) or f"user-{a.annotator_id}",
+                submitted_at=a.submitted_at,
+                problem=prob.text,
+                ground_truth_answer=prob.ground_truth_answer,
+                ground_truth_solution=prob.ground_truth_solution,
+                steps=steps[sol.pk],
+                final_answer=sol.final_answer,
+                answer_is_correct=sol.answer_is_correct,
+                generator=sol.generator,
+                ratings=ratings[a.pk],
+                alternatives=alternatives[a.pk],
+                generation=a.queue_generation,
+                verifier_score=(
+                    sol.pre_generated_verifier_score
+                    if sol.pre_generated_verifier_score is not None
+                    else a.queue_score
+                ),
+                is_quality_control=a.is_quality_control,
+                is_screening=a.is_screening,
+                total_time=a.active_ms,
+                finish_reason=a.finish_reason,
+                extra=a.extra,
+            )
+        )
+    return out

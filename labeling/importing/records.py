@@ -1,0 +1,88 @@
+"""Plain data produced by the format parsers and consumed by the import service.
+
+Parsers never touch the database: they turn one JSON object into
+ParsedSolution records or raise RecordError with a human-readable reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class RecordError(ValueError):
+    """One input line is invalid; the message says why."""
+
+
+@dataclass
+class ParsedProblem:
+    source: str
+    source_id: str
+    text: str
+    ground_truth_answer: str = ""
+    ground_truth_solution: str = ""
+    subject: str = ""
+    level: str = ""
+    metadata: dict = field(default_factory=dict)
+
+
+@dataclass
+class ParsedCompletion:
+    text: str
+    rating: int | None
+    flagged: bool | None
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class ParsedLabelStep:
+    completions: list[ParsedCompletion]
+    human_completion: dict | None
+    chosen_completion: int | None
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class ParsedLabel:
+    """A PRM800K label: who labeled which steps how."""
+
+    labeler: str
+    timestamp: datetime
+    timestamp_raw: str
+    generation: int | None
+    is_quality_control: bool
+    is_screening: bool
+    steps: list[ParsedLabelStep]
+    total_time: int | None
+    finish_reason: str | None
+    # Keys of `question` as given (phase 1 has fewer), unknown fields by level.
+    question_keys: list[str]
+    unknown: dict = field(default_factory=dict)
+
+
+@dataclass
+class ParsedSolution:
+    problem: ParsedProblem
+    steps: list[str]
+    generator: str = ""
+    final_answer: str | None = None
+    generation: int | None = None
+    verifier_score: float | None = None
+    metadata: dict = field(default_factory=dict)
+    label: ParsedLabel | None = None
+
+    @property
+    def content_hash(self) -> str:
+        h = hashlib.sha256()
+        h.update(self.generator.encode())
+        for step in self.steps:
+            h.update(b"\x00")
+            h.update(step.encode())
+        return h.hexdigest()
+
+
+def text_key(text: str) -> str:
+    """Stable id for a problem known only by its text."""
+    normalised = " ".join(text.split())
+    return "sha1:" + hashlib.sha1(normalised.encode(), usedforsecurity=False).hexdigest()[:20]

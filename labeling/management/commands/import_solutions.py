@@ -1,0 +1,53 @@
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from labeling.errors import LabelingError
+from labeling.importing.formats import FORMATS
+from labeling.models import Campaign
+from labeling.services.campaigns import campaign_create
+from labeling.services.imports import solutions_import
+
+
+class Command(BaseCommand):
+    help = "Import solutions (and PRM800K labels) from a JSONL file into a campaign. All or nothing."
+
+    def add_arguments(self, parser):
+        parser.add_argument("file", type=Path)
+        parser.add_argument("--campaign", required=True, help="campaign slug")
+        parser.add_argument("--format", default="auto", choices=FORMATS)
+        parser.add_argument(
+            "--split", default=None,
+            help="how to split a plain 'solution' text into steps: blank (default), newline or regex:PATTERN",
+        )
+        parser.add_argument("--create", action="store_true", help="create the campaign if it does not exist")
+        parser.add_argument("--mode", default="first_error", choices=Campaign.Mode.values,
+                            help="mode of a campaign created with --create")
+        parser.add_argument("--no-progress", action="store_true")
+
+    def handle(self, *args, **opts):
+        slug = opts["campaign"]
+        campaign = Campaign.objects.filter(slug=slug).first()
+        try:
+            if campaign is None:
+                if not opts["create"]:
+                    raise CommandError(f"no campaign '{slug}'; create it in the admin or pass --create")
+                campaign = campaign_create(slug=slug, name=slug, mode=opts["mode"])
+            bar = None if opts["no_progress"] else tqdm(desc="importing", unit="line")
+
+            def progress(done: int, total: int) -> None:
+                if bar is not None:
+                    bar.total = total
+                    bar.update(done - bar.n)
+
+            result = solutions_import(
+                campaign=campaign, path=opts["file"], fmt=opts["format"], split=opts["split"] or "blank",
+                progress=progress,
+            )
+            if bar is not None:
+                bar.close()
+        except LabelingError as exc:
+            raise CommandError(exc.message) from exc
+        self.stdout.write(result.summary())
+        self.stdout.write(self.style.SUCCESS(f"imported into campaign '{campaign.slug}'"))

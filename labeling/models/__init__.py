@@ -1,0 +1,19 @@
+from labeling.models.campaigns import Campaign, Membership, Profile, Task
+from labeling.models.jobs import Job
+from labeling.models.labels import Assignment, GoldStepLabel, StepAlternative, StepLabel
+from labeling.models.problems import Problem, Solution, Step
+
+__all__ = [
+    "Assignment",
+    "Campaign",
+    "GoldStepLabel",
+    "Job",
+    "Membership",
+    "Problem",
+    "Profile",
+    "Solution",
+    "Step",
+    "StepAlternative",
+    "StepLabel",
+    "Task",
+]

@@ -1,0 +1,138 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Campaign(models.Model):
+    """A labeling project over a pool of solutions, with its labeling rules."""
+
+    class Mode(models.TextChoices):
+        FIRST_ERROR = "first_error", "Stop at the first negative step"
+        ALL_STEPS = "all_steps", "Rate every step"
+
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        PAUSED = "paused"
+        ARCHIVED = "archived"
+
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.FIRST_ERROR)
+    # How many distinct annotators label each solution.
+    overlap = models.PositiveSmallIntegerField(default=1)
+    show_ground_truth = models.BooleanField(default=True)
+    # Share of served tasks that are gold (quality-control) items.
+    qc_rate = models.FloatField(default=0.05)
+    lease_minutes = models.PositiveIntegerField(default=30)
+    allow_corrections = models.BooleanField(default=True)
+    instructions = models.TextField(blank=True, help_text="Markdown shown to annotators.")
+    # Screening: a new annotator labels this many gold items first (0 = none).
+    screening_size = models.PositiveSmallIntegerField(default=0)
+    screening_threshold = models.FloatField(default=0.75)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["slug"]
+        constraints = [
+            models.CheckConstraint(condition=Q(overlap__gte=1), name="campaign_overlap_positive"),
+            models.CheckConstraint(condition=Q(qc_rate__gte=0) & Q(qc_rate__lte=1), name="campaign_qc_rate_0_1"),
+            models.CheckConstraint(condition=Q(lease_minutes__gte=1), name="campaign_lease_positive"),
+            models.CheckConstraint(
+                condition=Q(screening_threshold__gte=0) & Q(screening_threshold__lte=1),
+                name="campaign_screening_threshold_0_1",
+            ),
+            models.CheckConstraint(condition=Q(mode__in=["first_error", "all_steps"]), name="campaign_mode_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class Membership(models.Model):
+    """A user's role in one campaign."""
+
+    class Role(models.TextChoices):
+        ANNOTATOR = "annotator"
+        MANAGER = "manager"
+
+    class Status(models.TextChoices):
+        SCREENING = "screening"
+        ACTIVE = "active"
+        PAUSED = "paused"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.ANNOTATOR)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    status_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "user"], name="membership_unique"),
+            models.CheckConstraint(condition=Q(role__in=["annotator", "manager"]), name="membership_role_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.role} in {self.campaign_id}"
+
+
+class Profile(models.Model):
+    """Labeler identity. External labelers (imported PRM800K UUIDs) are inactive users."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile")
+    # The `labeler` value written to PRM800K exports.
+    labeler_uid = models.UUIDField(default=uuid.uuid4, unique=True)
+    is_external = models.BooleanField(default=False)
+    external_source = models.CharField(max_length=64, blank=True)
+    # The raw labeler id when it is not a UUID, so exports give it back verbatim.
+    external_id = models.CharField(max_length=200, blank=True)
+
+    def __str__(self) -> str:
+        return f"profile of {self.user_id}"
+
+    @property
+    def labeler(self) -> str:
+        return self.external_id or str(self.labeler_uid)
+
+
+class Task(models.Model):
+    """A solution in a campaign's pool, and why and how urgently it is queued."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="tasks")
+    solution = models.ForeignKey("labeling.Solution", on_delete=models.CASCADE, related_name="tasks")
+    # Served highest first; the active-learning refill writes it.
+    priority = models.FloatField(default=0.0)
+    is_gold = models.BooleanField(default=False)
+    is_screening = models.BooleanField(default=False)
+    queue_strategy = models.CharField(max_length=64, blank=True, default="import")
+    queue_model_version = models.CharField(max_length=64, blank=True)
+    queue_score = models.FloatField(null=True, blank=True)
+    queue_rank = models.IntegerField(null=True, blank=True)
+    queue_generation = models.IntegerField(null=True, blank=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    # Leased + submitted assignments. Kept by the assignment service under the
+    # row lock so "fewer than overlap" is one indexed predicate, not a count.
+    taken = models.PositiveSmallIntegerField(default=0)
+    completed = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "solution"], name="task_unique_solution"),
+            models.CheckConstraint(condition=Q(completed__lte=models.F("taken")), name="task_completed_le_taken"),
+        ]
+        indexes = [
+            models.Index(fields=["campaign", "is_gold", "-priority", "id"], name="task_queue_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"task {self.pk} ({self.campaign_id}/{self.solution_id})"

@@ -1,0 +1,150 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+RATING_CHOICES = [(-1, "negative"), (0, "neutral"), (1, "positive")]
+VALID_RATING = Q(rating__isnull=True) | Q(rating__in=[-1, 0, 1])
+
+
+class Assignment(models.Model):
+    """One annotator's labeling of one solution in one campaign (native or imported)."""
+
+    class Status(models.TextChoices):
+        LEASED = "leased"
+        SUBMITTED = "submitted"
+        EXPIRED = "expired"
+        SKIPPED = "skipped"
+
+    class FinishReason(models.TextChoices):
+        SOLUTION = "solution", "Rated to the end"
+        FOUND_ERROR = "found_error", "Found an error"
+        GIVE_UP = "give_up", "Gave up"
+        BAD_PROBLEM = "bad_problem", "Bad problem"
+
+    class Source(models.TextChoices):
+        NATIVE = "native"
+        IMPORTED = "imported"
+
+    campaign = models.ForeignKey("labeling.Campaign", on_delete=models.CASCADE, related_name="assignments")
+    task = models.ForeignKey("labeling.Task", on_delete=models.CASCADE, related_name="assignments")
+    solution = models.ForeignKey("labeling.Solution", on_delete=models.CASCADE, related_name="assignments")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="assignments")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.LEASED)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.NATIVE)
+    leased_at = models.DateTimeField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    # Active labeling time (the page pauses its timer when hidden or idle).
+    active_ms = models.BigIntegerField(default=0)
+    finish_reason = models.CharField(max_length=16, choices=FinishReason.choices, null=True, blank=True)
+    finish_note = models.TextField(blank=True)
+    # Why it was queued, copied from the task when leased.
+    queue_strategy = models.CharField(max_length=64, blank=True)
+    queue_model_version = models.CharField(max_length=64, blank=True)
+    queue_score = models.FloatField(null=True, blank=True)
+    queue_generation = models.IntegerField(null=True, blank=True)
+    is_quality_control = models.BooleanField(default=False)
+    is_screening = models.BooleanField(default=False)
+    # Client-chosen id that makes submit idempotent.
+    submission_id = models.UUIDField(null=True, blank=True, unique=True)
+    # Import provenance (raw timestamp, question keys, unknown fields).
+    extra = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            # One annotator never holds two assignments for one solution in a
+            # campaign (task is unique per campaign and solution).
+            models.UniqueConstraint(fields=["task", "annotator"], name="assignment_one_per_annotator"),
+            models.CheckConstraint(condition=Q(active_ms__gte=0), name="assignment_active_ms_nonneg"),
+            models.CheckConstraint(
+                condition=~Q(status="submitted") | Q(submitted_at__isnull=False),
+                name="assignment_submitted_has_time",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="leased") | Q(lease_expires_at__isnull=False),
+                name="assignment_lease_has_expiry",
+            ),
+            models.CheckConstraint(
+                condition=Q(finish_reason__isnull=True)
+                | Q(finish_reason__in=["solution", "found_error", "give_up", "bad_problem"]),
+                name="assignment_finish_reason_valid",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["campaign", "status", "submitted_at"], name="assignment_campaign_status_idx"),
+            models.Index(fields=["annotator", "status"], name="assignment_annotator_idx"),
+            models.Index(
+                fields=["lease_expires_at"], name="assignment_lease_idx", condition=Q(status="leased")
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"assignment {self.pk} ({self.status})"
+
+
+class StepLabel(models.Model):
+    """A rating of one step of the solution (PRM800K `completions[0]`)."""
+
+    assignment = models.ForeignKey(Assignment, on_delete=models.CASCADE, related_name="step_labels")
+    step = models.ForeignKey("labeling.Step", on_delete=models.CASCADE, related_name="labels")
+    # Null only for imported PRM800K steps that were shown but never rated.
+    rating = models.SmallIntegerField(choices=RATING_CHOICES, null=True, blank=True)
+    # PRM800K phase 2 writes null for the pre-generated step, so null is kept.
+    flagged = models.BooleanField(null=True, default=False)
+    # PRM800K: which completion the solution continued with (null = none/human).
+    chosen_completion = models.SmallIntegerField(null=True, blank=True)
+    labeled_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["assignment_id", "step__index"]
+        constraints = [
+            models.UniqueConstraint(fields=["assignment", "step"], name="steplabel_unique"),
+            models.CheckConstraint(condition=VALID_RATING, name="steplabel_rating_valid"),
+        ]
+
+
+class StepAlternative(models.Model):
+    """Other completions shown at a step (PRM800K `completions[1..]`) and human-written steps."""
+
+    class Kind(models.TextChoices):
+        ALTERNATIVE = "alternative"
+        HUMAN = "human"
+
+    assignment = models.ForeignKey(Assignment, on_delete=models.CASCADE, related_name="alternatives")
+    step = models.ForeignKey("labeling.Step", on_delete=models.CASCADE, related_name="alternatives")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    # Index in PRM800K `completions` (>= 1) for alternatives; 0 for the human step.
+    position = models.PositiveSmallIntegerField(default=0)
+    text = models.TextField()
+    rating = models.SmallIntegerField(choices=RATING_CHOICES, null=True, blank=True)
+    flagged = models.BooleanField(null=True, default=False)
+    source = models.CharField(max_length=32, blank=True)
+    extra = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["assignment_id", "step__index", "kind", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["assignment", "step", "kind", "position"], name="alternative_unique"),
+            models.CheckConstraint(condition=VALID_RATING, name="alternative_rating_valid"),
+            models.CheckConstraint(condition=Q(kind__in=["alternative", "human"]), name="alternative_kind_valid"),
+        ]
+
+
+class GoldStepLabel(models.Model):
+    """The reference rating of a step, for quality-control (gold) items."""
+
+    step = models.OneToOneField("labeling.Step", on_delete=models.CASCADE, related_name="gold")
+    solution = models.ForeignKey("labeling.Solution", on_delete=models.CASCADE, related_name="gold_labels")
+    rating = models.SmallIntegerField(choices=RATING_CHOICES)
+    note = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(rating__in=[-1, 0, 1]), name="gold_rating_valid"),
+        ]

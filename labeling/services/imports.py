@@ -1,0 +1,415 @@
+"""Importing problems, solutions and PRM800K labels into a campaign.
+
+All or nothing: a first pass parses and validates every line without touching
+the database; if any line is bad, ImportFailed lists them and nothing is
+written. The second pass writes in batches (bulk inserts) inside one
+transaction, so a failure midway (a constraint, a conflicting label) also
+leaves nothing behind. Re-importing the same file creates no duplicates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import orjson
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from labeling.errors import ImportFailed, ValidationFailed
+from labeling.grading import GRADER_VERSION, grade_answer
+from labeling.importing.formats import FORMATS, detect_format, get_parser, split_rule
+from labeling.importing.records import ParsedSolution, RecordError
+from labeling.models import Assignment, Campaign, Problem, Solution, Step, StepAlternative, StepLabel, Task
+from labeling.services.users import external_labelers_get_or_create
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class ImportResult:
+    format: str
+    lines: int = 0
+    solutions_in_file: int = 0
+    problems_created: int = 0
+    solutions_created: int = 0
+    solutions_existing: int = 0
+    tasks_created: int = 0
+    assignments_created: int = 0
+    assignments_existing: int = 0
+    step_labels_created: int = 0
+    graded_correct: int = 0
+    graded_incorrect: int = 0
+    graded_unknown: int = 0
+    # Where the file carries its own verdict (GSM8K samples' is_correct).
+    reference_verdicts: int = 0
+    reference_agreements: int = 0
+    grader_version: str = GRADER_VERSION
+    disagreements: list[dict] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def summary(self) -> str:
+        lines = [
+            f"format: {self.format}; lines: {self.lines}; solutions in file: {self.solutions_in_file}",
+            f"created: {self.problems_created} problems, {self.solutions_created} solutions "
+            f"({self.solutions_existing} already present), {self.tasks_created} campaign tasks",
+        ]
+        if self.assignments_created or self.assignments_existing:
+            lines.append(
+                f"labels: {self.assignments_created} labeled solutions with {self.step_labels_created} step "
+                f"labels ({self.assignments_existing} already present)"
+            )
+        lines.append(
+            f"grading ({self.grader_version}) of new solutions: {self.graded_correct} correct, "
+            f"{self.graded_incorrect} incorrect, {self.graded_unknown} ungraded"
+        )
+        if self.reference_verdicts:
+            pct = 100.0 * self.reference_agreements / self.reference_verdicts
+            lines.append(
+                f"agreement with the file's own is_correct: {self.reference_agreements}/"
+                f"{self.reference_verdicts} ({pct:.2f}%)"
+            )
+        return "\n".join(lines)
+
+
+def _iter_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            if raw.strip():
+                yield lineno, raw
+
+
+def _parse_line(raw: bytes):
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise RecordError(f"invalid JSON: {exc}") from exc
+
+
+def _validate(path: Path, fmt: str, split: str) -> tuple[str, int, list[tuple[int, str]], int]:
+    """Pass 1: parse every line. Returns (format, line count, first errors, error count)."""
+    errors: list[tuple[int, str]] = []
+    error_count = 0
+    parser = None if fmt == "auto" else get_parser(fmt, split)
+    lines = 0
+    for lineno, raw in _iter_lines(path):
+        lines += 1
+        try:
+            obj = _parse_line(raw)
+            if parser is None:
+                fmt = detect_format(obj)
+                parser = get_parser(fmt, split)
+            parser(obj)
+        except RecordError as exc:
+            error_count += 1
+            if len(errors) < ImportFailed.MAX_REPORTED:
+                errors.append((lineno, str(exc)))
+    if lines == 0:
+        raise ValidationFailed(f"{path} holds no records")
+    return fmt, lines, errors, error_count
+
+
+def solutions_import(
+    *,
+    campaign: Campaign,
+    path: Path,
+    fmt: str = "auto",
+    split: str = "blank",
+    batch_size: int | None = None,
+    progress: Progress | None = None,
+) -> ImportResult:
+    """Import a JSONL file of solutions (and labels) into `campaign`.
+
+    Invariants: nothing is written unless every line is valid; problems are
+    unique per source, solutions per (problem, content), tasks per (campaign,
+    solution), labels per (solution, labeler) in a campaign; a record whose
+    labeler already labeled that solution with another timestamp is refused.
+    """
+    if fmt not in FORMATS:
+        raise ValidationFailed(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+    try:
+        split_rule(split)
+    except ValueError as exc:
+        raise ValidationFailed(str(exc)) from exc
+    path = Path(path)
+    if not path.is_file():
+        raise ValidationFailed(f"no such file: {path}")
+    fmt, total, errors, error_count = _validate(path, fmt, split)
+    if error_count:
+        raise ImportFailed(errors, error_count)
+
+    parser = get_parser(fmt, split)
+    result = ImportResult(format=fmt)
+    batch_size = batch_size or settings.IMPORT_BATCH_SIZE
+    writer = _BatchWriter(campaign=campaign, result=result)
+    with transaction.atomic():
+        batch: list[tuple[int, ParsedSolution]] = []
+        for lineno, raw in _iter_lines(path):
+            result.lines += 1
+            for parsed in parser(_parse_line(raw)):
+                batch.append((lineno, parsed))
+            if len(batch) >= batch_size:
+                writer.flush(batch)
+                batch = []
+                if progress:
+                    progress(result.lines, total)
+        if batch:
+            writer.flush(batch)
+        writer.finish()
+    if progress:
+        progress(result.lines, total)
+    return result
+
+
+class _BatchWriter:
+    def __init__(self, *, campaign: Campaign, result: ImportResult) -> None:
+        self.campaign = campaign
+        self.result = result
+        self.labeler_ids: dict[str, int] = {}
+        self.touched_tasks: set[int] = set()
+
+    def flush(self, batch: list[tuple[int, ParsedSolution]]) -> None:
+        self.result.solutions_in_file += len(batch)
+        problem_ids = self._problems([p for _, p in batch])
+        solution_ids = self._solutions(batch, problem_ids)
+        task_ids = self._tasks(set(solution_ids.values()))
+        labeled = [(n, p) for n, p in batch if p.label is not None]
+        if labeled:
+            self._labels(labeled, problem_ids, solution_ids, task_ids)
+
+    # -- problems --------------------------------------------------------------
+
+    def _problems(self, parsed: list[ParsedSolution]) -> dict[tuple[str, str], int]:
+        wanted = {(p.problem.source, p.problem.source_id): p.problem for p in parsed}
+        ids: dict[tuple[str, str], int] = {}
+        fill_gts: list[Problem] = []
+        for prob in Problem.objects.filter(source_id__in={k[1] for k in wanted}).only(
+            "id", "source", "source_id", "ground_truth_solution"
+        ):
+            key = (prob.source, prob.source_id)
+            if key in wanted:
+                ids[key] = prob.pk
+                new_gts = wanted[key].ground_truth_solution
+                if new_gts and not prob.ground_truth_solution:
+                    prob.ground_truth_solution = new_gts
+                    fill_gts.append(prob)
+        if fill_gts:
+            Problem.objects.bulk_update(fill_gts, ["ground_truth_solution"])
+        missing = [
+            Problem(
+                source=p.source, source_id=p.source_id, text=p.text,
+                ground_truth_answer=p.ground_truth_answer, ground_truth_solution=p.ground_truth_solution,
+                subject=p.subject, level=p.level, metadata=p.metadata,
+            )
+            for key, p in wanted.items()
+            if key not in ids
+        ]
+        for prob in Problem.objects.bulk_create(missing):
+            ids[(prob.source, prob.source_id)] = prob.pk
+        self.result.problems_created += len(missing)
+        return ids
+
+    # -- solutions -------------------------------------------------------------
+
+    def _solutions(self, batch, problem_ids) -> dict[tuple[int, str], int]:
+        """Map (problem id, content hash) to solution id, creating and grading new ones."""
+        keyed = [((problem_ids[(p.problem.source, p.problem.source_id)], p.content_hash), p) for _, p in batch]
+        ids: dict[tuple[int, str], int] = {}
+        verdicts: dict[tuple[int, str], bool | None] = {}
+        for sol in Solution.objects.filter(
+            problem_id__in={k[0] for k, _ in keyed}, content_hash__in={k[1] for k, _ in keyed}
+        ).only("id", "problem_id", "content_hash", "answer_is_correct"):
+            ids[(sol.problem_id, sol.content_hash)] = sol.pk
+            verdicts[(sol.problem_id, sol.content_hash)] = sol.answer_is_correct
+        new: dict[tuple[int, str], tuple[Solution, ParsedSolution]] = {}
+        for key, p in keyed:
+            if key in ids or key in new:
+                if key in ids:
+                    self.result.solutions_existing += 1
+                continue
+            verdict = grade_answer(p.final_answer, p.problem.ground_truth_answer)
+            verdicts[key] = verdict
+            new[key] = (
+                Solution(
+                    problem_id=key[0], generator=p.generator, content_hash=key[1],
+                    final_answer=p.final_answer or "", answer_is_correct=verdict,
+                    grader_version=GRADER_VERSION, generation=p.generation,
+                    pre_generated_verifier_score=p.verifier_score, metadata=p.metadata,
+                ),
+                p,
+            )
+            if verdict is True:
+                self.result.graded_correct += 1
+            elif verdict is False:
+                self.result.graded_incorrect += 1
+            else:
+                self.result.graded_unknown += 1
+        created = Solution.objects.bulk_create([s for s, _ in new.values()])
+        steps = []
+        for sol, (_, parsed) in zip(created, new.values(), strict=True):
+            ids[(sol.problem_id, sol.content_hash)] = sol.pk
+            steps.extend(Step(solution_id=sol.pk, index=i, text=t) for i, t in enumerate(parsed.steps))
+        Step.objects.bulk_create(steps)
+        self.result.solutions_created += len(created)
+        for key, p in keyed:
+            reference = p.metadata.get("is_correct")
+            if isinstance(reference, bool):
+                self.result.reference_verdicts += 1
+                if verdicts.get(key) is reference:
+                    self.result.reference_agreements += 1
+                elif len(self.result.disagreements) < 20:
+                    self.result.disagreements.append(
+                        {"answer": p.final_answer, "ground_truth": p.problem.ground_truth_answer,
+                         "file_says": reference, "grader_says": verdicts.get(key)}
+                    )
+        return ids
+
+    # -- tasks -----------------------------------------------------------------
+
+    def _tasks(self, solution_ids: set[int]) -> dict[int, int]:
+        now = timezone.now()
+        before = Task.objects.filter(campaign=self.campaign, solution_id__in=solution_ids).count()
+        Task.objects.bulk_create(
+            [
+                Task(campaign=self.campaign, solution_id=sid, queue_strategy="import", queued_at=now)
+                for sid in sorted(solution_ids)
+            ],
+            ignore_conflicts=True,
+        )
+        rows = Task.objects.filter(campaign=self.campaign, solution_id__in=solution_ids).values_list(
+            "solution_id", "id"
+        )
+        ids = dict(rows)
+        self.result.tasks_created += len(ids) - before
+        return ids
+
+    # -- labels ----------------------------------------------------------------
+
+    def _labels(self, labeled, problem_ids, solution_ids, task_ids) -> None:
+        new_labelers = {p.label.labeler for _, p in labeled} - set(self.labeler_ids)
+        self.labeler_ids.update(external_labelers_get_or_create(labelers=new_labelers, source="prm800k"))
+        sol_of = {
+            id(p): solution_ids[(problem_ids[(p.problem.source, p.problem.source_id)], p.content_hash)]
+            for _, p in labeled
+        }
+        existing = {
+            (a.task_id, a.annotator_id): a.extra.get("timestamp_raw")
+            for a in Assignment.objects.filter(
+                task_id__in={task_ids[s] for s in sol_of.values()},
+                annotator_id__in={self.labeler_ids[p.label.labeler] for _, p in labeled},
+            ).only("task_id", "annotator_id", "extra")
+        }
+        step_ids = {
+            (sid, idx): pk
+            for pk, sid, idx in Step.objects.filter(solution_id__in=set(sol_of.values())).values_list(
+                "id", "solution_id", "index"
+            )
+        }
+        to_create: list[tuple[Assignment, ParsedSolution, int]] = []
+        for lineno, p in labeled:
+            lab = p.label
+            sid = sol_of[id(p)]
+            key = (task_ids[sid], self.labeler_ids[lab.labeler])
+            if key in existing:
+                if existing[key] == lab.timestamp_raw:
+                    self.result.assignments_existing += 1
+                    continue
+                raise ImportFailed(
+                    [(lineno, f"labeler {lab.labeler} already labeled this solution in campaign "
+                              f"'{self.campaign.slug}' (at {existing[key]}); one label per labeler and solution")],
+                    1,
+                )
+            existing[key] = lab.timestamp_raw
+            extra = {"timestamp_raw": lab.timestamp_raw, "question_keys": lab.question_keys}
+            if lab.unknown:
+                extra["unknown"] = lab.unknown
+            to_create.append(
+                (
+                    Assignment(
+                        campaign=self.campaign, task_id=key[0], solution_id=sid, annotator_id=key[1],
+                        status=Assignment.Status.SUBMITTED, source=Assignment.Source.IMPORTED,
+                        submitted_at=lab.timestamp, active_ms=lab.total_time or 0,
+                        finish_reason=lab.finish_reason, queue_generation=lab.generation,
+                        queue_strategy="import", is_quality_control=lab.is_quality_control,
+                        is_screening=lab.is_screening, extra=extra,
+                    ),
+                    p,
+                    sid,
+                )
+            )
+        created = Assignment.objects.bulk_create([a for a, _, _ in to_create])
+        step_labels, alternatives = [], []
+        for assignment, (_, p, sid) in zip(created, to_create, strict=True):
+            self.touched_tasks.add(assignment.task_id)
+            for i, ls in enumerate(p.label.steps):
+                step_id = step_ids[(sid, i)]
+                first = ls.completions[0]
+                extra = {}
+                if ls.extra:
+                    extra["step"] = ls.extra
+                if first.extra:
+                    extra["completion"] = first.extra
+                step_labels.append(
+                    StepLabel(
+                        assignment_id=assignment.pk, step_id=step_id, rating=first.rating,
+                        flagged=first.flagged, chosen_completion=ls.chosen_completion,
+                    )
+                )
+                if p.steps[i] != first.text or extra:
+                    # completions[0] differs from the stored step (or carries
+                    # unknown fields): keep it verbatim at position 0.
+                    alternatives.append(
+                        StepAlternative(
+                            assignment_id=assignment.pk, step_id=step_id, kind="alternative", position=0,
+                            text=first.text, rating=first.rating, flagged=first.flagged,
+                            extra={"override": True, **extra},
+                        )
+                    )
+                for j, comp in enumerate(ls.completions[1:], start=1):
+                    alternatives.append(
+                        StepAlternative(
+                            assignment_id=assignment.pk, step_id=step_id, kind="alternative", position=j,
+                            text=comp.text, rating=comp.rating, flagged=comp.flagged, extra=comp.extra,
+                        )
+                    )
+                if ls.human_completion is not None:
+                    hc = ls.human_completion
+                    alternatives.append(
+                        StepAlternative(
+                            assignment_id=assignment.pk, step_id=step_id, kind="human", position=0,
+                            text=hc["text"], rating=hc.get("rating"), flagged=hc.get("flagged"),
+                            source=hc.get("source") or "",
+                            extra={k: v for k, v in hc.items() if k not in {"text", "rating", "flagged", "source"}}
+                            | {"keys": list(hc.keys())},
+                        )
+                    )
+        StepLabel.objects.bulk_create(step_labels)
+        StepAlternative.objects.bulk_create(alternatives)
+        self.result.assignments_created += len(created)
+        self.result.step_labels_created += len(step_labels)
+
+    def finish(self) -> None:
+        """Recount the tasks that gained imported labels (one statement)."""
+        if not self.touched_tasks:
+            return
+        task_table = Task._meta.db_table
+        assignment_table = Assignment._meta.db_table
+        with connection.cursor() as cur:
+            cur.execute(
+                f"""
+                UPDATE {task_table} t SET
+                  taken = c.taken, completed = c.completed
+                FROM (
+                  SELECT task_id,
+                         count(*) FILTER (WHERE status IN ('leased', 'submitted')) AS taken,
+                         count(*) FILTER (WHERE status = 'submitted') AS completed
+                  FROM {assignment_table} WHERE task_id = ANY(%s) GROUP BY task_id
+                ) c
+                WHERE t.id = c.task_id
+                """,  # noqa: S608 - table names come from model metadata
+                [list(self.touched_tasks)],
+            )
