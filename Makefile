@@ -48,7 +48,7 @@ fmt: install
 	$(PY) -m ruff format .
 
 test: install browser lint
-	$(PY) -m pytest $(PYTEST_ARGS)
+	DJANGO_ENV=test $(PY) -m pytest $(PYTEST_ARGS)
 
 clean-data:
 	$(PY) -m annotate.embedded stop || true

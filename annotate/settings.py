@@ -76,7 +76,12 @@ def _database_url() -> str:
 def _redis_url() -> str:
     from annotate import embedded
 
-    return _service_url("REDIS_URL", embedded.redis_url)
+    url = _service_url("REDIS_URL", embedded.redis_url)
+    if DJANGO_ENV == "test" and not env("REDIS_URL"):
+        # Tests use their own logical database on the embedded server, so a
+        # running `make run` and a test session never share queues.
+        url = url.rsplit("/", 1)[0] + "/1"
+    return url
 
 
 DATABASE_URL = _database_url()

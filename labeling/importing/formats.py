@@ -86,6 +86,7 @@ def _unknown(obj: dict, known: set[str]) -> dict:
 # --- step splitting ---------------------------------------------------------------
 
 SplitRule = Callable[[str], list[str]]
+_ANSWER_HEADING = re.compile(r"^#\s*Answer\s*$", re.IGNORECASE)
 
 
 def split_rule(spec: str) -> SplitRule:
@@ -103,7 +104,15 @@ def split_rule(spec: str) -> SplitRule:
         raise ValueError(f"unknown split rule {spec!r} (use blank, newline or regex:PATTERN)")
 
     def split(text: str) -> list[str]:
-        return [part.strip() for part in pattern.split(text) if part.strip()]
+        parts = [part.strip() for part in pattern.split(text) if part.strip()]
+        # PRM800K-style "# Answer" headings belong with the answer below them.
+        merged: list[str] = []
+        for part in parts:
+            if merged and _ANSWER_HEADING.match(merged[-1]):
+                merged[-1] = f"{merged[-1]}\n\n{part}"
+            else:
+                merged.append(part)
+        return merged
 
     return split
 

@@ -1,0 +1,60 @@
+import os
+import subprocess
+import sys
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _import_settings(**env):
+    full = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SECRET_KEY", "DATABASE_URL", "REDIS_URL"}}
+    full.update(env)
+    return subprocess.run(
+        [sys.executable, "-c", "import annotate.settings"], cwd=REPO, env=full, capture_output=True, text=True,
+        timeout=60,
+    )
+
+
+def test_production_refuses_to_start_without_a_secret_key():
+    proc = _import_settings(DJANGO_ENV="production", DATABASE_URL="postgresql://x@h/db", REDIS_URL="redis://h/0")
+    assert proc.returncode != 0
+    assert "DJANGO_SECRET_KEY must be set" in proc.stderr
+
+
+def test_production_refuses_embedded_services():
+    proc = _import_settings(DJANGO_ENV="production", DJANGO_SECRET_KEY="s" * 50)
+    assert proc.returncode != 0
+    assert "DATABASE_URL must be set" in proc.stderr
+
+
+def test_only_postgresql_is_accepted():
+    proc = _import_settings(DATABASE_URL="sqlite:///tmp/x.db", REDIS_URL="redis://127.0.0.1:1/0")
+    assert proc.returncode != 0
+    assert "Only PostgreSQL is supported" in proc.stderr
+
+
+def test_production_with_everything_set_imports():
+    proc = _import_settings(DJANGO_ENV="production", DJANGO_SECRET_KEY="s" * 50,
+                            DATABASE_URL="postgresql://u:p@db:5432/annotate", REDIS_URL="redis://r:6379/0")
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.django_db
+def test_tests_run_on_real_postgresql_and_redis():
+    assert connection.vendor == "postgresql"
+    with connection.cursor() as cur:
+        cur.execute("SHOW server_version")
+        assert int(cur.fetchone()[0].split(".")[0]) >= 15
+    import redis
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    assert client.ping() is True
+    assert client.info("server")["redis_version"]
+
+
+def test_security_defaults():
+    assert settings.SECURE_CONTENT_TYPE_NOSNIFF and settings.X_FRAME_OPTIONS == "DENY"
+    assert "django.middleware.csrf.CsrfViewMiddleware" in settings.MIDDLEWARE

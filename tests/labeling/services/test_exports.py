@@ -1,0 +1,159 @@
+import io
+import json
+
+import orjson
+import pytest
+
+from labeling.errors import ValidationFailed
+from labeling.models import StepAlternative
+from labeling.services.exports import export_rows, labels_export
+from labeling.services.imports import solutions_import
+from tests.factories import CampaignFactory, SolutionFactory, TaskFactory, UserFactory, submitted_labels
+
+pytestmark = pytest.mark.django_db
+
+STEPS = ["Let x = 2.", "Then 2x = 5.", "So x + 1 = 3.", "# Answer\n\n3"]
+
+
+def _rows(campaign, fmt, **kw):
+    return list(export_rows(campaign=campaign, fmt=fmt, **kw))
+
+
+def test_prm800k_round_trip_is_exact_on_all_real_records(prm800k_records_path, tmp_path, settings):
+    settings.EXPORT_CHUNK_SIZE = 5  # several chunks
+    campaign = CampaignFactory()
+    solutions_import(campaign=campaign, path=prm800k_records_path)
+    out = tmp_path / "export.jsonl"
+    result = labels_export(campaign=campaign, fmt="prm800k", output=out)
+    original = [json.loads(line) for line in open(prm800k_records_path)]
+    exported = [json.loads(line) for line in open(out)]
+    assert result.rows == 12
+    assert exported == original
+
+
+def test_prm800k_round_trip_keeps_unknown_fields(prm800k_records_path, write_jsonl):
+    rec = json.loads(open(prm800k_records_path).readlines()[5])
+    rec["vendor"] = {"batch": 3}
+    rec["label"]["steps"][0]["completions"][0]["note"] = "checked"
+    rec["label"]["steps"][2]["completions"][1]["note"] = "alt"
+    campaign = CampaignFactory()
+    solutions_import(campaign=campaign, path=write_jsonl([rec]))
+    assert _rows(campaign, "prm800k") == [rec]
+
+
+def _native_campaign():
+    campaign = CampaignFactory()
+    task = TaskFactory(campaign=campaign, solution=SolutionFactory(steps=STEPS, final_answer="3",
+                                                                   answer_is_correct=False))
+    return campaign, task
+
+
+def test_prm800k_export_of_native_labels_has_phase2_shape():
+    campaign, task = _native_campaign()
+    annotator = UserFactory()
+    a = submitted_labels(task, annotator, [1, -1])
+    StepAlternative.objects.create(assignment=a, step=task.solution.steps.get(index=1), kind="human",
+                                   text="Then 2x = 4.", rating=None, flagged=False, source="human")
+    [row] = _rows(campaign, "prm800k")
+    assert row["labeler"] == str(annotator.profile.labeler_uid)
+    assert row["question"]["pre_generated_steps"] == STEPS
+    assert row["question"]["pre_generated_answer"] == "3"
+    steps = row["label"]["steps"]
+    assert [s["completions"][0]["rating"] for s in steps] == [1, -1]
+    assert [s["chosen_completion"] for s in steps] == [0, None]
+    assert steps[1]["human_completion"] == {"text": "Then 2x = 4.", "rating": None, "source": "human",
+                                            "flagged": False}
+    assert row["label"]["finish_reason"] == "found_error"
+    assert row["timestamp"] == a.submitted_at.replace(tzinfo=None).isoformat(timespec="microseconds")
+
+
+def test_trl_stops_at_first_negative_and_maps_neutral():
+    campaign, task = _native_campaign()
+    submitted_labels(task, UserFactory(), [1, 0, -1, 1], finish_reason="found_error")
+    [row] = _rows(campaign, "trl")
+    assert row == {"prompt": task.solution.problem.text, "completions": STEPS[:3], "labels": [True, True, False]}
+    [row] = _rows(campaign, "trl", neutral_is_correct=False)
+    assert row["labels"] == [True, False, False]
+
+
+def test_processbench_label_is_first_negative_or_minus_one():
+    campaign = CampaignFactory()
+    t1 = TaskFactory(campaign=campaign, solution=SolutionFactory(steps=STEPS))
+    t2 = TaskFactory(campaign=campaign, solution=SolutionFactory(steps=STEPS))
+    t3 = TaskFactory(campaign=campaign, solution=SolutionFactory(steps=STEPS))
+    submitted_labels(t1, UserFactory(), [1, -1])
+    submitted_labels(t2, UserFactory(), [1, 1, 0, 1])
+    submitted_labels(t3, UserFactory(), [1, 1], finish_reason="give_up")  # neither: skipped
+    stats = {}
+    rows = list(export_rows(campaign=campaign, fmt="processbench", stats=stats))
+    assert [r["label"] for r in rows] == [1, -1]
+    assert rows[0]["steps"] == STEPS and rows[0]["final_answer_correct"] is True
+    assert set(rows[0]) == {"id", "generator", "problem", "steps", "final_answer_correct", "label"}
+    assert stats == {"rows": 2, "skipped": 1}
+
+
+def test_majority_aggregation_ties_go_to_the_lower_rating():
+    campaign, task = _native_campaign()
+    submitted_labels(task, UserFactory(), [1, 1, 1, 1])
+    submitted_labels(task, UserFactory(), [1, -1])
+    submitted_labels(task, UserFactory(), [1, 1, 0, 1])
+    # per annotator: three rows
+    assert len(_rows(campaign, "processbench")) == 3
+    [row] = _rows(campaign, "processbench", aggregate="majority")
+    assert row["label"] == -1  # step 1: two say +1, one says -1
+    [trl] = _rows(campaign, "trl", aggregate="majority")
+    assert trl["labels"] == [True, True, True, True]
+
+    campaign2, task2 = _native_campaign()
+    submitted_labels(task2, UserFactory(), [1, 1, 1, 1])
+    submitted_labels(task2, UserFactory(), [1, -1])
+    [row] = _rows(campaign2, "processbench", aggregate="majority")
+    assert row["label"] == 1  # a 1-1 tie is an error
+
+
+def test_bad_problem_labels_are_not_training_data():
+    campaign, task = _native_campaign()
+    submitted_labels(task, UserFactory(), [1, 1, 1, 1], finish_reason="bad_problem")
+    assert _rows(campaign, "trl") == []
+    assert len(_rows(campaign, "prm800k")) == 1  # the raw record still exports
+
+
+def test_export_is_chunked_and_order_stable(settings):
+    campaign = CampaignFactory()
+    for _ in range(7):
+        submitted_labels(TaskFactory(campaign=campaign, solution=SolutionFactory(steps=STEPS)), UserFactory(),
+                         [1, 1, 1, 1])
+    settings.EXPORT_CHUNK_SIZE = 1000
+    whole = _rows(campaign, "processbench", aggregate="majority")
+    settings.EXPORT_CHUNK_SIZE = 2
+    assert _rows(campaign, "processbench", aggregate="majority") == whole
+    assert len(whole) == 7
+
+
+def test_export_to_stream_and_invalid_options():
+    campaign, task = _native_campaign()
+    submitted_labels(task, UserFactory(), [1, 1, 1, 1])
+    buf = io.BytesIO()
+    result = labels_export(campaign=campaign, fmt="trl", stream=buf)
+    assert result.rows == 1 and orjson.loads(buf.getvalue().splitlines()[0])["labels"] == [True] * 4
+    with pytest.raises(ValidationFailed, match="one line per labeler"):
+        labels_export(campaign=campaign, fmt="prm800k", aggregate="majority", stream=buf)
+    with pytest.raises(ValidationFailed, match="unknown export format"):
+        labels_export(campaign=campaign, fmt="csv", stream=buf)
+
+
+def test_file_export_is_atomic(tmp_path, monkeypatch):
+    campaign, task = _native_campaign()
+    submitted_labels(task, UserFactory(), [1, 1, 1, 1])
+    out = tmp_path / "labels.jsonl"
+    out.write_text("previous export\n")
+
+    def boom(*args, **kwargs):
+        yield b"partial\n"
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr("labeling.services.exports.export_lines", boom)
+    with pytest.raises(RuntimeError):
+        labels_export(campaign=campaign, fmt="trl", output=out)
+    assert out.read_text() == "previous export\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["labels.jsonl"]

@@ -1,0 +1,51 @@
+import json
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from labeling.models import Campaign, Solution
+
+pytestmark = pytest.mark.django_db
+
+
+def test_import_then_export_commands(prm800k_records_path, tmp_path, capsys):
+    call_command("import_solutions", str(prm800k_records_path), "--campaign", "prm", "--create", "--no-progress")
+    out = capsys.readouterr().out
+    assert "labels: 12 labeled solutions" in out
+    target = tmp_path / "out.jsonl"
+    call_command("export_labels", "--campaign", "prm", "--format", "prm800k", "--output", str(target))
+    assert [json.loads(x) for x in open(target)] == [json.loads(x) for x in open(prm800k_records_path)]
+    call_command("export_labels", "--campaign", "prm", "--format", "processbench")
+    rows = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert rows and all(set(r) == {"id", "generator", "problem", "steps", "final_answer_correct", "label"}
+                        for r in rows)
+
+
+def test_import_command_errors_name_the_line(write_jsonl):
+    Campaign.objects.create(slug="c", name="c")
+    path = write_jsonl([{"problem": "p", "ground_truth_answer": "1", "steps": ["a"]}, "{oops"])
+    with pytest.raises(CommandError, match="line 2: invalid JSON"):
+        call_command("import_solutions", str(path), "--campaign", "c", "--no-progress")
+    assert Solution.objects.count() == 0
+
+
+def test_import_command_requires_an_existing_campaign(write_jsonl):
+    path = write_jsonl([{"problem": "p", "ground_truth_answer": "1", "steps": ["a"]}])
+    with pytest.raises(CommandError, match="no campaign 'nope'"):
+        call_command("import_solutions", str(path), "--campaign", "nope")
+
+
+def test_load_demo_is_idempotent(demo_file, settings, capsys, tmp_path, monkeypatch):
+    small = tmp_path / "demo.jsonl"
+    small.write_text("".join(open(demo_file).readlines()[:5]))
+    monkeypatch.setattr("labeling.services.demo.DEMO_FILE", small)
+    from labeling.services import demo
+
+    first = demo.demo_load(path=small)
+    second = demo.demo_load(path=small)
+    assert first.users_created == ["manager", "alice", "bob", "carol"]
+    assert second.users_created == []
+    assert all(r is not None for r in first.imports.values())
+    assert all(r is None for r in second.imports.values())
+    assert Campaign.objects.filter(slug__startswith="gsm8k-").count() == 2
+    assert Solution.objects.count() == 20

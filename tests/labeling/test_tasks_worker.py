@@ -1,0 +1,27 @@
+"""A real Celery worker consuming from real Redis runs the task against PostgreSQL."""
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+from django.utils import timezone
+
+from annotate.celery import app
+from labeling.models import Assignment
+from labeling.tasks import expire_stale_leases
+from tests.factories import AssignmentFactory
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
+
+
+def test_expire_task_round_trip_through_redis_and_a_worker(settings):
+    assert settings.CELERY_BROKER_URL.startswith("redis://")
+    stale = AssignmentFactory(lease_expires_at=timezone.now() - timezone.timedelta(seconds=5))
+    stale.task.taken = 1
+    stale.task.save()
+    # Threads pool: the worker runs in this process, but every message still
+    # goes through the Redis broker and the result back through Redis.
+    with start_worker(app, pool="threads", concurrency=1, perform_ping_check=False, loglevel="WARNING",
+                      queues=[settings.CELERY_TASK_DEFAULT_QUEUE]):
+        result = expire_stale_leases.delay()
+        assert result.get(timeout=30) == 1
+    stale.refresh_from_db()
+    assert stale.status == Assignment.Status.EXPIRED
