@@ -123,6 +123,9 @@ class Task(models.Model):
     # row lock so "fewer than overlap" is one indexed predicate, not a count.
     taken = models.PositiveSmallIntegerField(default=0)
     completed = models.PositiveSmallIntegerField(default=0)
+    # taken < campaign.overlap, kept in the same statements that move `taken`,
+    # so the queue scan walks a partial index of open tasks only.
+    is_open = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -131,7 +134,10 @@ class Task(models.Model):
             models.CheckConstraint(condition=Q(completed__lte=models.F("taken")), name="task_completed_le_taken"),
         ]
         indexes = [
-            models.Index(fields=["campaign", "is_gold", "-priority", "id"], name="task_queue_idx"),
+            models.Index(
+                fields=["campaign", "is_gold", "-priority", "id"], name="task_open_queue_idx",
+                condition=Q(is_open=True),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -402,7 +402,7 @@ class _BatchWriter:
             cur.execute(
                 f"""
                 UPDATE {task_table} t SET
-                  taken = c.taken, completed = c.completed
+                  taken = c.taken, completed = c.completed, is_open = c.taken < %s
                 FROM (
                   SELECT task_id,
                          count(*) FILTER (WHERE status IN ('leased', 'submitted')) AS taken,
@@ -411,5 +411,5 @@ class _BatchWriter:
                 ) c
                 WHERE t.id = c.task_id
                 """,  # noqa: S608 - table names come from model metadata
-                [list(self.touched_tasks)],
+                [self.campaign.overlap, list(self.touched_tasks)],
             )

@@ -28,7 +28,7 @@ def assignments_expire_stale() -> int:
                 SELECT task_id, count(*) AS n FROM expired GROUP BY task_id
             ), upd AS (
                 -- Data-modifying CTEs always run to completion, read or not.
-                UPDATE {t} SET taken = {t}.taken - per_task.n
+                UPDATE {t} SET taken = {t}.taken - per_task.n, is_open = true
                 FROM per_task WHERE {t}.id = per_task.task_id
             )
             SELECT coalesce(sum(n), 0) FROM per_task
