@@ -19,3 +19,89 @@ def campaigns_for_user(*, user):
         )
         .order_by("slug")
     )
+
+
+def campaign_for_member(*, user, slug: str) -> Campaign:
+    """The campaign if `user` is a member; NotFound otherwise (no existence leak)."""
+    from labeling.errors import NotFound
+
+    campaign = Campaign.objects.filter(slug=slug, memberships__user=user).first()
+    if campaign is None:
+        raise NotFound(f"no campaign '{slug}' for you")
+    return campaign
+
+
+def annotator_campaign_stats(*, user) -> list[dict]:
+    """Per campaign of the user: done today, done in total, and tasks still open to them."""
+    from django.db.models import Exists, OuterRef
+    from django.utils import timezone
+
+    from labeling.models import Assignment, Task
+
+    start = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    out = []
+    for c in campaigns_for_user(user=user):
+        mine = Assignment.objects.filter(campaign=c, annotator=user, status=Assignment.Status.SUBMITTED)
+        seen = Assignment.objects.filter(task_id=OuterRef("pk"), annotator=user)
+        remaining = Task.objects.filter(campaign=c, is_open=True, is_gold=False).filter(~Exists(seen)).count()
+        out.append(
+            {
+                "campaign": c,
+                "slug": c.slug,
+                "name": c.name,
+                "mode": c.mode,
+                "role": c.role,
+                "done_today": mine.filter(submitted_at__gte=start).count(),
+                "done_total": mine.count(),
+                "remaining": remaining,
+                "pool": c.pool,
+                "fully_labeled": c.done,
+            }
+        )
+    return out
+
+
+def assignment_payload(*, assignment) -> dict:
+    """What the labeling page shows for one assignment. Never reveals QC/gold status."""
+    from labeling.models import StepAlternative, StepLabel
+
+    a = assignment
+    campaign = a.campaign
+    solution = a.solution
+    problem = solution.problem
+    steps = list(solution.steps.order_by("index").values_list("text", flat=True))
+    labels = {
+        idx: (rating, flagged)
+        for idx, rating, flagged in StepLabel.objects.filter(assignment=a).values_list(
+            "step__index", "rating", "flagged"
+        )
+    }
+    correction = (
+        StepAlternative.objects.filter(assignment=a, kind=StepAlternative.Kind.HUMAN)
+        .values_list("text", flat=True)
+        .first()
+    )
+    draft = a.extra.get("draft", {})
+    return {
+        "id": a.pk,
+        "campaign": campaign.slug,
+        "status": a.status,
+        "mode": campaign.mode,
+        "allow_corrections": campaign.allow_corrections,
+        "lease_expires_at": a.lease_expires_at.isoformat() if a.lease_expires_at else None,
+        "problem": problem.text,
+        "ground_truth_answer": problem.ground_truth_answer if campaign.show_ground_truth else None,
+        "steps": [
+            {
+                "index": i,
+                "text": text,
+                "rating": labels.get(i, (None, False))[0],
+                "flagged": bool(labels.get(i, (None, False))[1]),
+            }
+            for i, text in enumerate(steps)
+        ],
+        "corrected_step": correction or draft.get("corrected_step", ""),
+        "note": a.finish_note or draft.get("note", ""),
+        "finish_reason": a.finish_reason,
+        "active_ms": a.active_ms,
+    }

@@ -1,0 +1,106 @@
+"""Annotator API. Interfaces only: parse, call a service or selector, render."""
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.generics import ListAPIView
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from labeling import selectors
+from labeling.api import serializers as s
+from labeling.errors import NotFound
+from labeling.models import Assignment
+from labeling.services import assignments as svc
+
+
+def _ratings(data) -> list[svc.RatingIn]:
+    return [svc.RatingIn(step=r["step"], rating=r["rating"], flagged=r["flagged"]) for r in data["ratings"]]
+
+
+def _payload(assignment) -> Response:
+    return Response(selectors.assignment_payload(assignment=assignment))
+
+
+class CampaignListView(APIView):
+    @extend_schema(responses=s.CampaignStatsSerializer(many=True))
+    def get(self, request):
+        rows = selectors.annotator_campaign_stats(user=request.user)
+        return Response(s.CampaignStatsSerializer(rows, many=True).data)
+
+
+class NextTaskView(APIView):
+    @extend_schema(request=s.NextSerializer, responses={200: s.TaskPayloadSerializer,
+                                                        204: OpenApiResponse(description="nothing left")})
+    def post(self, request, slug):
+        ser = s.NextSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        campaign = selectors.campaign_for_member(user=request.user, slug=slug)
+        a = svc.assignment_next(user=request.user, campaign=campaign, exclude_id=ser.validated_data.get("exclude"))
+        if a is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return _payload(a)
+
+
+class AssignmentListView(ListAPIView):
+    serializer_class = s.AssignmentListSerializer
+
+    def get_queryset(self):
+        qs = Assignment.objects.filter(annotator=self.request.user).select_related("campaign").order_by("-pk")
+        if slug := self.request.query_params.get("campaign"):
+            qs = qs.filter(campaign__slug=slug)
+        if st := self.request.query_params.get("status"):
+            qs = qs.filter(status=st)
+        return qs
+
+
+class AssignmentDetailView(APIView):
+    @extend_schema(responses=s.TaskPayloadSerializer)
+    def get(self, request, pk):
+        a = get_object_or_404(Assignment.objects.select_related("campaign", "solution__problem"), pk=pk)
+        if a.annotator_id != request.user.pk:
+            raise NotFound(f"no assignment {pk}")
+        return _payload(a)
+
+
+class DraftView(APIView):
+    @extend_schema(request=s.DraftSerializer, responses={200: OpenApiResponse(description="saved")})
+    def put(self, request, pk):
+        ser = s.DraftSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        d = ser.validated_data
+        a = svc.assignment_save_draft(assignment_id=pk, user=request.user, ratings=_ratings(d),
+                                      active_ms=d["active_ms"], corrected_step=d["corrected_step"], note=d["note"])
+        return Response({"saved": True, "lease_expires_at": a.lease_expires_at})
+
+
+class HeartbeatView(APIView):
+    @extend_schema(request=s.HeartbeatSerializer, responses={200: OpenApiResponse(description="lease extended")})
+    def post(self, request, pk):
+        ser = s.HeartbeatSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        a = svc.assignment_heartbeat(assignment_id=pk, user=request.user, active_ms=ser.validated_data["active_ms"])
+        return Response({"lease_expires_at": a.lease_expires_at})
+
+
+class SubmitView(APIView):
+    @extend_schema(request=s.SubmitSerializer, responses=s.TaskPayloadSerializer)
+    def post(self, request, pk):
+        ser = s.SubmitSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        d = ser.validated_data
+        a = svc.assignment_submit(
+            assignment_id=pk, user=request.user, submission_id=d["submission_id"], ratings=_ratings(d),
+            finish_reason=d.get("finish_reason"), note=d["note"], corrected_step=d["corrected_step"],
+            active_ms=d["active_ms"],
+        )
+        return _payload(a)
+
+
+class SkipView(APIView):
+    @extend_schema(request=s.SkipSerializer, responses={200: OpenApiResponse(description="skipped")})
+    def post(self, request, pk):
+        ser = s.SkipSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        svc.assignment_skip(assignment_id=pk, user=request.user, note=ser.validated_data["note"])
+        return Response({"skipped": True})
