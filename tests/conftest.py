@@ -46,3 +46,60 @@ def write_jsonl(tmp_path):
         return path
 
     return write
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright (`make test` installs it when missing)."""
+    import os
+
+    from playwright.sync_api import sync_playwright
+
+    assert os.path.exists(CHROMIUM), f"{CHROMIUM} is missing: run `make browser` (apt-get install chromium)"
+    # Playwright's sync API keeps an asyncio loop in this thread, which makes
+    # Django refuse ORM calls from the test body; they are still synchronous.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as pw:
+            b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            yield b
+            b.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture
+def login_page(browser, live_server):
+    """Open a fresh browser context logged in as `user` (password from UserFactory)."""
+    contexts = []
+
+    def open_as(user, path="/"):
+        ctx = browser.new_context(viewport={"width": 1200, "height": 900})
+        contexts.append(ctx)
+        page = ctx.new_page()
+        errors = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.js_errors = errors
+        page.goto(f"{live_server.url}/login/")
+        page.fill("#id_username", user.username)
+        page.fill("#id_password", "pw-for-tests-123")
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{live_server.url}/")
+        if path != "/":
+            page.goto(f"{live_server.url}{path}")
+        return page
+
+    yield open_as
+    for ctx in contexts:
+        ctx.close()

@@ -126,8 +126,8 @@
   }
 
   function saveDraft() {
+    if (!state.task || state.submitting) return;
     saveLocal(true);
-    if (!state.task) return;
     if (saving) { dirty = true; return; }
     saving = true;
     dirty = false;
@@ -144,6 +144,8 @@
       }
     }).catch(function (err) {
       saving = false;
+      // A late draft for a task already submitted or left behind is moot.
+      if (!state.task || state.task.id !== id || state.submitting) return;
       $("save-state").textContent = "not saved";
       handleError(err);
     });
@@ -413,6 +415,7 @@
       return;
     }
     state.submitting = true;
+    clearTimeout(soon);
     var task = state.task;
     var ratings = payloadRatings();
     if (firstError()) {
