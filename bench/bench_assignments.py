@@ -38,6 +38,7 @@ What it does, in order:
 from __future__ import annotations
 
 import argparse
+import atexit
 import http.client
 import json
 import math
@@ -93,6 +94,8 @@ def prepare_environment() -> tuple[Path | None, bool]:
     """Fresh APP_DATA_DIR unless both URLs are given. Returns (temp dir, external database?)."""
     external_db = bool(os.environ.get("DATABASE_URL"))
     tmp = Path(tempfile.mkdtemp(prefix="bench-assign-"))
+    # Registered first so it runs last: pgserver's own exit hooks recreate the runtime dir inside it.
+    atexit.register(lambda: None if os.environ.get("BENCH_KEEP_DATA") else shutil.rmtree(tmp, ignore_errors=True))
     os.environ["APP_DATA_DIR"] = str(tmp)
     os.environ["DJANGO_SETTINGS_MODULE"] = "annotate.settings"
     os.environ["DJANGO_ENV"] = "development"
@@ -509,10 +512,10 @@ def diagnostics(campaign, users, annotator_token_user) -> dict:
         .order_by("-priority", "id")
         .select_for_update(skip_locked=True, of=("self",))[:1]
     )
-    sql, params = qs.query.get_compiler(using="default").as_sql()
     plans = {}
     for label in ("first", "second"):
         with transaction.atomic(), connection.cursor() as cur:
+            sql, params = qs.query.get_compiler(using="default").as_sql()
             cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
             plans[label] = "\n".join(r[0] for r in cur.fetchall())
             transaction.set_rollback(True)
@@ -566,6 +569,8 @@ def machine_info() -> dict:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.keep_data:
+        os.environ["BENCH_KEEP_DATA"] = "1"
     tmp, external_db = prepare_environment()
     rng = random.Random(args.seed)
     run_id = uuid.uuid4().hex[:8]
@@ -663,6 +668,10 @@ def main(argv=None) -> int:
         pidfile = embedded.data_dir() / "pgdata" / "postmaster.pid"
         if not external_db and pidfile.exists():
             pg_pid = int(pidfile.read_text().split()[0])
+        bg0 = machine_busy()
+        time.sleep(2)
+        bg1 = machine_busy()
+        background_busy = 100 * (bg1[0] - bg0[0]) / max(1, bg1[1] - bg0[1])
         t_start = time.perf_counter()
         stop_at[0] = t_start + args.warmup + args.seconds
         start_evt.set()
@@ -683,6 +692,11 @@ def main(argv=None) -> int:
             if a0 is not None and a1 is not None:
                 cpu[f"{name}_cores_used"] = round((a1 - a0) / window, 2)
         cpu["load_generator_cores_used"] = round((cpu_self1 - cpu_self0) / window, 2)
+        ncpu = os.cpu_count() or 1
+        ours = sum(cpu.get(k, 0) for k in ("gunicorn_cores_used", "postgres_cores_used", "load_generator_cores_used"))
+        cpu["other_processes_cores_used"] = round(cpu["machine_busy_pct_of_all_cores"] / 100 * ncpu - ours, 2)
+        cpu["machine_busy_pct_before_load"] = round(background_busy, 1)
+        cpu["load_average_at_end"] = os.getloadavg()
         result["cpu"] = cpu
 
         # --- latencies --------------------------------------------------------------
