@@ -118,6 +118,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "annotate.middleware.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "annotate.urls"
@@ -177,6 +178,12 @@ STORAGES = {
 # Security headers. HTTPS-only flags are on in production; behind a TLS proxy
 # set SECURE_PROXY_SSL_HEADER through DJANGO_SECURE_PROXY_SSL_HEADER=1.
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# KaTeX positions glyphs with inline styles, hence 'unsafe-inline' for styles only.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True

@@ -54,6 +54,7 @@ import tempfile
 import threading
 import time
 import uuid
+import warnings
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -85,6 +86,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=20260101)
     p.add_argument("--output", type=Path, default=RESULTS)
     p.add_argument("--keep-data", action="store_true", help="keep the temporary data dir (prints its path)")
+    p.add_argument("--profile", action="store_true",
+                   help="after the run, cProfile 20 in-process next+submit cycles and store the top functions")
     return p.parse_args(argv)
 
 
@@ -476,7 +479,7 @@ def verify(campaign, annotators: list[Annotator]) -> dict:
     }
 
 
-def diagnostics(campaign, users, annotator_token_user) -> dict:
+def diagnostics(campaign, users, annotator_token_user, profile: bool = False) -> dict:
     """On the idle database after the run: plans, table statistics, SQL per request."""
     from django.db import connection, transaction
     from django.db.models import Exists, OuterRef
@@ -545,6 +548,25 @@ def diagnostics(campaign, users, annotator_token_user) -> dict:
                      "submit_ms": t_submit * 1000, "submit_queries": len(q_submit.captured_queries),
                      "submit_sql_ms": sum(float(x["time"]) for x in q_submit.captured_queries) * 1000,
                      "submit_status": r.status_code})
+    if profile and rows:
+        import cProfile
+        import io
+        import pstats
+
+        prof = cProfile.Profile()
+        prof.enable()
+        for _ in range(20):
+            r = client.post(f"/api/campaigns/{campaign.slug}/next/", {}, content_type="application/json")
+            if r.status_code != 200:
+                break
+            task = r.json()
+            body = {"submission_id": str(uuid.uuid4()),
+                    "ratings": [{"step": i, "rating": 1} for i in range(len(task["steps"]))]}
+            client.post(f"/api/assignments/{task['id']}/submit/", body, content_type="application/json")
+        prof.disable()
+        buf = io.StringIO()
+        pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(20)
+        out["profile_tottime_top20"] = buf.getvalue().splitlines()
     if rows:
         med = {k: round(sorted(r[k] for r in rows)[len(rows) // 2], 2) for k in rows[0] if k != "submit_status"}
         out["single_client_in_process"] = {"cycles": len(rows), "median": med,
@@ -567,8 +589,17 @@ def machine_info() -> dict:
             "kernel": platform.release()}
 
 
+def git_info() -> dict:
+    def git(*a: str) -> str:
+        return subprocess.run(["git", *a], cwd=REPO, capture_output=True, text=True).stdout.strip()
+
+    return {"commit": git("rev-parse", "HEAD"), "dirty_files": git("status", "--porcelain").splitlines()}
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    # The in-process probe goes through WhiteNoise, which warns that collectstatic never ran.
+    warnings.filterwarnings("ignore", message="No directory at")
     if args.keep_data:
         os.environ["BENCH_KEEP_DATA"] = "1"
     tmp, external_db = prepare_environment()
@@ -578,7 +609,7 @@ def main(argv=None) -> int:
     from annotate import embedded  # no Django import; records which servers this process starts
     result: dict = {"benchmark": "assignment engine over HTTP", "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                     "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-                    "machine": machine_info()}
+                    "machine": machine_info(), "git": git_info()}
     try:
         import django
 
@@ -745,7 +776,7 @@ def main(argv=None) -> int:
         log("verifying invariants in the database")
         result["invariants"] = verify(campaign, annotators)
         log("diagnostics on the idle database")
-        result["diagnostics"] = diagnostics(campaign, users, probe)
+        result["diagnostics"] = diagnostics(campaign, users, probe, profile=args.profile)
         result["ok"] = (
             result["invariants"]["double_assignments"] == 0
             and result["invariants"]["lost_submissions"] == 0

@@ -16,18 +16,20 @@ from labeling.services.imports import ImportResult, solutions_import
 User = get_user_model()
 
 DEMO_FILE = Path(__file__).resolve().parent.parent / "demo_data" / "gsm8k_example_model_solutions.jsonl"
-INSTRUCTIONS = """\
-Rate every step of the model's solution.
-
-- **Positive (+1)**: the step is correct and moves the solution forward.
-- **Neutral (0)**: the step is technically fine but unhelpful, or ambiguous.
-- **Negative (−1)**: the step is wrong: a computation, a misread number, a false claim,
-  or reasoning that does not follow.
-
-In *first-error* campaigns rating stops at the first negative step; you may then write the
-corrected step. Flag a step when you are unsure. Use **bad problem** when the problem itself
-is broken, and **give up** when you cannot decide.
-"""
+INSTRUCTIONS = "\n".join(
+    [
+        "Rate every step of the model's solution.",
+        "",
+        "- **Positive (+1)**: the step is correct and moves the solution forward.",
+        "- **Neutral (0)**: the step is technically fine but unhelpful, or ambiguous.",
+        "- **Negative (−1)**: the step is wrong: a computation, a misread number, a false claim, "
+        "or reasoning that does not follow.",
+        "",
+        "In *first-error* campaigns rating stops at the first negative step; you may then write the "
+        "corrected step. Flag a step when you are unsure. Use **bad problem** when the problem itself "
+        "is broken, and **give up** when you cannot decide.",
+    ]
+)
 CAMPAIGNS = [
     {"slug": "gsm8k-first-error", "name": "GSM8K model solutions: first error", "mode": "first_error",
      "overlap": 2},

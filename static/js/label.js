@@ -597,7 +597,7 @@
   PRMRender.renderInto($("instructions-body"), instructions || "_No instructions for this campaign._");
   updateStrip();
   setInterval(tick, 1000);
-  setInterval(heartbeat, 60000);
+  setInterval(heartbeat, 30000);  // well inside the shortest (1 minute) lease
   document.addEventListener("visibilitychange", function () {
     if (document.visibilityState === "hidden" && state.task) saveLocal(!!dirty);
   });

@@ -32,3 +32,20 @@ def test_openapi_schema_is_served(client):
     client.force_login(UserFactory())
     resp = client.get(reverse("api-schema"))
     assert resp.status_code == 200 and b"openapi" in resp.content
+
+
+def test_label_page_sends_security_headers(client):
+    user = UserFactory()
+    campaign = CampaignFactory()
+    MembershipFactory(campaign=campaign, user=user)
+    client.force_login(user)
+    resp = client.get(reverse("label", args=[campaign.slug]))
+    assert resp.status_code == 200
+    assert "script-src 'self'" in resp["Content-Security-Policy"]
+    assert resp["X-Frame-Options"] == "DENY" and resp["X-Content-Type-Options"] == "nosniff"
+    assert "csrftoken" in resp.cookies
+
+
+def test_label_page_is_404_for_non_members(client):
+    client.force_login(UserFactory())
+    assert client.get(reverse("label", args=[CampaignFactory().slug])).status_code == 404
