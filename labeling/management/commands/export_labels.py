@@ -33,5 +33,9 @@ class Command(BaseCommand):
             )
         except LabelingError as exc:
             raise CommandError(exc.message) from exc
+        except BrokenPipeError:
+            # `export_labels ... | head`: the reader left; not an error.
+            sys.stdout = None
+            return
         where = result.path or "stdout"
         self.stderr.write(f"exported {result.rows} rows ({result.skipped} skipped) to {where}")

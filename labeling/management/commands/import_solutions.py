@@ -34,18 +34,21 @@ class Command(BaseCommand):
                 if not opts["create"]:
                     raise CommandError(f"no campaign '{slug}'; create it in the admin or pass --create")
                 campaign = campaign_create(slug=slug, name=slug, mode=opts["mode"])
-            bar = None if opts["no_progress"] else tqdm(desc="importing", unit="line")
+            bars: list = []
 
             def progress(done: int, total: int) -> None:
-                if bar is not None:
-                    bar.total = total
-                    bar.update(done - bar.n)
+                # Created on the first batch, i.e. only once validation passed.
+                if opts["no_progress"]:
+                    return
+                if not bars:
+                    bars.append(tqdm(desc="importing", unit="line", total=total))
+                bars[0].update(done - bars[0].n)
 
             result = solutions_import(
                 campaign=campaign, path=opts["file"], fmt=opts["format"], split=opts["split"] or "blank",
                 progress=progress,
             )
-            if bar is not None:
+            for bar in bars:
                 bar.close()
         except LabelingError as exc:
             raise CommandError(exc.message) from exc
