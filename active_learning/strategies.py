@@ -1,0 +1,158 @@
+"""Selection strategies: which unlabeled solutions to queue for labeling next.
+
+Pure functions over plain data (no Django, no torch), registered by name.
+Each takes candidates and a budget k and returns ranked selections; the
+refill service turns them into task priorities.
+
+The paper's strategy (Lightman et al. 2023, section 4.2) shows labelers
+"convincing wrong-answer" solutions: high PRM score, wrong final answer.
+Those are the model's most confident mistakes, so each label there moves
+the decision boundary most.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Candidate:
+    task_id: int
+    problem_id: int
+    score: float  # PRM solution score in [0, 1]
+    answer_correct: bool | None  # final-answer grade; None = ungraded
+    step_scores: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class Selection:
+    task_id: int
+    score: float
+    rank: int  # 0 = label first
+    reason: str
+
+
+Strategy = Callable[..., list[Selection]]
+STRATEGIES: dict[str, Strategy] = {}
+
+
+def register(name: str):
+    def wrap(fn: Strategy) -> Strategy:
+        STRATEGIES[name] = fn
+        return fn
+
+    return wrap
+
+
+def get_strategy(name: str) -> Strategy:
+    try:
+        return STRATEGIES[name]
+    except KeyError:
+        raise ValueError(f"unknown strategy {name!r}; choose from {', '.join(sorted(STRATEGIES))}") from None
+
+
+def _capped(ranked: Iterable[Candidate], limit: int, cap: int, used: dict[int, int], taken: set[int]):
+    """Take from `ranked` in order, at most `cap` per problem (counting `used`)."""
+    out = []
+    for c in ranked:
+        if len(out) >= limit:
+            break
+        if c.task_id in taken or used[c.problem_id] >= cap:
+            continue
+        used[c.problem_id] += 1
+        taken.add(c.task_id)
+        out.append(c)
+    return out
+
+
+@register("convincing_wrong")
+def convincing_wrong(
+    candidates: Sequence[Candidate], *, k: int, wrong_fraction: float = 0.8, per_problem_cap: int = 2,
+    rng: random.Random | None = None,
+) -> list[Selection]:
+    """Most convincing wrong-answer solutions first, mixed with the most convincing others.
+
+    `wrong_fraction` of the budget (0.8 in the paper's ablation) goes to
+    wrong-answer solutions ranked by PRM score; the rest to the highest-scored
+    remaining solutions. A problem contributes at most `per_problem_cap`
+    solutions so one easy-to-fool problem cannot fill the queue. If one pool
+    runs short, the other fills the budget.
+    """
+    if not 0 <= wrong_fraction <= 1:
+        raise ValueError("wrong_fraction must be within [0, 1]")
+    by_score = sorted(candidates, key=lambda c: (-c.score, c.task_id))
+    wrong = [c for c in by_score if c.answer_correct is False]
+    used: dict[int, int] = defaultdict(int)
+    taken: set[int] = set()
+    n_wrong = round(k * wrong_fraction)
+    picked_wrong = _capped(wrong, n_wrong, per_problem_cap, used, taken)
+    picked_rest = _capped(by_score, k - len(picked_wrong), per_problem_cap, used, taken)
+    if len(picked_wrong) + len(picked_rest) < k:  # the rest ran short: more wrong ones
+        picked_wrong += _capped(wrong, k - len(picked_wrong) - len(picked_rest), per_problem_cap, used, taken)
+    # Interleave so that any prefix of the queue keeps the mix ratio.
+    out: list[Selection] = []
+    wi = ri = 0
+    while wi < len(picked_wrong) or ri < len(picked_rest):
+        take_wrong = ri >= len(picked_rest) or (
+            wi < len(picked_wrong) and wi < wrong_fraction * (len(out) + 1)
+        )
+        if take_wrong:
+            c, reason, wi = picked_wrong[wi], "convincing_wrong", wi + 1
+        else:
+            c, reason, ri = picked_rest[ri], "convincing_other", ri + 1
+        out.append(Selection(task_id=c.task_id, score=c.score, rank=len(out), reason=reason))
+    return out
+
+
+def _entropy(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return -(p * math.log(p) + (1 - p) * math.log(1 - p))
+
+
+@register("uncertainty")
+def uncertainty(
+    candidates: Sequence[Candidate], *, k: int, per_problem_cap: int = 2, rng: random.Random | None = None
+) -> list[Selection]:
+    """Highest step entropy first (ActPRM-style): the steps the model is least sure of.
+
+    A solution's uncertainty is the largest binary entropy among its steps, so
+    one doubtful step is enough; solutions without step scores use their
+    solution score.
+    """
+    def key(c: Candidate) -> float:
+        scores = c.step_scores or (c.score,)
+        return max(_entropy(p) for p in scores)
+
+    ranked = sorted(candidates, key=lambda c: (-key(c), c.task_id))
+    picked = _capped(ranked, k, per_problem_cap, defaultdict(int), set())
+    return [Selection(task_id=c.task_id, score=key(c), rank=i, reason="uncertainty") for i, c in enumerate(picked)]
+
+
+@register("uniform")
+def uniform(
+    candidates: Sequence[Candidate], *, k: int, rng: random.Random | None = None, **_: object
+) -> list[Selection]:
+    """The baseline: k solutions uniformly at random."""
+    rng = rng or random.Random(0)
+    picked = rng.sample(list(candidates), min(k, len(candidates)))
+    return [Selection(task_id=c.task_id, score=c.score, rank=i, reason="uniform") for i, c in enumerate(picked)]
+
+
+def solution_score(step_probs: Sequence[float], how: str = "product") -> float:
+    """Aggregate per-step P(correct) into a solution score.
+
+    "product" is the paper's choice: the probability that every step is
+    correct (neutral counted as correct at training time). "min" is the
+    common alternative, less harsh on long solutions.
+    """
+    if not step_probs:
+        return 0.0
+    if how == "product":
+        return math.prod(step_probs)
+    if how == "min":
+        return min(step_probs)
+    raise ValueError(f"unknown aggregation {how!r} (product or min)")
