@@ -45,6 +45,7 @@ import math
 import os
 import platform
 import random
+import re
 import shutil
 import signal
 import socket
@@ -156,7 +157,13 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def _proc_table() -> dict[int, tuple[int, float]]:
-    """pid -> (ppid, utime+stime seconds) for every process we can read."""
+    """pid -> (ppid, CPU seconds) for every process we can read.
+
+    CPU seconds are utime + stime + cutime + cstime: the last two hold the
+    time of children already reaped (gunicorn workers, PostgreSQL backends
+    that closed after DB_CONN_MAX_AGE, autovacuum workers), so a tree's sum
+    does not drop when a child exits.
+    """
     out = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -166,7 +173,7 @@ def _proc_table() -> dict[int, tuple[int, float]]:
         except OSError:
             continue
         fields = raw[raw.rindex(")") + 2:].split()
-        out[int(entry)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / CLK_TCK)
+        out[int(entry)] = (int(fields[1]), sum(int(f) for f in fields[11:15]) / CLK_TCK)
     return out
 
 
@@ -245,6 +252,20 @@ def warm_workers(port: int, tokens: list[str], n: int) -> None:
             pass
 
 
+def connections_per_worker(port: int) -> dict[str, int]:
+    """Established server-side connections on `port`, counted per gunicorn worker pid (via `ss -p`)."""
+    try:
+        text = subprocess.run(["ss", "-Htnp", "state", "established", f"( sport = :{port} )"],
+                              capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    counts: Counter = Counter()
+    for line in text.splitlines():
+        pids = set(re.findall(r"pid=(\d+)", line))
+        counts[",".join(sorted(pids)) or "?"] += 1
+    return dict(sorted(counts.items()))
+
+
 def stop_process_group(proc: subprocess.Popen | None) -> None:
     if proc is None or proc.poll() is not None:
         return
@@ -301,12 +322,15 @@ class Annotator(threading.Thread):
             raw = resp.read()
         except (OSError, http.client.HTTPException) as exc:
             self.samples.append((kind, t0, time.perf_counter() - t0, -1))
-            self.errors.append(f"{kind}: {type(exc).__name__}: {exc}")
+            if len(self.errors) < 50:
+                self.errors.append(f"{kind}: {type(exc).__name__}: {exc}")
             if self.conn is not None:
                 self.conn.close()
             self.conn = None
             return -1, None
         self.samples.append((kind, t0, time.perf_counter() - t0, resp.status))
+        if self.conn.sock is None:  # the server closed the connection: reconnect (with TCP_NODELAY) next time
+            self.conn = None
         if resp.status >= 300 and len(self.errors) < 50:
             self.errors.append(f"{kind}: HTTP {resp.status}: {raw[:300]!r}")
         try:
@@ -316,13 +340,18 @@ class Annotator(threading.Thread):
         return resp.status, payload
 
     def run(self) -> None:
-        self._connect()
+        try:
+            self._connect()
+        except OSError as exc:
+            self.errors.append(f"connect: {exc}")
+            self.conn = None
         self.start_evt.wait()
         next_path = f"/api/campaigns/{self.slug}/next/"
         while time.perf_counter() < self.stop_at[0]:
             status, task = self._post("next", next_path, {})
             if status == -1:  # connection trouble: next is safe to repeat (it renews our own lease)
                 self.retries["next"] += 1
+                time.sleep(0.05)
                 continue
             if status == 204:
                 self.exhausted = True
@@ -483,8 +512,6 @@ def diagnostics(campaign, users, annotator_token_user, profile: bool = False) ->
     """On the idle database after the run: plans, table statistics, SQL per request."""
     from django.db import connection, transaction
     from django.db.models import Exists, OuterRef
-    from django.test import Client
-    from django.test.utils import CaptureQueriesContext
 
     from labeling.models import Assignment, Task
 
@@ -525,54 +552,133 @@ def diagnostics(campaign, users, annotator_token_user, profile: bool = False) ->
     out["pick_sql"] = sql % tuple(repr(p) for p in params)
     out["pick_explain_analyze"] = plans
 
-    # SQL statements and in-process time of next + submit for one annotator on the idle system.
+    out["single_client_in_process"] = probe_phases(campaign, annotator_token_user, cycles=30)
+    if profile:
+        out["profile_tottime_top25"] = profile_cycles(campaign, annotator_token_user, cycles=20)
+    return out
+
+
+def _cycle(client, slug: str) -> bool:
+    r = client.post(f"/api/campaigns/{slug}/next/", {}, content_type="application/json")
+    if r.status_code != 200:
+        return False
+    task = r.json()
+    body = {"submission_id": str(uuid.uuid4()), "finish_reason": "auto", "active_ms": 1,
+            "ratings": [{"step": i, "rating": 1} for i in range(len(task["steps"]))]}
+    r = client.post(f"/api/assignments/{task['id']}/submit/", body, content_type="application/json")
+    return r.status_code == 200
+
+
+def probe_phases(campaign, annotator_token_user, cycles: int) -> dict:
+    """One client, in process, idle system: where the time of next and submit goes.
+
+    Wraps (for the probe only) token authentication, the campaign lookup, the
+    service call and the payload rendering with timers, and times every SQL
+    statement with an execute wrapper. Medians over `cycles` next + submit pairs.
+    """
+    from django.db import connection
+    from django.test import Client
+    from rest_framework.authentication import TokenAuthentication
+
+    from labeling import selectors
+    from labeling.api import views
+    from labeling.services import assignments as svc
+
+    phase_t: dict[str, float] = defaultdict(float)
+    sql = {"n": 0, "t": 0.0, "statements": []}
+
+    def timed(name, fn):
+        def wrapper(*a, **kw):
+            t0 = time.perf_counter()
+            try:
+                return fn(*a, **kw)
+            finally:
+                phase_t[name] += time.perf_counter() - t0
+        return wrapper
+
+    def sql_timer(execute, statement, params, many, context):
+        t0 = time.perf_counter()
+        try:
+            return execute(statement, params, many, context)
+        finally:
+            sql["n"] += 1
+            sql["t"] += time.perf_counter() - t0
+            short = statement if len(statement) <= 300 else f"{statement[:150]} ... {statement[-150:]}"
+            sql["statements"].append(short)
+
+    patches = [
+        (TokenAuthentication, "authenticate", "auth"),
+        (selectors, "campaign_for_member", "campaign_lookup"),
+        (svc, "assignment_next", "service"),
+        (svc, "assignment_submit", "service"),
+        (selectors, "assignment_payload", "payload"),
+    ]
+    originals = [(obj, attr, getattr(obj, attr)) for obj, attr, _ in patches]
+    for obj, attr, name in patches:
+        setattr(obj, attr, timed(name, getattr(obj, attr)))
+    assert views.svc is svc and views.selectors is selectors
     user, token = annotator_token_user
     client = Client(HTTP_AUTHORIZATION=f"Token {token}")
-    rows = []
-    for _ in range(10):
-        with CaptureQueriesContext(connection) as q_next:
-            t0 = time.perf_counter()
-            r = client.post(f"/api/campaigns/{campaign.slug}/next/", {}, content_type="application/json")
-            t_next = time.perf_counter() - t0
-        if r.status_code != 200:
-            break
-        task = r.json()
-        body = {"submission_id": str(uuid.uuid4()), "finish_reason": "auto", "active_ms": 1,
-                "ratings": [{"step": i, "rating": 1} for i in range(len(task["steps"]))]}
-        with CaptureQueriesContext(connection) as q_submit:
-            t0 = time.perf_counter()
-            r = client.post(f"/api/assignments/{task['id']}/submit/", body, content_type="application/json")
-            t_submit = time.perf_counter() - t0
-        rows.append({"next_ms": t_next * 1000, "next_queries": len(q_next.captured_queries),
-                     "next_sql_ms": sum(float(x["time"]) for x in q_next.captured_queries) * 1000,
-                     "submit_ms": t_submit * 1000, "submit_queries": len(q_submit.captured_queries),
-                     "submit_sql_ms": sum(float(x["time"]) for x in q_submit.captured_queries) * 1000,
-                     "submit_status": r.status_code})
-    if profile and rows:
-        import cProfile
-        import io
-        import pstats
+    rows: dict[str, list[dict]] = {"next": [], "submit": []}
+    last_sql: dict[str, list[str]] = {}
+    try:
+        with connection.execute_wrapper(sql_timer):
+            for _ in range(cycles):
+                task = None
+                for kind in ("next", "submit"):
+                    phase_t.clear()
+                    sql.update(n=0, t=0.0, statements=[])
+                    t0 = time.perf_counter()
+                    if kind == "next":
+                        r = client.post(f"/api/campaigns/{campaign.slug}/next/", {},
+                                        content_type="application/json")
+                        task = r.json() if r.status_code == 200 else None
+                    else:
+                        body = {"submission_id": str(uuid.uuid4()), "finish_reason": "auto", "active_ms": 1,
+                                "ratings": [{"step": i, "rating": 1} for i in range(len(task["steps"]))]}
+                        r = client.post(f"/api/assignments/{task['id']}/submit/", body,
+                                        content_type="application/json")
+                    total = time.perf_counter() - t0
+                    rows[kind].append({"total_ms": total * 1000, "sql_ms": sql["t"] * 1000, "sql_statements": sql["n"],
+                                       **{f"{k}_ms": v * 1000 for k, v in phase_t.items()}})
+                    last_sql[kind] = list(sql["statements"])
+                    if task is None:
+                        break
+                if task is None:
+                    break
+    finally:
+        for obj, attr, fn in originals:
+            setattr(obj, attr, fn)
 
-        prof = cProfile.Profile()
-        prof.enable()
-        for _ in range(20):
-            r = client.post(f"/api/campaigns/{campaign.slug}/next/", {}, content_type="application/json")
-            if r.status_code != 200:
-                break
-            task = r.json()
-            body = {"submission_id": str(uuid.uuid4()),
-                    "ratings": [{"step": i, "rating": 1} for i in range(len(task["steps"]))]}
-            client.post(f"/api/assignments/{task['id']}/submit/", body, content_type="application/json")
-        prof.disable()
-        buf = io.StringIO()
-        pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(20)
-        out["profile_tottime_top20"] = buf.getvalue().splitlines()
-    if rows:
-        med = {k: round(sorted(r[k] for r in rows)[len(rows) // 2], 2) for k in rows[0] if k != "submit_status"}
-        out["single_client_in_process"] = {"cycles": len(rows), "median": med,
-                                           "next_sql": [x["sql"][:300] for x in q_next.captured_queries],
-                                           "submit_sql": [x["sql"][:300] for x in q_submit.captured_queries]}
+    def median(vals: list[float]) -> float:
+        v = sorted(vals)
+        return round(v[len(v) // 2], 2) if v else 0.0
+
+    out = {"cycles": len(rows["submit"])}
+    for kind, rs in rows.items():
+        keys = sorted({k for r in rs for k in r})
+        out[kind] = {k: median([r.get(k, 0.0) for r in rs]) for k in keys}
+        out[f"{kind}_sql"] = last_sql.get(kind, [])
     return out
+
+
+def profile_cycles(campaign, annotator_token_user, cycles: int) -> list[str]:
+    import cProfile
+    import io
+    import pstats
+
+    from django.test import Client
+
+    client = Client(HTTP_AUTHORIZATION=f"Token {annotator_token_user[1]}")
+    prof = cProfile.Profile()
+    prof.enable()
+    for _ in range(cycles):
+        if not _cycle(client, campaign.slug):
+            break
+    prof.disable()
+    buf = io.StringIO()
+    pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(25)
+    return buf.getvalue().splitlines()
 
 
 # --- main ------------------------------------------------------------------------------
@@ -699,14 +805,23 @@ def main(argv=None) -> int:
         pidfile = embedded.data_dir() / "pgdata" / "postmaster.pid"
         if not external_db and pidfile.exists():
             pg_pid = int(pidfile.read_text().split()[0])
-        bg0 = machine_busy()
-        time.sleep(2)
-        bg1 = machine_busy()
-        background_busy = 100 * (bg1[0] - bg0[0]) / max(1, bg1[1] - bg0[1])
+        # What the rest of the machine does while we are idle: other processes steal cores from the run.
+        time.sleep(1)
+        bg_t0, bg0, bg_w0, bg_c0 = _proc_table(), machine_busy(), time.perf_counter(), time.process_time()
+        time.sleep(3)
+        bg_t1, bg1, bg_w1, bg_c1 = _proc_table(), machine_busy(), time.perf_counter(), time.process_time()
+        ours_idle = (bg_c1 - bg_c0) + sum((tree_cpu(root, bg_t1) or 0) - (tree_cpu(root, bg_t0) or 0)
+                                          for root in (gunicorn_proc.pid, pg_pid))
+        background = {
+            "machine_busy_pct": round(100 * (bg1[0] - bg0[0]) / max(1, bg1[1] - bg0[1]), 1),
+            "other_processes_cores_used": round(
+                (bg1[0] - bg0[0]) / max(1, bg1[1] - bg0[1]) * (os.cpu_count() or 1) - ours_idle / (bg_w1 - bg_w0), 2),
+        }
         t_start = time.perf_counter()
         stop_at[0] = t_start + args.warmup + args.seconds
         start_evt.set()
         time.sleep(args.warmup)
+        conn_spread = connections_per_worker(port)
         table0, busy0, cpu_self0 = _proc_table(), machine_busy(), time.process_time()
         t_measure = time.perf_counter()
         for a in annotators:
@@ -726,7 +841,7 @@ def main(argv=None) -> int:
         ncpu = os.cpu_count() or 1
         ours = sum(cpu.get(k, 0) for k in ("gunicorn_cores_used", "postgres_cores_used", "load_generator_cores_used"))
         cpu["other_processes_cores_used"] = round(cpu["machine_busy_pct_of_all_cores"] / 100 * ncpu - ours, 2)
-        cpu["machine_busy_pct_before_load"] = round(background_busy, 1)
+        cpu["before_load_3s"] = background
         cpu["load_average_at_end"] = os.getloadavg()
         result["cpu"] = cpu
 
@@ -760,6 +875,20 @@ def main(argv=None) -> int:
             "requests_per_s": round(measured_requests / window, 1),
             "submissions_per_s": round(measured_submits / window, 1),
             "next_per_s": round(len(by_kind["next"]) / window, 1),
+        }
+        per_annotator = sorted(
+            (len([1 for kind, ts, _, st in a.samples if kind == "submit" and st == 200 and ts >= t_measure]),
+             pct(sorted(lat for kind, ts, lat, _ in a.samples if kind == "next" and ts >= t_measure), 50) or 0)
+            for a in annotators
+        )
+        med_lat = sorted(m for _, m in per_annotator)
+        result["fairness"] = {
+            "connections_per_gunicorn_worker_pid": conn_spread,
+            "submits_per_annotator_min_median_max": [per_annotator[0][0], per_annotator[len(per_annotator) // 2][0],
+                                                     per_annotator[-1][0]],
+            "next_p50_ms_per_annotator_min_median_max": [round(med_lat[0] * 1000, 1),
+                                                         round(med_lat[len(med_lat) // 2] * 1000, 1),
+                                                         round(med_lat[-1] * 1000, 1)],
         }
         result["status_codes"] = {k: dict(v) for k, v in statuses.items()}
         result["client_retries"] = dict(sum((a.retries for a in annotators), Counter()))
@@ -830,6 +959,7 @@ def report(r: dict) -> None:
     t = r["throughput"]
     print(f"throughput: {t['requests_per_s']} requests/s, {t['submissions_per_s']} submissions/s")
     print(f"cpu: {r['cpu']}")
+    print(f"fairness: {r['fairness']}")
     print(f"status codes: {r['status_codes']}  retries: {r['client_retries']}")
     print(f"double assignments: {inv['double_assignments']} (over overlap {inv['tasks_over_overlap']}, "
           f"duplicate pairs {inv['duplicate_task_annotator_pairs']}, "
@@ -842,8 +972,10 @@ def report(r: dict) -> None:
           f"rows created by replays: {inv['replays_created_rows']}")
     print(f"assignment statuses: {inv['assignment_status_counts']}")
     d = r["diagnostics"].get("single_client_in_process")
-    if d:
-        print(f"idle single client, in process (median of {d['cycles']}): {d['median']}")
+    if d and d.get("cycles"):
+        print(f"idle single client, in process, medians of {d['cycles']}:")
+        print(f"  next:   {d['next']}")
+        print(f"  submit: {d['submit']}")
     print(f"OK: {r['ok']}")
     print("=" * 100)
 

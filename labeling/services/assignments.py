@@ -84,7 +84,8 @@ def assignment_next(
     """
     _membership(user=user, campaign=campaign, lock=True)
     now = timezone.now()
-    mine = Assignment.objects.select_for_update().filter(campaign=campaign, annotator=user)
+    # of=self: the expired-lease lookup joins the task, whose row must not be locked here.
+    mine = Assignment.objects.select_for_update(of=("self",)).filter(campaign=campaign, annotator=user)
     leased = list(mine.filter(status=Assignment.Status.LEASED).exclude(pk=exclude_id).order_by("leased_at", "pk"))
     if leased:
         a = leased[0]
