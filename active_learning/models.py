@@ -1,5 +1,6 @@
 """Model registry and scores. Behaviour (training, scoring, refill) lives in services."""
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -36,8 +37,64 @@ class PRMModel(models.Model):
         return f"{self.campaign_id}/v{self.version}"
 
 
+class ActiveLearningConfig(models.Model):
+    """Per-campaign settings of the retrain -> score -> refill cycle (editable in the admin)."""
+
+    class Neutral(models.TextChoices):
+        POSITIVE = "positive", "count as correct (paper)"
+        NEGATIVE = "negative", "count as an error"
+        IGNORE = "ignore", "leave out"
+
+    class Aggregation(models.TextChoices):
+        MAJORITY = "majority", "majority vote per step (ties to the lower rating)"
+        EACH = "each", "every annotator's labels as their own example"
+
+    campaign = models.OneToOneField("labeling.Campaign", on_delete=models.CASCADE, related_name="al_config")
+    enabled = models.BooleanField(default=True, help_text="Beat starts cycles only when enabled.")
+    strategy = models.CharField(max_length=64, default="convincing_wrong")
+    refill_size = models.PositiveIntegerField(default=200, help_text="Tasks queued per refill.")
+    wrong_fraction = models.FloatField(default=0.8)
+    per_problem_cap = models.PositiveSmallIntegerField(default=2)
+    retrain_every_minutes = models.PositiveIntegerField(
+        default=60, help_text="Start a cycle this often (0: never on a timer)."
+    )
+    retrain_after_labels = models.PositiveIntegerField(
+        default=100, help_text="...or once this many new labels arrived since the last training (0: off)."
+    )
+    min_labels = models.PositiveIntegerField(default=20, help_text="Do not train on fewer submitted labels.")
+    neutral = models.CharField(max_length=16, choices=Neutral.choices, default=Neutral.POSITIVE)
+    aggregation = models.CharField(max_length=16, choices=Aggregation.choices, default=Aggregation.MAJORITY)
+    score_aggregate = models.CharField(
+        max_length=16, choices=[("product", "product"), ("min", "min")], default="product"
+    )
+    heldout_fraction = models.FloatField(default=0.2)
+    promotion_metric = models.CharField(max_length=64, default="step_auroc")
+    max_regression = models.FloatField(
+        null=True, blank=True,
+        help_text="Refuse to promote a model whose held-out metric drops by more than this (blank: always promote).",
+    )
+    warm_start = models.BooleanField(default=True)
+    model_config = models.JSONField(default=dict, blank=True, help_text="prm.config.ModelConfig fields")
+    train_config = models.JSONField(default=dict, blank=True, help_text="prm.config.TrainConfig fields")
+    score_config = models.JSONField(default=dict, blank=True, help_text="prm.config.ScoreConfig fields")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(wrong_fraction__gte=0) & Q(wrong_fraction__lte=1), name="al_config_wrong_fraction_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(heldout_fraction__gte=0) & Q(heldout_fraction__lt=1), name="al_config_heldout_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"active learning for {self.campaign_id}"
+
+
 class TrainingRun(models.Model):
-    """One retrain attempt; its lease doubles as the per-campaign training lock."""
+    """One retrain -> score -> refill cycle; its lease doubles as the per-campaign lock."""
 
     class Status(models.TextChoices):
         QUEUED = "queued"
@@ -45,9 +102,33 @@ class TrainingRun(models.Model):
         SUCCEEDED = "succeeded"
         FAILED = "failed"
 
+    class Stage(models.TextChoices):
+        QUEUED = "queued"
+        TRAINING = "training"
+        SCORING = "scoring"
+        REFILLING = "refilling"
+        DONE = "done"
+
+    class Trigger(models.TextChoices):
+        MANUAL = "manual"
+        SCHEDULE = "schedule"
+        LABELS = "labels"
+        COMMAND = "command"
+
     campaign = models.ForeignKey("labeling.Campaign", on_delete=models.CASCADE, related_name="training_runs")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    stage = models.CharField(max_length=16, choices=Stage.choices, default=Stage.QUEUED)
+    trigger = models.CharField(max_length=16, choices=Trigger.choices, default=Trigger.MANUAL)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # Submitted assignments in the campaign when the run was requested; the
+    # "M new labels" trigger compares against the latest run's count.
+    label_count = models.PositiveIntegerField(default=0)
     model = models.ForeignKey(PRMModel, on_delete=models.SET_NULL, null=True, blank=True, related_name="runs")
+    promoted = models.BooleanField(default=False)
+    # Timings per stage, train report, scoring and refill counts.
+    report = models.JSONField(default=dict, blank=True)
     config = models.JSONField(default=dict, blank=True)
     data_counts = models.JSONField(default=dict, blank=True)
     metrics = models.JSONField(default=dict, blank=True)
@@ -67,6 +148,9 @@ class TrainingRun(models.Model):
                 name="training_run_one_live_per_campaign",
             ),
         ]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} ({self.campaign_id}, {self.status})"
 
 
 class SolutionScore(models.Model):

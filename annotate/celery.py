@@ -17,4 +17,11 @@ app.conf.beat_schedule = {
         "task": "labeling.tasks.expire_stale_leases",
         "schedule": float(os.environ.get("LEASE_SWEEP_SECONDS", "60")),
     },
+    # Per-campaign timing (every N minutes / after M labels) lives in each
+    # campaign's ActiveLearningConfig, so managers change it in the admin
+    # without touching beat; this only asks "who is due?" once a minute.
+    "start-due-training-cycles": {
+        "task": "active_learning.tasks.start_due_cycles",
+        "schedule": float(os.environ.get("AL_CYCLE_CHECK_SECONDS", "60")),
+    },
 }

@@ -221,6 +221,7 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TRAINING_QUEUE = "training"
 CELERY_TASK_ROUTES = {
     "active_learning.tasks.train_*": {"queue": CELERY_TRAINING_QUEUE},
+    "active_learning.tasks.score_*": {"queue": CELERY_TRAINING_QUEUE},
 }
 CELERY_TASK_ACKS_LATE = True  # a task whose worker dies is redelivered
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -240,6 +241,13 @@ IMPORT_BATCH_SIZE = env_int("IMPORT_BATCH_SIZE", 1000)
 EXPORT_CHUNK_SIZE = env_int("EXPORT_CHUNK_SIZE", 500)
 # Seconds between beat's sweeps that expire stale leases.
 LEASE_SWEEP_SECONDS = env_int("LEASE_SWEEP_SECONDS", 60)
+# Active learning: a running cycle renews its lease while it works; a run
+# whose lease lapses (its worker died) is marked failed by the next check.
+AL_RUN_LEASE_SECONDS = env_int("AL_RUN_LEASE_SECONDS", 180)
+# A queued run that no training worker picked up within this is failed.
+AL_QUEUED_TIMEOUT_SECONDS = env_int("AL_QUEUED_TIMEOUT_SECONDS", 3 * 60 * 60)
+# How often beat checks which campaigns are due for a cycle.
+AL_CYCLE_CHECK_SECONDS = env_int("AL_CYCLE_CHECK_SECONDS", 60)
 
 LOGGING = {
     "version": 1,

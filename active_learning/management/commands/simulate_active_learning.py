@@ -1,0 +1,140 @@
+import itertools
+import json
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from active_learning.oracle import prm800k_ratings
+from active_learning.prm.config import ModelConfig, ScoreConfig, TrainConfig
+from active_learning.prm.data import SolutionExample, ratings_to_labels
+from active_learning.prm.simulate import SimulationConfig, run_simulation
+from active_learning.prm.synthetic import build_examples, read_gsm8k
+from active_learning.strategies import STRATEGIES
+from labeling.grading import extract_final_answer, grade_answer
+
+BUNDLED_GSM8K = Path(__file__).resolve().parents[2] / "data" / "gsm8k_train.jsonl"
+
+
+def _prm800k_examples(path: str) -> list[SolutionExample]:
+    out = []
+    with open(path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                problem, steps, ratings = prm800k_ratings(rec)
+            except (KeyError, TypeError, IndexError, json.JSONDecodeError) as exc:
+                raise CommandError(f"{path}:{n}: not a PRM800K record ({exc})") from None
+            if not steps:
+                continue
+            answer = extract_final_answer(steps[-1]) or ""
+            truth = rec["question"].get("ground_truth_answer")
+            out.append(SolutionExample(
+                problem=problem, steps=tuple(steps), labels=ratings_to_labels(ratings), group=problem,
+                answer_correct=grade_answer(answer, truth) if answer and truth else None, answer=answer,
+                key=f"line{n}",
+            ))
+    return out
+
+
+def _example_record(ex: SolutionExample) -> dict:
+    """A synthetic example as a PRM800K record, so simulate_annotators and imports can read it."""
+    steps = []
+    for text, label in zip(ex.steps, ex.labels, strict=True):
+        if label is None:
+            break
+        steps.append({"completions": [{"text": text, "rating": 1 if label == 1 else -1, "flagged": False}],
+                      "human_completion": None, "chosen_completion": 0})
+    finish = "found_error" if any(s["completions"][0]["rating"] == -1 for s in steps) else "solution"
+    return {"labeler": "synthetic-oracle", "timestamp": None, "generation": None,
+            "is_quality_control_question": False, "is_initial_screening_question": False,
+            "question": {"problem": ex.problem, "ground_truth_answer": None},
+            "label": {"steps": steps, "total_time": None, "finish_reason": finish}}
+
+
+class Command(BaseCommand):
+    help = (
+        "Simulate active learning on a fully labeled dataset (synthetic GSM8K errors by default) and compare "
+        "strategies at equal label budgets over several seeds. Writes learning curves (JSON + PNG)."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--source", choices=["gsm8k", "prm800k"], default="gsm8k")
+        parser.add_argument("--dataset", help="GSM8K train-style JSONL (default: bundled) or a PRM800K file")
+        parser.add_argument("--problems", type=int, default=600, help="GSM8K problems to use")
+        parser.add_argument("--variants", type=int, default=2, help="corrupted copies per GSM8K problem")
+        parser.add_argument("--strategies", nargs="+", default=["convincing_wrong", "uncertainty", "uniform"])
+        parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+        parser.add_argument("--initial", type=int, default=64)
+        parser.add_argument("--batch", type=int, default=64)
+        parser.add_argument("--rounds", type=int, default=4)
+        parser.add_argument("--uniform-factor", type=int, default=3)
+        parser.add_argument("--pool-limit", type=int, default=None)
+        parser.add_argument("--metric", default="step_auroc")
+        parser.add_argument("--backbone", default="", help="local HF model dir (default: bundled MiniLM)")
+        parser.add_argument("--layers", type=int, default=None, help="keep only the first N backbone layers")
+        parser.add_argument("--max-length", type=int, default=256)
+        parser.add_argument("--epochs", type=float, default=3.0)
+        parser.add_argument("--lr", type=float, default=2e-4)
+        parser.add_argument("--out", default="simulation", help="output directory")
+        parser.add_argument("--write-dataset", help="also write the labeled set as PRM800K JSONL here")
+
+    def handle(self, *args, **opts):
+        unknown = set(opts["strategies"]) - set(STRATEGIES)
+        if unknown:
+            raise CommandError(f"unknown strategies: {', '.join(sorted(unknown))}")
+        if opts["source"] == "gsm8k":
+            path = opts["dataset"] or BUNDLED_GSM8K
+            try:
+                records = list(itertools.islice(read_gsm8k(path), opts["problems"]))
+            except (OSError, ValueError) as exc:
+                raise CommandError(f"cannot read {path}: {exc}") from exc
+            examples = list(build_examples(records, variants=opts["variants"], seed=0))
+        else:
+            if not opts["dataset"]:
+                raise CommandError("--source prm800k needs --dataset")
+            examples = _prm800k_examples(opts["dataset"])
+        if len({ex.group for ex in examples}) < 4:
+            raise CommandError(f"need at least 4 problems, got {len({ex.group for ex in examples})}")
+        out = Path(opts["out"])
+        out.mkdir(parents=True, exist_ok=True)
+        if opts["write_dataset"]:
+            with open(opts["write_dataset"], "w", encoding="utf-8") as fh:
+                for ex in examples:
+                    fh.write(json.dumps(_example_record(ex)) + "\n")
+        wrong = sum(ex.answer_correct is False for ex in examples)
+        self.stdout.write(f"{len(examples)} labeled solutions ({wrong} wrong-answer) from "
+                          f"{len({ex.group for ex in examples})} problems")
+        model_cfg = ModelConfig(backbone=opts["backbone"], num_hidden_layers=opts["layers"],
+                                max_length=opts["max_length"], max_problem_tokens=min(160, opts["max_length"] // 2))
+        from active_learning.prm.model import PRM
+
+        def make_prm(seed: int) -> PRM:
+            return PRM.from_backbone(model_cfg, seed=seed)
+
+        result = run_simulation(
+            examples, make_prm=make_prm,
+            train_config=TrainConfig(epochs=opts["epochs"], learning_rate=opts["lr"]),
+            score_config=ScoreConfig(quantize_cpu=False),
+            config=SimulationConfig(
+                strategies=tuple(opts["strategies"]), seeds=tuple(opts["seeds"]), initial=opts["initial"],
+                batch=opts["batch"], rounds=opts["rounds"], uniform_budget_factor=opts["uniform_factor"],
+                pool_limit=opts["pool_limit"], metric=opts["metric"],
+            ),
+            log=lambda msg: self.stdout.write("  " + msg),
+        )
+        result["model_config"] = model_cfg.to_dict()
+        (out / "curves.json").write_text(json.dumps(result, indent=1))
+        from active_learning.prm.report import plot_curves
+
+        plot_curves(result, out / "curves.png")
+        for strategy, eff in result["summary"]["efficiency"].items():
+            final = eff["final"]
+            if final:
+                self.stdout.write(
+                    f"{strategy}: {result['summary']['metric']} {final['quality']:.4f} at {final['labels']} labels; "
+                    f"uniform needs {'more than ' if final['lower_bound'] else ''}"
+                    f"{final['ratio'] * final['labels']:.0f} -> {final['ratio']:.2f}x data efficiency"
+                )
+        self.stdout.write(self.style.SUCCESS(f"wrote {out / 'curves.json'} and {out / 'curves.png'}"))

@@ -1,0 +1,110 @@
+"""Oracles for simulated annotators: who knows the "true" step ratings of a solution.
+
+Pure functions over plain data (no Django). Two kinds:
+- LabeledOracle: exact ratings from a fully labeled file (PRM800K format, or
+  the synthetic GSM8K set that `simulate_active_learning --write-dataset`
+  writes in that format). Solutions are matched on problem text and steps.
+- reference_oracle: for pools without step labels (the demo's real GSM8K
+  model solutions): a correct final answer rates every step +1; a wrong one
+  gets -1 at the first step that states a number found neither in the
+  problem nor in the reference solution. It is a noisy, deterministic
+  stand-in for a human, good enough to drive the loop end to end.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from fractions import Fraction
+from pathlib import Path
+
+_NUM = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+_CALC_RESULT = re.compile(r"<<[^<>=]*=([^<>]+)>>")
+
+
+def solution_key(problem: str, steps: Sequence[str]) -> str:
+    h = hashlib.sha256()
+    h.update(" ".join(problem.split()).encode())
+    for s in steps:
+        h.update(b"\x1e" + " ".join(s.split()).encode())
+    return h.hexdigest()
+
+
+def prm800k_ratings(record: dict) -> tuple[str, list[str], list[int | None]]:
+    """(problem, chosen step texts, their ratings) from one PRM800K record."""
+    problem = record["question"]["problem"]
+    steps, ratings = [], []
+    for step in record["label"]["steps"]:
+        chosen = step.get("chosen_completion")
+        if chosen is None:
+            human = step.get("human_completion") or {}
+            if not human.get("text"):
+                break
+            steps.append(human["text"])
+            ratings.append(human.get("rating", 1))
+        else:
+            comp = step["completions"][chosen]
+            steps.append(comp["text"])
+            ratings.append(comp.get("rating"))
+    return problem, steps, ratings
+
+
+class LabeledOracle:
+    def __init__(self, table: dict[str, list[int | None]]):
+        self.table = table
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> LabeledOracle:
+        table = {}
+        with open(path, encoding="utf-8") as fh:
+            for n, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    problem, steps, ratings = prm800k_ratings(json.loads(line))
+                except (KeyError, TypeError, IndexError, json.JSONDecodeError) as exc:
+                    raise ValueError(f"{path}:{n}: not a PRM800K record ({exc})") from None
+                table[solution_key(problem, steps)] = ratings
+        return cls(table)
+
+    def __call__(self, problem: str, steps: Sequence[str], **_) -> list[int | None] | None:
+        return self.table.get(solution_key(problem, steps))
+
+
+def _numbers(text: str) -> set[Fraction]:
+    out = set()
+    for m in _NUM.finditer(text):
+        try:
+            out.add(Fraction(m.group().replace(",", "")))
+        except ValueError:
+            continue
+    return out
+
+
+def reference_oracle(problem: str, steps: Sequence[str], *, answer_correct: bool | None,
+                     reference: str = "", **_) -> list[int]:
+    if answer_correct:
+        return [1] * len(steps)
+    known = _numbers(problem) | _numbers(reference)
+    for i, step in enumerate(steps):
+        # Prefer calculator results; else the numbers after "=".
+        stated = {Fraction(r.replace(",", "")) for r in _CALC_RESULT.findall(step) if _NUM.fullmatch(r.strip())}
+        if not stated and "=" in step:
+            stated = _numbers(step.split("=")[-1])
+        if any(v not in known for v in stated):
+            return [1] * i + [-1]
+    return [1] * (len(steps) - 1) + [-1]
+
+
+def as_submission(ratings: Sequence[int | None], *, first_error: bool) -> list[tuple[int, int]]:
+    """(step, rating) pairs a labeler would submit: in first-error mode, up to the first -1."""
+    out = []
+    for i, r in enumerate(ratings):
+        if r is None:
+            break
+        out.append((i, int(r)))
+        if first_error and r == -1:
+            break
+    return out

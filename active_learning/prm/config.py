@@ -1,0 +1,126 @@
+"""Dataclass configs for the PRM. Plain values only, so they round-trip through JSON.
+
+They are stored with every checkpoint and training run, which is what makes a
+run reproducible: same data, same config, same seed, same weights (on the same
+device and thread count).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+
+class _JsonMixin:
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None):
+        # Unknown keys are an error, not silently dropped: a typo in a
+        # campaign's training settings must not fall back to a default.
+        data = dict(data or {})
+        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} field(s): {', '.join(unknown)}")
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class ModelConfig(_JsonMixin):
+    """How solutions are turned into tokens and which backbone reads them.
+
+    backbone: a local Hugging Face model directory, or "" for the bundled
+    default (all-MiniLM-L6-v2, see backbone.py).
+    separator: text appended after every step; the step's label sits on the
+    separator's last token. None picks the tokenizer's sep token for encoders
+    (BERT's [SEP] is a single, never-merged token) and "\\n\\n" otherwise.
+    max_length: tokens per window. Longer solutions are split into windows
+    that repeat the problem and as much preceding context as fits in half the
+    budget; the split is reported as truncation.
+    max_problem_tokens: the problem statement is cut to this many tokens
+    (head and tail kept) so long statements cannot crowd out the steps.
+    num_hidden_layers: keep only the first N transformer layers of the
+    backbone (None keeps all). A cheap speed/quality knob on CPU.
+    """
+
+    backbone: str = ""
+    separator: str | None = None
+    max_length: int = 384
+    max_problem_tokens: int = 160
+    num_hidden_layers: int | None = None
+
+    def __post_init__(self):
+        if self.max_length < 32:
+            raise ValueError("max_length must be at least 32")
+        if not 8 <= self.max_problem_tokens <= self.max_length // 2:
+            raise ValueError("max_problem_tokens must be between 8 and max_length / 2")
+
+
+@dataclass(frozen=True)
+class TrainConfig(_JsonMixin):
+    """Fine-tuning settings.
+
+    Budgets: training stops at whichever comes first of `epochs`, `max_steps`
+    and `time_budget_s`; the report says which one stopped it.
+    neutral: how a 0 rating is trained. The paper counts neutral as correct
+    ("positive"); "negative" is the strict reading; "ignore" drops the step.
+    balance_classes: with labels cut after the first error, negatives are
+    rare (about one per wrong solution against four or five positives), so
+    by default each class gets equal total weight, capped at 5x.
+    """
+
+    epochs: float = 2.0
+    max_steps: int | None = None
+    time_budget_s: float | None = None
+    batch_size: int = 16
+    learning_rate: float = 1e-4
+    weight_decay: float = 0.01
+    warmup_fraction: float = 0.06
+    grad_clip: float = 1.0
+    balance_classes: bool = True
+    neutral: str = "positive"
+    seed: int = 0
+    device: str = "auto"
+
+    def __post_init__(self):
+        if self.neutral not in {"positive", "negative", "ignore"}:
+            raise ValueError("neutral must be positive, negative or ignore")
+        if self.device not in {"auto", "cpu", "cuda"} and not self.device.startswith("cuda:"):
+            raise ValueError("device must be auto, cpu, cuda or cuda:N")
+        if self.epochs <= 0 or self.batch_size < 1 or self.learning_rate <= 0:
+            raise ValueError("epochs, batch_size and learning_rate must be positive")
+
+
+@dataclass(frozen=True)
+class ScoreConfig(_JsonMixin):
+    """Inference settings.
+
+    max_batch_tokens bounds padded tokens per forward pass (windows are sorted
+    by length, so padding waste stays small). quantize_cpu applies dynamic
+    int8 quantization of the linear layers when scoring on CPU: about 1.6x
+    faster on this class of machine, and scores move by ~1e-2, which does
+    not matter for ranking a queue (evaluation runs unquantized).
+    aggregate: solution score from step scores, "product" (the paper) or "min".
+    """
+
+    max_batch_tokens: int = 8192
+    max_batch_size: int = 128
+    device: str = "auto"
+    quantize_cpu: bool = True
+    aggregate: str = "product"
+
+    def __post_init__(self):
+        if self.aggregate not in {"product", "min"}:
+            raise ValueError("aggregate must be product or min")
+
+
+def resolve_device(name: str):
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} asked for but CUDA is not available on this worker")
+    return torch.device(name)

@@ -1,0 +1,1 @@
+"""Active-learning services: the only code here that writes."""

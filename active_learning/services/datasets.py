@@ -1,0 +1,126 @@
+"""Selectors that turn stored labels and pool solutions into plain PRM data."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+
+from django.db.models import Prefetch
+
+from active_learning.prm.data import SolutionExample, ratings_to_labels
+from labeling.models import Assignment, Campaign, Step, StepLabel
+
+
+def _steps_by_solution(solution_ids: Sequence[int]) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = defaultdict(list)
+    for sid, text in Step.objects.filter(solution_id__in=solution_ids).order_by("solution_id", "index").values_list(
+        "solution_id", "text"
+    ):
+        out[sid].append(text)
+    return out
+
+
+def majority(per_annotator: Sequence[Sequence[int | None]]) -> list[int | None]:
+    """Per step, the most common rating among those who rated it; ties go to the lower rating.
+
+    Same rule as the export's majority aggregation: a step half the
+    annotators call wrong is not safe to train on as correct.
+    """
+    out: list[int | None] = []
+    for ratings in zip(*per_annotator, strict=True):
+        seen = [r for r in ratings if r is not None]
+        if not seen:
+            out.append(None)
+            continue
+        top = max(seen.count(r) for r in set(seen))
+        out.append(min(r for r in set(seen) if seen.count(r) == top))
+    return out
+
+
+def training_examples(*, campaign: Campaign, neutral: str, aggregation: str) -> tuple[list[SolutionExample], dict]:
+    """Labeled examples from the campaign's submitted (and imported) assignments.
+
+    Gold and screening assignments are included: their labels are as real as
+    any. Ratings are cut after the first error (paper, section 2.2), neutral
+    mapped as configured; "majority" merges annotators per step with ties
+    going to the lower rating, "each" keeps every annotator's labels.
+    """
+    assignments = (
+        Assignment.objects.filter(campaign=campaign, status=Assignment.Status.SUBMITTED)
+        .exclude(finish_reason=Assignment.FinishReason.BAD_PROBLEM)
+        .select_related("solution__problem")
+        .prefetch_related(Prefetch("step_labels", queryset=StepLabel.objects.select_related("step")))
+        .order_by("solution_id", "pk")
+    )
+    by_solution: dict[int, list[Assignment]] = defaultdict(list)
+    for a in assignments.iterator(chunk_size=1000):
+        by_solution[a.solution_id].append(a)
+    steps = _steps_by_solution(list(by_solution))
+    examples: list[SolutionExample] = []
+    for sid, group in by_solution.items():
+        sol = group[0].solution
+        texts = steps[sid]
+        per_annotator = []
+        for a in group:
+            ratings: list[int | None] = [None] * len(texts)
+            for sl in a.step_labels.all():
+                if sl.step.index < len(texts):
+                    ratings[sl.step.index] = sl.rating
+            per_annotator.append(ratings)
+        if aggregation == "majority" and len(per_annotator) > 1:
+            per_annotator = [majority(per_annotator)]
+        for k, ratings in enumerate(per_annotator):
+            labels = ratings_to_labels(ratings, neutral=neutral)
+            if all(x is None for x in labels):
+                continue
+            examples.append(SolutionExample(
+                problem=sol.problem.text, steps=tuple(texts), labels=labels, group=str(sol.problem_id),
+                answer_correct=sol.answer_is_correct, answer=sol.final_answer or "", key=f"{sid}:{k}",
+            ))
+    counts = {
+        "assignments": sum(len(g) for g in by_solution.values()),
+        "solutions": len(by_solution),
+        "examples": len(examples),
+        "labeled_steps": sum(1 for ex in examples for x in ex.labels if x is not None),
+        "negative_steps": sum(1 for ex in examples for x in ex.labels if x == 0),
+    }
+    return examples, counts
+
+
+def heldout_split(examples: Sequence[SolutionExample], fraction: float) -> tuple[list, list]:
+    """Split by problem with a stable hash, so a problem stays on its side across retrains."""
+    import hashlib
+
+    def held(group: str) -> bool:
+        h = int(hashlib.sha256(group.encode()).hexdigest()[:8], 16)
+        return h / 0xFFFFFFFF < fraction
+
+    train = [ex for ex in examples if not held(ex.group)]
+    test = [ex for ex in examples if held(ex.group)]
+    if fraction > 0 and not test and len(train) > 1:
+        test, train = train[-1:], train[:-1]  # tiny campaigns: at least one held-out example
+    return train, test
+
+
+def pool_batches(*, campaign: Campaign, model_id: int, batch_size: int) -> Iterator[list[tuple[int, str, list[str]]]]:
+    """Unlabeled, unscored (by this model) pool solutions as (solution_id, problem, steps), in batches.
+
+    "Unlabeled" means no submitted assignment yet (completed == 0); gold
+    and screening items are not queued by the refill, so they are skipped.
+    Keyset pagination keeps each query cheap on a large pool.
+    """
+    base = (
+        campaign.tasks.filter(completed=0, is_gold=False, is_screening=False)
+        .exclude(solution__scores__model_id=model_id)
+        .order_by("solution_id")
+    )
+    last = 0
+    while True:
+        rows = list(
+            base.filter(solution_id__gt=last).values_list("solution_id", "solution__problem__text")[:batch_size]
+        )
+        if not rows:
+            return
+        last = rows[-1][0]
+        steps = _steps_by_solution([r[0] for r in rows])
+        yield [(sid, text, steps[sid]) for sid, text in rows]

@@ -1,0 +1,117 @@
+"""Refilling a campaign's queue from the model's scores with a selection strategy."""
+
+from __future__ import annotations
+
+import random
+import time
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from active_learning.models import PRMModel, SolutionScore, TrainingRun
+from active_learning.services.training import training_run_fail, training_run_finish
+from active_learning.strategies import Candidate, get_strategy
+from labeling.models import Campaign, Task
+
+IMPORT_STRATEGY = "import"
+
+
+def queue_refill(*, campaign: Campaign, model: PRMModel, strategy: str, k: int, wrong_fraction: float = 0.8,
+                 per_problem_cap: int = 2, seed: int | None = None) -> dict:
+    """Rank the campaign's open, untaken, scored tasks with `strategy` and queue the top `k`.
+
+    Invariants: only tasks nobody has leased (taken == 0) are touched, so a
+    refill never reorders work in an annotator's hands; the previous
+    generation's untaken picks drop back to priority 0 in the same
+    transaction that raises the new ones, so the queue is never half old and
+    half new. Each pick records strategy, model version, score, rank and
+    generation (= the model version). Gold and screening tasks are untouched.
+    """
+    rows = (
+        SolutionScore.objects.filter(
+            model=model, solution__tasks__campaign=campaign, solution__tasks__is_open=True,
+            solution__tasks__taken=0, solution__tasks__is_gold=False, solution__tasks__is_screening=False,
+        )
+        .values_list("solution__tasks__id", "solution__problem_id", "score", "solution__answer_is_correct",
+                     "step_scores")
+    )
+    candidates = [
+        Candidate(task_id=tid, problem_id=pid, score=s, answer_correct=ok, step_scores=tuple(steps or ()))
+        for tid, pid, s, ok, steps in rows.iterator(chunk_size=5000)
+    ]
+    fn = get_strategy(strategy)
+    kwargs = {"k": k, "rng": random.Random(seed if seed is not None else model.version)}
+    if strategy == "convincing_wrong":
+        kwargs.update(wrong_fraction=wrong_fraction, per_problem_cap=per_problem_cap)
+    elif strategy == "uncertainty":
+        kwargs.update(per_problem_cap=per_problem_cap)
+    picks = fn(candidates, **kwargs)
+    now = timezone.now()
+    version = f"v{model.version}"
+    with transaction.atomic():
+        demoted = (
+            Task.objects.filter(campaign=campaign, taken=0, is_gold=False, is_screening=False)
+            .exclude(queue_strategy=IMPORT_STRATEGY)
+            .exclude(priority=0)
+            .update(priority=0)
+        )
+        by_id = {p.task_id: p for p in picks}
+        tasks = list(Task.objects.filter(pk__in=by_id, taken=0).select_for_update(skip_locked=True))
+        for t in tasks:
+            p = by_id[t.pk]
+            # Priority falls with rank; anything queued beats import order (0).
+            t.priority = float(len(picks) - p.rank)
+            t.queue_strategy = p.reason
+            t.queue_model_version = version
+            t.queue_score = p.score
+            t.queue_rank = p.rank
+            t.queue_generation = model.version
+            t.queued_at = now
+        Task.objects.bulk_update(
+            tasks, ["priority", "queue_strategy", "queue_model_version", "queue_score", "queue_rank",
+                    "queue_generation", "queued_at"], batch_size=1000,
+        )
+    reasons: dict[str, int] = {}
+    for p in picks:
+        reasons[p.reason] = reasons.get(p.reason, 0) + 1
+    return {"candidates": len(candidates), "queued": len(tasks), "demoted": demoted, "by_reason": reasons,
+            "strategy": strategy, "model_version": model.version}
+
+
+def _run_refill(*, run_id: int) -> dict | None:
+    """The refill stage of a cycle; closes the run as succeeded."""
+    t0 = time.monotonic()
+    run = TrainingRun.objects.select_related("campaign").get(pk=run_id)
+    if run.status != TrainingRun.Status.RUNNING:
+        return None
+    model = PRMModel.objects.filter(campaign=run.campaign, is_active=True).first()
+    result = None
+    if model is not None:
+        cfg = run.config
+        result = queue_refill(
+            campaign=run.campaign, model=model, strategy=cfg.get("strategy", "convincing_wrong"),
+            k=cfg.get("refill_size", 200), wrong_fraction=cfg.get("wrong_fraction", 0.8),
+            per_problem_cap=cfg.get("per_problem_cap", 2),
+        )
+        result["refill_seconds"] = round(time.monotonic() - t0, 3)
+    training_run_finish(run_id=run.pk, refill=result)
+    return result
+
+
+def queue_order(campaign: Campaign, limit: int = 20) -> list[Task]:
+    """The next tasks an annotator would get, in serving order (for checks and the dashboard)."""
+    return list(
+        Task.objects.filter(campaign=campaign, is_open=True, is_gold=False)
+        .select_related("solution")
+        .order_by(F("priority").desc(), "id")[:limit]
+    )
+
+
+def run_refill(*, run_id: int) -> dict | None:
+    """Stage entry point: a failure fails the run at once (no waiting for the lease to lapse)."""
+    try:
+        return _run_refill(run_id=run_id)
+    except Exception as exc:
+        training_run_fail(run_id=run_id, error=f"{type(exc).__name__} during refill: {exc}")
+        raise

@@ -1,0 +1,312 @@
+"""Training runs: request, execute (train + evaluate + promote), reap dead ones.
+
+The per-campaign lock is the partial unique index "one queued/running run
+per campaign" plus a lease on the run row that the worker renews while it
+works. A run whose lease lapses had its worker die (SIGKILL, OOM, a lost
+node); `training_runs_reap` marks it failed, which frees the lock, and
+nothing it half-did is visible: a model is promoted in one transaction at
+the end of training, and its checkpoint directory is renamed into place
+before that.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from active_learning.models import ActiveLearningConfig, PRMModel, TrainingRun
+from active_learning.services.datasets import heldout_split, training_examples
+from labeling.errors import Conflict, ValidationFailed
+from labeling.models import Assignment, Campaign
+
+log = logging.getLogger(__name__)
+
+LIVE = [TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING]
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def al_config_get_or_create(*, campaign: Campaign) -> ActiveLearningConfig:
+    """The campaign's active-learning settings, created with defaults on first use."""
+    config, _ = ActiveLearningConfig.objects.get_or_create(campaign=campaign)
+    return config
+
+
+def submitted_label_count(campaign: Campaign) -> int:
+    return Assignment.objects.filter(campaign=campaign, status=Assignment.Status.SUBMITTED).count()
+
+
+def training_runs_reap(*, now=None) -> int:
+    """Fail runs whose worker died (lease lapsed) or that nobody picked up in time.
+
+    Invariant: only live runs with an expired lease (running) or an old
+    request (queued) are touched; the active model is never changed here.
+    Returns how many runs were failed.
+    """
+    now = now or timezone.now()
+    queued_cutoff = now - timedelta(seconds=settings.AL_QUEUED_TIMEOUT_SECONDS)
+    n = 0
+    dead = TrainingRun.objects.filter(
+        Q(status=TrainingRun.Status.RUNNING, lease_expires_at__lt=now)
+        | Q(status=TrainingRun.Status.QUEUED, created_at__lt=queued_cutoff)
+    )
+    for run in dead:
+        with transaction.atomic():
+            locked = TrainingRun.objects.select_for_update().get(pk=run.pk)
+            if locked.status not in LIVE:
+                continue
+            was, was_running = locked.stage, locked.status == TrainingRun.Status.RUNNING
+            locked.status = TrainingRun.Status.FAILED
+            locked.finished_at = now
+            locked.error = (
+                f"worker {locked.worker or '?'} stopped renewing its lease during {was}; presumed dead"
+                if was_running
+                else "no training worker picked this run up in time"
+            )
+            locked.save(update_fields=["status", "finished_at", "error"])
+            n += 1
+            log.warning("training run %s failed: %s", locked.pk, locked.error)
+    return n
+
+
+def training_run_request(
+    *, campaign: Campaign, trigger: str = TrainingRun.Trigger.MANUAL, user=None, enqueue: bool = True
+) -> TrainingRun:
+    """Queue a retrain -> score -> refill cycle for `campaign`.
+
+    Raises Conflict when a live run already exists (the lock). Dead runs are
+    reaped first so a crashed worker never blocks the next cycle. The Celery
+    chain is sent only after commit, so a worker never sees an uncommitted run
+    (enqueue=False leaves the run for the caller to execute in-process).
+    """
+    training_runs_reap()
+    config = al_config_get_or_create(campaign=campaign)
+    labels = submitted_label_count(campaign)
+    try:
+        with transaction.atomic():
+            run = TrainingRun.objects.create(
+                campaign=campaign, trigger=trigger, requested_by=user, label_count=labels,
+                config=_run_config(config),
+            )
+    except IntegrityError:
+        live = TrainingRun.objects.filter(campaign=campaign, status__in=LIVE).first()
+        raise Conflict(
+            f"campaign '{campaign.slug}' already has a training run in progress"
+            + (f" (run {live.pk}, {live.stage})" if live else "")
+        ) from None
+    if enqueue:
+        transaction.on_commit(lambda: _enqueue_cycle(run.pk))
+    return run
+
+
+def cycle_run_inline(*, run_id: int) -> TrainingRun:
+    """Run a requested cycle's three stages in this process (the command's --inline path)."""
+    from active_learning.services.refill import run_refill
+    from active_learning.services.scoring import run_score
+
+    training_run_execute(run_id=run_id)
+    run_score(run_id=run_id)
+    run_refill(run_id=run_id)
+    return TrainingRun.objects.get(pk=run_id)
+
+
+def _enqueue_cycle(run_id: int) -> None:
+    from active_learning.tasks import cycle_signature
+
+    cycle_signature(run_id).apply_async()
+
+
+def _run_config(config: ActiveLearningConfig) -> dict:
+    from active_learning.prm.config import ModelConfig, ScoreConfig, TrainConfig
+
+    train = {**config.train_config}
+    train.setdefault("neutral", config.neutral)
+    try:
+        model = ModelConfig.from_dict(config.model_config)
+        train_cfg = TrainConfig.from_dict(train)
+        score = ScoreConfig.from_dict({"aggregate": config.score_aggregate, **config.score_config})
+    except (TypeError, ValueError) as exc:
+        raise ValidationFailed(f"active-learning settings for this campaign are invalid: {exc}") from exc
+    return {
+        "model": model.to_dict(), "train": train_cfg.to_dict(), "score": score.to_dict(),
+        "aggregation": config.aggregation, "heldout_fraction": config.heldout_fraction,
+        "warm_start": config.warm_start, "promotion_metric": config.promotion_metric,
+        "max_regression": config.max_regression, "strategy": config.strategy,
+        "refill_size": config.refill_size, "wrong_fraction": config.wrong_fraction,
+        "per_problem_cap": config.per_problem_cap, "min_labels": config.min_labels,
+    }
+
+
+def training_run_claim(*, run_id: int, worker: str) -> TrainingRun | None:
+    """Move a queued run to running under this worker's lease; None if it is not queued any more."""
+    with transaction.atomic():
+        run = TrainingRun.objects.select_for_update().filter(pk=run_id).first()
+        if run is None or run.status != TrainingRun.Status.QUEUED:
+            return None
+        now = timezone.now()
+        run.status = TrainingRun.Status.RUNNING
+        run.stage = TrainingRun.Stage.TRAINING
+        run.worker = worker
+        run.started_at = now
+        run.lease_expires_at = now + timedelta(seconds=settings.AL_RUN_LEASE_SECONDS)
+        run.save(update_fields=["status", "stage", "worker", "started_at", "lease_expires_at"])
+        return run
+
+
+class LeaseKeeper:
+    """Renews a run's lease from inside long loops, at most every lease/4 seconds.
+
+    Raises Conflict if the run was reaped meanwhile (we were too slow and
+    someone declared us dead): the work must stop rather than overwrite.
+    """
+
+    def __init__(self, run_id: int):
+        self.run_id = run_id
+        self.last = time.monotonic()
+
+    def __call__(self, *_args) -> None:
+        if time.monotonic() - self.last < settings.AL_RUN_LEASE_SECONDS / 4:
+            return
+        self.renew()
+
+    def renew(self, **fields) -> None:
+        self.last = time.monotonic()
+        until = timezone.now() + timedelta(seconds=settings.AL_RUN_LEASE_SECONDS)
+        updated = TrainingRun.objects.filter(pk=self.run_id, status=TrainingRun.Status.RUNNING).update(
+            lease_expires_at=until, **fields
+        )
+        if not updated:
+            raise Conflict(f"training run {self.run_id} is no longer running (reaped or cancelled)")
+
+
+def training_run_fail(*, run_id: int, error: str) -> None:
+    """Mark a live run failed. The active model is untouched."""
+    TrainingRun.objects.filter(pk=run_id, status__in=LIVE).update(
+        status=TrainingRun.Status.FAILED, finished_at=timezone.now(), error=error[:5000]
+    )
+
+
+def training_run_execute(*, run_id: int, worker: str | None = None) -> TrainingRun | None:
+    """Train, evaluate and (maybe) promote a model for a claimed run.
+
+    Invariants: runs only a queued run (a redelivered or duplicate message
+    finds it taken and does nothing); on any error the run is failed and
+    the previous model stays active; a new model is promoted only after a
+    successful training and only if its held-out metric did not regress by
+    more than `max_regression`. Returns the run (None if nothing was run).
+    """
+    run = training_run_claim(run_id=run_id, worker=worker or worker_name())
+    if run is None:
+        return None
+    keeper = LeaseKeeper(run.pk)
+    try:
+        _train_and_promote(run, keeper)
+    except Exception as exc:
+        log.exception("training run %s failed", run.pk)
+        training_run_fail(run_id=run.pk, error=f"{type(exc).__name__}: {exc}")
+        raise
+    run.refresh_from_db()
+    return run
+
+
+def _train_and_promote(run: TrainingRun, keeper: LeaseKeeper) -> None:
+    from active_learning.prm.config import ModelConfig, TrainConfig
+    from active_learning.prm.evaluate import evaluate
+    from active_learning.prm.model import PRM
+    from active_learning.prm.train import train
+
+    t0 = time.monotonic()
+    cfg = run.config
+    campaign = run.campaign
+    examples, counts = training_examples(
+        campaign=campaign, neutral=cfg["train"]["neutral"], aggregation=cfg["aggregation"]
+    )
+    train_set, heldout = heldout_split(examples, cfg["heldout_fraction"])
+    counts.update(train_examples=len(train_set), heldout_examples=len(heldout))
+    TrainingRun.objects.filter(pk=run.pk).update(data_counts=counts)
+    if counts["assignments"] < cfg["min_labels"] or not train_set:
+        raise ValidationFailed(
+            f"only {counts['assignments']} submitted labels ({len(train_set)} training examples); "
+            f"this campaign trains from {cfg['min_labels']}"
+        )
+    active = PRMModel.objects.filter(campaign=campaign, is_active=True).first()
+    model_cfg = ModelConfig.from_dict(cfg["model"])
+    train_cfg = TrainConfig.from_dict(cfg["train"])
+    if cfg["warm_start"] and active is not None and Path(active.checkpoint_path).is_dir():
+        prm = PRM.load(active.checkpoint_path)
+        warm_from = active.version
+    else:
+        prm = PRM.from_backbone(model_cfg, seed=train_cfg.seed)
+        warm_from = None
+    report = train(prm, train_set, train_cfg, progress=keeper)
+    keeper.renew()
+    metrics = evaluate(prm, heldout, aggregate=cfg["score"]["aggregate"], device=train_cfg.device) if heldout else {}
+    metrics["train_loss"] = report.final_loss
+    keeper.renew()
+
+    version = (PRMModel.objects.filter(campaign=campaign).order_by("-version").values_list("version", flat=True)
+               .first() or 0) + 1
+    final_dir = Path(settings.CHECKPOINT_DIR) / campaign.slug / f"v{version}-run{run.pk}"
+    tmp_dir = final_dir.with_name(final_dir.name + ".tmp")
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+    prm.save(tmp_dir)
+    os.replace(tmp_dir, final_dir)
+
+    metric = cfg["promotion_metric"]
+    reason = "trained successfully"
+    promote = True
+    if cfg["max_regression"] is not None and active is not None:
+        old, new = active.metrics.get(metric), metrics.get(metric)
+        if old is not None and (new is None or new < old - cfg["max_regression"]):
+            promote = False
+            reason = f"{metric} {new} regressed from {old} by more than {cfg['max_regression']}"
+    train_seconds = round(time.monotonic() - t0, 3)
+    with transaction.atomic():
+        locked = TrainingRun.objects.select_for_update().get(pk=run.pk)
+        if locked.status != TrainingRun.Status.RUNNING:
+            raise Conflict(f"training run {run.pk} was reaped while training; not promoting")
+        model = PRMModel.objects.create(
+            campaign=campaign, version=version, backbone=prm.meta.backbone, checkpoint_path=str(final_dir),
+            config={"model": model_cfg.to_dict(), "train": train_cfg.to_dict(), "warm_start_from": warm_from,
+                    "separator": prm.meta.separator, "max_length": prm.meta.max_length},
+            metrics=metrics, label_count=counts["assignments"],
+        )
+        if promote:
+            PRMModel.objects.filter(campaign=campaign, is_active=True).update(is_active=False)
+            model.is_active = True
+            model.save(update_fields=["is_active"])
+        locked.model = model
+        locked.promoted = promote
+        locked.metrics = metrics
+        locked.stage = TrainingRun.Stage.SCORING
+        locked.report = {**locked.report, "train": report.to_dict(), "train_seconds": train_seconds,
+                         "promotion": reason, "parameters": prm.parameter_count()}
+        locked.save(update_fields=["model", "promoted", "metrics", "stage", "report"])
+
+
+def training_run_finish(*, run_id: int, **report) -> None:
+    """Close a cycle: succeeded, with its total duration."""
+    with transaction.atomic():
+        run = TrainingRun.objects.select_for_update().get(pk=run_id)
+        if run.status != TrainingRun.Status.RUNNING:
+            return
+        now = timezone.now()
+        run.status = TrainingRun.Status.SUCCEEDED
+        run.stage = TrainingRun.Stage.DONE
+        run.finished_at = now
+        run.lease_expires_at = None
+        run.report = {**run.report, **report,
+                      "cycle_seconds": round((now - (run.started_at or now)).total_seconds(), 3)}
+        run.save(update_fields=["status", "stage", "finished_at", "lease_expires_at", "report"])
