@@ -128,6 +128,11 @@ class StepEncoder:
             while first > 0 and ctx_len + len(step_ids[first - 1]) <= budget // 2:
                 first -= 1
                 ctx_len += len(step_ids[first])
+            # A long next step may not fit beside the context: give up context
+            # (oldest first) rather than the step.
+            while first < start and ctx_len + len(step_ids[start]) > budget:
+                ctx_len -= len(step_ids[first])
+                first += 1
             if first > 0:
                 truncated = True
             ids = list(self.prefix) + prob

@@ -107,7 +107,7 @@ class Command(BaseCommand):
         self.stdout.write(f"{len(examples)} labeled solutions ({wrong} wrong-answer) from "
                           f"{len({ex.group for ex in examples})} problems")
         model_cfg = ModelConfig(backbone=opts["backbone"], num_hidden_layers=opts["layers"],
-                                max_length=opts["max_length"], max_problem_tokens=min(160, opts["max_length"] // 2))
+                                max_length=opts["max_length"])
         from active_learning.prm.model import PRM
 
         def make_prm(seed: int) -> PRM:

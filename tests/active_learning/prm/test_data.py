@@ -60,6 +60,15 @@ def test_long_solutions_are_windowed_every_step_scored_once_and_truncation_repor
     assert out.windows[1].positions[0] > 16
 
 
+def test_a_long_step_after_context_gives_up_context_not_the_step(bert_tokenizer):
+    enc = StepEncoder(bert_tokenizer, separator="[SEP]", max_length=48, max_problem_tokens=16)
+    # Short steps fill the context budget, then one step needs nearly the whole window.
+    steps = ["a b", "c d", "e f", " ".join(["total"] * 40), "g"]
+    out = enc.encode("p", steps, [1] * 5)
+    assert [s for w in out.windows for s in w.steps] == [0, 1, 2, 3, 4]
+    assert all(len(w.input_ids) <= 48 for w in out.windows)
+
+
 def test_separator_that_encodes_to_nothing_is_refused(bert_tokenizer):
     with pytest.raises(ValueError, match="separator"):
         StepEncoder(bert_tokenizer, separator="\n\n", max_length=64, max_problem_tokens=16)

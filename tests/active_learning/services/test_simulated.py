@@ -1,0 +1,55 @@
+import pytest
+
+from active_learning.oracle import LabeledOracle, as_submission, reference_oracle, solution_key
+from active_learning.services.simulated import annotators_simulate
+from labeling.models import Assignment, StepLabel
+from tests.factories import CampaignFactory, ProblemFactory, SolutionFactory, TaskFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_reference_oracle_marks_the_first_unsupported_number():
+    ref = "She has 16 - 3 = <<16-3=13>>13 eggs.\nShe makes 13 * 2 = $<<13*2=26>>26.\n#### 26"
+    problem = "Ducks lay 16 eggs, she eats 3 and sells the rest at $2."
+    right = ["16 - 3 = <<16-3=13>>13", "13 * 2 = <<13*2=26>>26"]
+    assert reference_oracle(problem, right, answer_correct=True, reference=ref) == [1, 1]
+    wrong = ["16 - 3 = <<16-3=13>>13", "13 + 2 = <<13+2=15>>15", "so 15"]
+    assert reference_oracle(problem, wrong, answer_correct=False, reference=ref) == [1, -1]
+    vague = ["she sells them", "for money"]
+    assert reference_oracle(problem, vague, answer_correct=False, reference=ref) == [1, -1]
+
+
+def test_submission_follows_the_mode():
+    assert as_submission([1, -1, 1], first_error=True) == [(0, 1), (1, -1)]
+    assert as_submission([1, -1, 1], first_error=False) == [(0, 1), (1, -1), (2, 1)]
+    assert as_submission([1, None, 1], first_error=False) == [(0, 1)]
+
+
+def test_labeled_oracle_reads_real_prm800k_records(prm800k_records_path):
+    oracle = LabeledOracle.from_file(prm800k_records_path)
+    assert len(oracle.table) == 12
+    assert all(r in (-1, 0, 1, None) for ratings in oracle.table.values() for r in ratings)
+
+
+def test_simulated_annotators_label_through_the_real_services():
+    campaign = CampaignFactory(mode="first_error", overlap=2)
+    tasks = []
+    for i in range(4):
+        sol = SolutionFactory(problem=ProblemFactory(text=f"p{i}"), steps=["a", "b", "c"],
+                              answer_is_correct=i % 2 == 0)
+        tasks.append(TaskFactory(campaign=campaign, solution=sol))
+    table = {solution_key(f"p{i}", ["a", "b", "c"]): ([1, 1, 1] if i % 2 == 0 else [1, -1, 1]) for i in range(3)}
+    result = annotators_simulate(campaign=campaign, oracle=LabeledOracle(table), annotators=2, count=100)
+    # 3 known solutions x overlap 2; the unknown one is skipped by both annotators.
+    assert result == {"submitted": 6, "skipped": 2, "annotators": 2}
+    subs = Assignment.objects.filter(campaign=campaign, status="submitted")
+    assert subs.values("annotator").distinct().count() == 2
+    wrong = subs.filter(solution__answer_is_correct=False).first()
+    assert list(StepLabel.objects.filter(assignment=wrong).order_by("step__index").values_list("rating", flat=True)) \
+        == [1, -1]  # first-error mode stops at the error
+    assert wrong.finish_reason == "found_error"
+    # The count is a ceiling, and pacing calls the injected sleep.
+    naps = []
+    again = annotators_simulate(campaign=CampaignFactory(), oracle=LabeledOracle({}), annotators=1, count=1,
+                                rate_per_minute=120, sleep=naps.append)
+    assert again["submitted"] == 0 and naps == []

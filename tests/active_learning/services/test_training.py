@@ -1,0 +1,107 @@
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+
+from active_learning.models import ActiveLearningConfig, PRMModel, TrainingRun
+from active_learning.services.training import (
+    cycle_run_inline,
+    training_run_execute,
+    training_run_request,
+    training_runs_reap,
+)
+from labeling.errors import Conflict, ValidationFailed
+
+pytestmark = pytest.mark.django_db
+
+
+def request(campaign, **kw):
+    return training_run_request(campaign=campaign, enqueue=False, **kw)
+
+
+def test_a_run_trains_evaluates_stores_and_promotes(al_campaign):
+    campaign, _ = al_campaign
+    run = training_run_execute(run_id=request(campaign).pk)
+    assert run.status == TrainingRun.Status.RUNNING and run.stage == TrainingRun.Stage.SCORING
+    model = PRMModel.objects.get(campaign=campaign)
+    assert model.is_active and model.version == 1 and run.model == model and run.promoted
+    assert Path(model.checkpoint_path, "prm.json").is_file()
+    assert not Path(model.checkpoint_path + ".tmp").exists()
+    assert run.data_counts["assignments"] == 18 and run.data_counts["heldout_examples"] > 0
+    for key in ("step_auroc", "first_error_f1", "solution_auroc", "ece", "best_of_n", "train_loss"):
+        assert key in model.metrics
+    assert run.report["train"]["steps"] > 0 and run.report["train_seconds"] > 0
+    assert model.label_count == 18
+
+
+def test_one_live_run_per_campaign(al_campaign):
+    campaign, _ = al_campaign
+    request(campaign)
+    with pytest.raises(Conflict, match="already has a training run"):
+        request(campaign)
+
+
+def test_warm_start_from_the_active_model_and_versions_increase(al_campaign):
+    campaign, _ = al_campaign
+    cycle_run_inline(run_id=request(campaign).pk)
+    run = training_run_execute(run_id=request(campaign).pk)
+    assert run.model.version == 2 and run.model.config["warm_start_from"] == 1
+    assert list(PRMModel.objects.filter(campaign=campaign, is_active=True).values_list("version", flat=True)) == [2]
+
+
+def test_a_regressing_model_is_stored_but_not_promoted(al_campaign):
+    campaign, _ = al_campaign
+    cycle_run_inline(run_id=request(campaign).pk)
+    v1 = PRMModel.objects.get(campaign=campaign)
+    v1.metrics = {**v1.metrics, "step_auroc": 2.0}  # impossible to match
+    v1.save()
+    ActiveLearningConfig.objects.filter(campaign=campaign).update(max_regression=0.01)
+    run = training_run_execute(run_id=request(campaign).pk)
+    assert not run.promoted and "regressed" in run.report["promotion"]
+    assert PRMModel.objects.get(campaign=campaign, is_active=True) == v1
+
+
+def test_a_failed_run_leaves_the_previous_model_active(al_campaign):
+    campaign, _ = al_campaign
+    cycle_run_inline(run_id=request(campaign).pk)
+    ActiveLearningConfig.objects.filter(campaign=campaign).update(min_labels=1000)
+    run = request(campaign)
+    with pytest.raises(ValidationFailed, match="trains from 1000"):
+        training_run_execute(run_id=run.pk)
+    run.refresh_from_db()
+    assert run.status == TrainingRun.Status.FAILED and "1000" in run.error
+    assert PRMModel.objects.get(campaign=campaign, is_active=True).version == 1
+
+
+def test_a_duplicate_message_does_not_train_twice(al_campaign):
+    campaign, _ = al_campaign
+    run = request(campaign)
+    training_run_execute(run_id=run.pk)
+    assert training_run_execute(run_id=run.pk) is None
+    assert PRMModel.objects.filter(campaign=campaign).count() == 1
+
+
+def test_reaper_fails_dead_and_stale_runs_and_frees_the_lock(al_campaign):
+    campaign, _ = al_campaign
+    run = request(campaign)
+    TrainingRun.objects.filter(pk=run.pk).update(
+        status="running", stage="training", worker="host:1", started_at=timezone.now(),
+        lease_expires_at=timezone.now() - timedelta(seconds=1),
+    )
+    assert training_runs_reap() == 1
+    run.refresh_from_db()
+    assert run.status == "failed" and "host:1" in run.error and "training" in run.error
+    queued = request(campaign)  # the lock is free again
+    TrainingRun.objects.filter(pk=queued.pk).update(created_at=timezone.now() - timedelta(days=1))
+    assert training_runs_reap() == 1
+    queued.refresh_from_db()
+    assert "picked" in queued.error
+    assert training_runs_reap() == 0
+
+
+def test_invalid_campaign_settings_are_refused_with_a_clear_error(al_campaign):
+    campaign, _ = al_campaign
+    ActiveLearningConfig.objects.filter(campaign=campaign).update(train_config={"epoch": 3})
+    with pytest.raises(ValidationFailed, match="unknown TrainConfig field"):
+        request(campaign)

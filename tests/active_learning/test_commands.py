@@ -1,0 +1,87 @@
+import json
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from active_learning.models import PRMModel, TrainingRun
+from labeling.models import Assignment, Campaign, Task
+from tests.factories import CampaignFactory, ProblemFactory, SolutionFactory, TaskFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_retrain_prm_inline_runs_the_whole_cycle(al_campaign, capsys):
+    campaign, _ = al_campaign
+    call_command("retrain_prm", "--campaign", campaign.slug, "--inline")
+    out = capsys.readouterr().out
+    run = TrainingRun.objects.get(campaign=campaign)
+    assert run.status == "succeeded" and run.trigger == "command"
+    assert "model v1 (promoted" in out and "step AUROC" in out and "refill" in out
+    assert PRMModel.objects.get(campaign=campaign).is_active
+
+
+def test_retrain_prm_queues_for_the_worker_by_default(al_campaign, capsys, django_capture_on_commit_callbacks,
+                                                      monkeypatch):
+    campaign, _ = al_campaign
+    sent = []
+    monkeypatch.setattr("active_learning.services.training._enqueue_cycle", sent.append)
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("retrain_prm", "--campaign", campaign.slug)
+    run = TrainingRun.objects.get(campaign=campaign)
+    assert sent == [run.pk] and run.status == "queued"
+    with pytest.raises(CommandError, match="already has a training run"):
+        call_command("retrain_prm", "--campaign", campaign.slug)
+    with pytest.raises(CommandError, match="no campaign"):
+        call_command("retrain_prm", "--campaign", "nope")
+
+
+def test_simulate_annotators_with_the_reference_oracle(capsys):
+    campaign = CampaignFactory(mode="first_error", overlap=1)
+    for i in range(3):
+        problem = ProblemFactory(text=f"She has {i + 2} apples and buys 3 more.",
+                                 ground_truth_solution=f"{i + 2} + 3 = <<{i + 2}+3={i + 5}>>{i + 5}\n#### {i + 5}")
+        TaskFactory(campaign=campaign, solution=SolutionFactory(
+            problem=problem, answer_is_correct=i != 1,
+            steps=[f"{i + 2} + 3 = <<{i + 2}+3={i + 5}>>{i + 5}" if i != 1 else "3 + 4 = <<3+4=7>>7",
+                   "The answer is that"],
+        ))
+    call_command("simulate_annotators", "--campaign", campaign.slug, "--annotators", "2", "--count", "10")
+    assert "submitted 3 labels" in capsys.readouterr().out
+    wrong = Assignment.objects.get(campaign=campaign, solution__answer_is_correct=False)
+    assert list(wrong.step_labels.values_list("rating", flat=True)) == [-1]
+    assert Task.objects.filter(campaign=campaign, completed=1).count() == 3
+
+
+def test_simulate_annotators_refuses_a_bad_dataset(tmp_path):
+    campaign = CampaignFactory()
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": {}}\n')
+    with pytest.raises(CommandError, match="bad.jsonl:1: not a PRM800K record"):
+        call_command("simulate_annotators", "--campaign", campaign.slug, "--dataset", str(bad))
+
+
+def test_simulate_active_learning_writes_curves_plot_and_dataset(tiny_bert_dir, tmp_path, capsys):
+    out = tmp_path / "sim"
+    data = tmp_path / "synthetic.jsonl"
+    call_command(
+        "simulate_active_learning", "--problems", "40", "--variants", "1", "--seeds", "0",
+        "--strategies", "convincing_wrong", "uniform", "--initial", "8", "--batch", "8", "--rounds", "1",
+        "--uniform-factor", "2", "--backbone", str(tiny_bert_dir), "--max-length", "96", "--epochs", "1",
+        "--out", str(out), "--write-dataset", str(data),
+    )
+    result = json.loads((out / "curves.json").read_text())
+    assert {c["strategy"] for c in result["curves"]} == {"convincing_wrong", "uniform"}
+    assert (out / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert "data efficiency" in capsys.readouterr().out
+    records = [json.loads(line) for line in data.read_text().splitlines()]
+    assert len(records) > 40
+    # The written set is a PRM800K file the oracle and the importer can read.
+    from active_learning.oracle import LabeledOracle
+
+    assert len(LabeledOracle.from_file(data).table) == len(records)
+    assert Campaign.objects.count() == 0  # the simulation touches no campaign
+
+
+def test_simulate_active_learning_on_a_prm800k_file_needs_enough_problems(prm800k_records_path):
+    with pytest.raises(CommandError, match="at least 4 problems"):
+        call_command("simulate_active_learning", "--source", "prm800k", "--dataset", str(prm800k_records_path))
