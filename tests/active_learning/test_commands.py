@@ -82,6 +82,20 @@ def test_simulate_active_learning_writes_curves_plot_and_dataset(tiny_bert_dir, 
     assert Campaign.objects.count() == 0  # the simulation touches no campaign
 
 
-def test_simulate_active_learning_on_a_prm800k_file_needs_enough_problems(prm800k_records_path):
+def test_simulate_active_learning_reads_a_real_prm800k_file(prm800k_records_path, tiny_bert_dir, tmp_path):
+    call_command(
+        "simulate_active_learning", "--source", "prm800k", "--dataset", str(prm800k_records_path),
+        "--seeds", "0", "--strategies", "uniform", "--initial", "4", "--batch", "2", "--rounds", "1",
+        "--uniform-factor", "1", "--backbone", str(tiny_bert_dir), "--max-length", "128", "--epochs", "1",
+        "--out", str(tmp_path),
+    )
+    result = json.loads((tmp_path / "curves.json").read_text())
+    assert result["pool"] + result["heldout"] == 12
+    assert [p["labels"] for p in result["curves"][0]["points"]] == [4, 6]
+
+
+def test_simulate_active_learning_refuses_too_few_problems(prm800k_records_path, tmp_path):
+    two = tmp_path / "two.jsonl"
+    two.write_text("".join(prm800k_records_path.read_text().splitlines(keepends=True)[:2]))
     with pytest.raises(CommandError, match="at least 4 problems"):
-        call_command("simulate_active_learning", "--source", "prm800k", "--dataset", str(prm800k_records_path))
+        call_command("simulate_active_learning", "--source", "prm800k", "--dataset", str(two))
