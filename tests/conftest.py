@@ -104,4 +104,12 @@ def login_page(browser, live_server):
 
     yield open_as
     for ctx in contexts:
+        # Let in-flight requests (the page prefetches the next task) finish
+        # before the database is flushed: a request still holding row locks
+        # deadlocks with the flush's TRUNCATE.
+        for page in ctx.pages:
+            try:
+                page.wait_for_load_state("networkidle", timeout=5000)
+            except Exception:  # noqa: S110 - best effort; closing follows regardless
+                pass
         ctx.close()

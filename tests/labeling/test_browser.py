@@ -176,3 +176,4 @@ def test_next_task_is_shown_from_the_prefetch(login_page):
     page.keyboard.press("Enter")
     page.wait_for_function(f"window.PRMLabeler.state.task.id === {ahead}")
     assert page.inner_text("#done-count") == "1"
+    page.wait_for_function("window.PRMLabeler.state.ahead !== null")  # the follow-up prefetch landed
