@@ -182,7 +182,6 @@ def corrupt(ref: Reference, rng: random.Random, kind: str | None = None) -> tupl
         return None
     steps[i] = _rewrite_calc(steps[i], m, new_expr, new_value)
     changed = {old_value: new_value}
-    last_value = new_value
     # Carry forward through the rest of this step and every later one.
     first = True
     for j in range(i, len(steps)):
@@ -210,7 +209,6 @@ def corrupt(ref: Reference, rng: random.Random, kind: str | None = None) -> tupl
                 steps[j] = prose + steps[j][x.start():]
                 x = next(y for y in CALC.finditer(steps[j]) if y.group(1) == x.group(1) and y.start() >= len(prose))
                 steps[j] = _rewrite_calc(steps[j], x, sub, value)
-                last_value = value
             pos = x.start() + 1
     final = parse_number(ref.answer)
     if final is None:
@@ -218,7 +216,6 @@ def corrupt(ref: Reference, rng: random.Random, kind: str | None = None) -> tupl
     wrong = changed.get(final)
     if wrong is None:
         return None  # the error did not reach the answer: not a clean wrong-answer sample
-    del last_value
     return steps, i, fmt(wrong), kind
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 
@@ -89,8 +90,6 @@ def training_examples(*, campaign: Campaign, neutral: str, aggregation: str) -> 
 
 def heldout_split(examples: Sequence[SolutionExample], fraction: float) -> tuple[list, list]:
     """Split by problem with a stable hash, so a problem stays on its side across retrains."""
-    import hashlib
-
     def held(group: str) -> bool:
         h = int(hashlib.sha256(group.encode()).hexdigest()[:8], 16)
         return h / 0xFFFFFFFF < fraction

@@ -10,7 +10,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from active_learning.models import PRMModel, SolutionScore, TrainingRun
-from active_learning.services.training import training_run_fail, training_run_finish
+from active_learning.services.training import cycle_stage, training_run_finish
 from active_learning.strategies import Candidate, get_strategy
 from labeling.models import Campaign, Task
 
@@ -79,7 +79,8 @@ def queue_refill(*, campaign: Campaign, model: PRMModel, strategy: str, k: int, 
             "strategy": strategy, "model_version": model.version}
 
 
-def _run_refill(*, run_id: int) -> dict | None:
+@cycle_stage("refill")
+def run_refill(*, run_id: int) -> dict | None:
     """The refill stage of a cycle; closes the run as succeeded."""
     t0 = time.monotonic()
     run = TrainingRun.objects.select_related("campaign").get(pk=run_id)
@@ -107,11 +108,3 @@ def queue_order(campaign: Campaign, limit: int = 20) -> list[Task]:
         .order_by(F("priority").desc(), "id")[:limit]
     )
 
-
-def run_refill(*, run_id: int) -> dict | None:
-    """Stage entry point: a failure fails the run at once (no waiting for the lease to lapse)."""
-    try:
-        return _run_refill(run_id=run_id)
-    except Exception as exc:
-        training_run_fail(run_id=run_id, error=f"{type(exc).__name__} during refill: {exc}")
-        raise

@@ -8,7 +8,7 @@ from django.db import transaction
 
 from active_learning.models import PRMModel, SolutionScore, TrainingRun
 from active_learning.services.datasets import pool_batches
-from active_learning.services.training import LeaseKeeper, training_run_fail
+from active_learning.services.training import LeaseKeeper, cycle_stage
 
 _loaded: dict[str, object] = {}  # checkpoint path -> PRM; a worker scores with one model many times
 
@@ -56,7 +56,8 @@ def solutions_score(*, model: PRMModel, score_config: dict | None = None, batch_
             "solutions_per_second": round(n / seconds, 1) if n and seconds else None}
 
 
-def _run_score(*, run_id: int) -> dict | None:
+@cycle_stage("scoring")
+def run_score(*, run_id: int) -> dict | None:
     """The scoring stage of a cycle: score with the run's model if it was promoted.
 
     A model that was trained but not promoted (metric regression) is not
@@ -79,11 +80,3 @@ def _run_score(*, run_id: int) -> dict | None:
         locked.save(update_fields=["report", "stage"])
     return result
 
-
-def run_score(*, run_id: int) -> dict | None:
-    """Stage entry point: a failure fails the run at once (no waiting for the lease to lapse)."""
-    try:
-        return _run_score(run_id=run_id)
-    except Exception as exc:
-        training_run_fail(run_id=run_id, error=f"{type(exc).__name__} during score: {exc}")
-        raise

@@ -11,6 +11,7 @@ before that.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
@@ -196,6 +197,24 @@ def training_run_fail(*, run_id: int, error: str) -> None:
     TrainingRun.objects.filter(pk=run_id, status__in=LIVE).update(
         status=TrainingRun.Status.FAILED, finished_at=timezone.now(), error=error[:5000]
     )
+
+
+def cycle_stage(stage: str):
+    """Decorate a cycle stage taking run_id=: any exception fails the run at once
+    (no waiting for the lease to lapse), then propagates."""
+
+    def wrap(fn):
+        @functools.wraps(fn)
+        def run(*, run_id: int, **kwargs):
+            try:
+                return fn(run_id=run_id, **kwargs)
+            except Exception as exc:
+                training_run_fail(run_id=run_id, error=f"{type(exc).__name__} during {stage}: {exc}")
+                raise
+
+        return run
+
+    return wrap
 
 
 def training_run_execute(*, run_id: int, worker: str | None = None) -> TrainingRun | None:
