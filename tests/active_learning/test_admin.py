@@ -1,0 +1,49 @@
+import pytest
+
+from active_learning.models import ActiveLearningConfig, TrainingRun
+from labeling.models import Membership
+from tests.factories import CampaignFactory, MembershipFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+URL = "/admin/active_learning/activelearningconfig/"
+
+
+@pytest.fixture
+def setup():
+    mine, other = CampaignFactory(slug="mine"), CampaignFactory(slug="other")
+    for c in (mine, other):
+        ActiveLearningConfig.objects.create(campaign=c)
+    manager = UserFactory(is_staff=True)
+    MembershipFactory(campaign=mine, user=manager, role=Membership.Role.MANAGER)
+    return mine, other, manager
+
+
+def test_a_campaign_manager_edits_only_their_campaigns_settings(client, setup):
+    mine, other, manager = setup
+    client.force_login(manager)
+    page = client.get(URL)
+    assert page.status_code == 200
+    assert "mine" in page.text and "other" not in page.text
+    cfg = mine.al_config
+    assert client.get(f"{URL}{cfg.pk}/change/").status_code == 200
+    assert client.get(f"{URL}{other.al_config.pk}/change/").status_code == 302  # not in their queryset
+
+
+def test_retrain_now_action_queues_a_run(client, setup, django_capture_on_commit_callbacks, monkeypatch):
+    mine, _, manager = setup
+    monkeypatch.setattr("active_learning.services.training._enqueue_cycle", lambda run_id: None)
+    client.force_login(manager)
+    with django_capture_on_commit_callbacks(execute=True):
+        resp = client.post(URL, {"action": "retrain_now", "_selected_action": [mine.al_config.pk]}, follow=True)
+    assert "queued training run" in resp.text
+    run = TrainingRun.objects.get(campaign=mine)
+    assert run.trigger == "manual" and run.requested_by == manager
+
+
+@pytest.mark.parametrize("staff", [False, True])
+def test_annotators_and_non_managers_are_refused(client, setup, staff):
+    mine, _, _ = setup
+    user = UserFactory(is_staff=staff)
+    MembershipFactory(campaign=mine, user=user, role=Membership.Role.ANNOTATOR)
+    client.force_login(user)
+    assert client.get(URL).status_code in (302, 403)
