@@ -24,4 +24,10 @@ app.conf.beat_schedule = {
         "task": "active_learning.tasks.start_due_cycles",
         "schedule": float(os.environ.get("AL_CYCLE_CHECK_SECONDS", "60")),
     },
+    # Agreement is a self-join over all labels: recomputed in the background
+    # (only for campaigns with new labels) and read by the dashboard.
+    "refresh-agreement": {
+        "task": "labeling.tasks.refresh_agreement",
+        "schedule": float(os.environ.get("AGREEMENT_REFRESH_SECONDS", "120")),
+    },
 }

@@ -248,6 +248,12 @@ AL_RUN_LEASE_SECONDS = env_int("AL_RUN_LEASE_SECONDS", 180)
 AL_QUEUED_TIMEOUT_SECONDS = env_int("AL_QUEUED_TIMEOUT_SECONDS", 3 * 60 * 60)
 # How often beat checks which campaigns are due for a cycle.
 AL_CYCLE_CHECK_SECONDS = env_int("AL_CYCLE_CHECK_SECONDS", 60)
+# How often beat refreshes inter-annotator agreement of campaigns with new labels.
+AGREEMENT_REFRESH_SECONDS = env_int("AGREEMENT_REFRESH_SECONDS", 120)
+# Where uploaded import files wait for the worker.
+IMPORT_UPLOAD_DIR = Path(env("IMPORT_UPLOAD_DIR", str(APP_DATA_DIR / "uploads")))
+# Largest import upload accepted from the web page, in megabytes.
+IMPORT_UPLOAD_MAX_MB = env_int("IMPORT_UPLOAD_MAX_MB", 512)
 
 LOGGING = {
     "version": 1,

@@ -16,6 +16,7 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("label/<slug:slug>/", views.label, name="label"),
+    path("manage/", include("labeling.dashboard.urls")),
     path("admin/", admin.site.urls),
     path("api/", include("labeling.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -10,3 +10,30 @@ from labeling.services.leases import assignments_expire_stale
 def expire_stale_leases() -> int:
     """Beat runs this every LEASE_SWEEP_SECONDS; expiring twice is harmless."""
     return assignments_expire_stale()
+
+
+@shared_task(name="labeling.tasks.refresh_agreement")
+def refresh_agreement() -> list[int]:
+    """Beat runs this every AGREEMENT_REFRESH_SECONDS; a missed run is simply caught up by the next."""
+    from labeling.services.agreement import agreement_refresh_due
+
+    return agreement_refresh_due()
+
+
+# Import/export jobs ack early (no replay after a worker dies mid-way): the
+# job row would say "running" forever, but a replay would double the work;
+# the service refuses a job that is not pending.
+@shared_task(name="labeling.tasks.run_import_job", acks_late=False)
+def run_import_job(job_id: int) -> str:
+    """Run one import job (all-or-nothing)."""
+    from labeling.services.jobs import import_job_run
+
+    return import_job_run(job_id=job_id).status
+
+
+@shared_task(name="labeling.tasks.run_export_job", acks_late=False)
+def run_export_job(job_id: int) -> str:
+    """Write one export file."""
+    from labeling.services.jobs import export_job_run
+
+    return export_job_run(job_id=job_id).status

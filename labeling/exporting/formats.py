@@ -12,7 +12,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 EXPORT_FORMATS = ("prm800k", "trl", "processbench")
-AGGREGATIONS = ("none", "majority")
+# none: one row per labeling; majority: per-step majority vote per solution;
+# adjudicated: a resolved adjudication where there is one, else majority
+# (which for a single labeling is that labeling).
+AGGREGATIONS = ("none", "majority", "adjudicated")
 QUESTION_ORDER = (
     "problem", "ground_truth_solution", "ground_truth_answer", "pre_generated_steps",
     "pre_generated_answer", "pre_generated_verifier_score",

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from django.db.models import Exists, OuterRef
 
 from labeling.exporting.formats import Alternative, LabeledSolution, StepRating
-from labeling.models import Assignment, Campaign, Profile, Solution, Step, StepAlternative, StepLabel
+from labeling.models import Adjudication, Assignment, Campaign, Profile, Solution, Step, StepAlternative, StepLabel
 
 SUBMITTED = Assignment.Status.SUBMITTED
 
@@ -32,6 +32,15 @@ def _solution_pages(campaign: Campaign, chunk: int) -> Iterator[list[int]]:
             return
         yield ids
         last = ids[-1]
+
+
+def adjudicated_ratings(campaign: Campaign) -> dict[int, list[int | None]]:
+    """Resolved step ratings by solution id (adjudications are a small share of a campaign)."""
+    return dict(
+        Adjudication.objects.filter(campaign=campaign, status=Adjudication.Status.RESOLVED).values_list(
+            "solution_id", "ratings"
+        )
+    )
 
 
 def labeled_solutions_by_solution(campaign: Campaign, *, chunk: int = 500) -> Iterator[list[LabeledSolution]]:

@@ -2,8 +2,12 @@ from labeling.models.campaigns import Campaign, Membership, Profile, Task
 from labeling.models.jobs import Job
 from labeling.models.labels import Assignment, GoldStepLabel, StepAlternative, StepLabel
 from labeling.models.problems import Problem, Solution, Step
+from labeling.models.quality import Adjudication, AgreementSnapshot, GoldScore
 
 __all__ = [
+    "Adjudication",
+    "AgreementSnapshot",
+    "GoldScore",
     "Assignment",
     "Campaign",
     "GoldStepLabel",

@@ -33,6 +33,10 @@ class Campaign(models.Model):
     # Screening: a new annotator labels this many gold items first (0 = none).
     screening_size = models.PositiveSmallIntegerField(default=0)
     screening_threshold = models.FloatField(default=0.75)
+    # Auto-pause: QC accuracy over an annotator's last `autopause_window` gold
+    # items below `autopause_threshold` pauses them (window 0 = never).
+    autopause_window = models.PositiveSmallIntegerField(default=10)
+    autopause_threshold = models.FloatField(default=0.6)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -50,6 +54,10 @@ class Campaign(models.Model):
                 name="campaign_screening_threshold_0_1",
             ),
             models.CheckConstraint(condition=Q(mode__in=["first_error", "all_steps"]), name="campaign_mode_valid"),
+            models.CheckConstraint(
+                condition=Q(autopause_threshold__gte=0) & Q(autopause_threshold__lte=1),
+                name="campaign_autopause_threshold_0_1",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -73,12 +81,22 @@ class Membership(models.Model):
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.ANNOTATOR)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     status_reason = models.TextField(blank=True)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    # Who set the status by hand (a manager override); null when automatic.
+    status_changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # A designated expert may resolve disagreements (managers always can).
+    can_adjudicate = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["campaign", "user"], name="membership_unique"),
             models.CheckConstraint(condition=Q(role__in=["annotator", "manager"]), name="membership_role_valid"),
+            models.CheckConstraint(
+                condition=Q(status__in=["screening", "active", "paused"]), name="membership_status_valid"
+            ),
         ]
 
     def __str__(self) -> str:

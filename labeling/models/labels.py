@@ -49,6 +49,13 @@ class Assignment(models.Model):
     submission_id = models.UUIDField(null=True, blank=True, unique=True)
     # Import provenance (raw timestamp, question keys, unknown fields).
     extra = models.JSONField(default=dict, blank=True)
+    # Summary of the submitted step labels, written with them, so dashboards
+    # aggregate over assignments instead of scanning every step label.
+    rated_steps = models.PositiveSmallIntegerField(default=0)
+    positive_steps = models.PositiveSmallIntegerField(default=0)
+    neutral_steps = models.PositiveSmallIntegerField(default=0)
+    negative_steps = models.PositiveSmallIntegerField(default=0)
+    first_error_index = models.IntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -75,6 +82,10 @@ class Assignment(models.Model):
         indexes = [
             models.Index(fields=["campaign", "status", "submitted_at"], name="assignment_campaign_status_idx"),
             models.Index(fields=["annotator", "status"], name="assignment_annotator_idx"),
+            models.Index(fields=["campaign", "annotator", "submitted_at"], name="assignment_campaign_user_idx",
+                         condition=Q(status="submitted")),
+            models.Index(fields=["campaign", "solution"], name="assignment_campaign_sol_idx",
+                         condition=Q(status="submitted")),
             models.Index(
                 fields=["lease_expires_at"], name="assignment_lease_idx", condition=Q(status="leased")
             ),

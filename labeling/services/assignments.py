@@ -17,11 +17,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import Case, Exists, F, OuterRef, Value, When
+from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
 from django.utils import timezone
 
 from labeling.errors import Conflict, Forbidden, LeaseExpired, NotFound, ValidationFailed
 from labeling.models import Assignment, Campaign, Membership, Step, StepAlternative, StepLabel, Task
+from labeling.services.quality import quality_after_submit
+from labeling.services.summaries import assignments_summarize
 
 FINISH_REASONS = set(Assignment.FinishReason.values)
 
@@ -57,9 +59,10 @@ def _lease_until(campaign: Campaign):
 
 def _take_slot(task_id: int, overlap: int) -> None:
     # SET clauses read the old row: after the increment the task stays open
-    # only if taken + 1 < overlap.
+    # only if taken + 1 < overlap. Gold items stay open: every annotator gets them.
     Task.objects.filter(pk=task_id).update(
-        taken=F("taken") + 1, is_open=Case(When(taken__lt=overlap - 1, then=Value(True)), default=Value(False))
+        taken=F("taken") + 1,
+        is_open=Case(When(Q(is_gold=True) | Q(taken__lt=overlap - 1), then=Value(True)), default=Value(False)),
     )
 
 
@@ -77,12 +80,14 @@ def assignment_next(
     expired while the task still has room (re-leased, drafts intact), else a
     new task: a gold item with probability qc_rate (falling back to normal
     work when no gold is left), else the highest-priority open task (import
-    order breaks ties); gold is never served in place of normal work. Tasks are
+    order breaks ties); gold is never served in place of normal work. A member
+    in screening gets only gold items (screening ones first) until they have
+    submitted the screening set, then nothing until it is scored. Tasks are
     picked with SELECT ... FOR UPDATE SKIP LOCKED, so concurrent callers never
     block on or double-assign a task. `exclude_id` (the task on screen) lets
     the page fetch one task ahead. Returns None when nothing is left.
     """
-    _membership(user=user, campaign=campaign, lock=True)
+    membership = _membership(user=user, campaign=campaign, lock=True)
     now = timezone.now()
     # of=self: the expired-lease lookup joins the task, whose row must not be locked here.
     mine = Assignment.objects.select_for_update(of=("self",)).filter(campaign=campaign, annotator=user)
@@ -110,9 +115,13 @@ def assignment_next(
             expired.save(update_fields=["status", "leased_at", "lease_expires_at", "updated_at"])
             return expired
 
-    rng = rng or random.Random()
-    want_gold = campaign.qc_rate > 0 and rng.random() < campaign.qc_rate
-    task = (_pick(campaign, user, gold=True) if want_gold else None) or _pick(campaign, user, gold=False)
+    screening = membership.status == Membership.Status.SCREENING
+    if screening:
+        task = _next_screening_task(campaign, user)
+    else:
+        rng = rng or random.Random()
+        want_gold = campaign.qc_rate > 0 and rng.random() < campaign.qc_rate
+        task = (_pick(campaign, user, gold=True) if want_gold else None) or _pick(campaign, user, gold=False)
     if task is None:
         return None
     _take_slot(task.pk, campaign.overlap)
@@ -121,16 +130,30 @@ def assignment_next(
         status=Assignment.Status.LEASED, leased_at=now, lease_expires_at=_lease_until(campaign),
         queue_strategy=task.queue_strategy, queue_model_version=task.queue_model_version,
         queue_score=task.queue_score, queue_generation=task.queue_generation,
-        is_quality_control=task.is_gold, is_screening=task.is_screening,
+        is_quality_control=task.is_gold, is_screening=screening,
     )
 
 
-def _pick(campaign: Campaign, user, *, gold: bool) -> Task | None:
+def _next_screening_task(campaign: Campaign, user) -> Task | None:
+    done = Assignment.objects.filter(
+        campaign=campaign, annotator=user, is_screening=True, status=Assignment.Status.SUBMITTED
+    ).count()
+    if done >= campaign.screening_size:
+        return None
+    task = _pick(campaign, user, gold=True, order=("-is_screening", "id"))
+    if task is None and done == 0 and not Task.objects.filter(campaign=campaign, is_gold=True).exists():
+        raise Conflict(
+            "your screening cannot start: this campaign has no gold items yet. The campaign manager has to add them."
+        )
+    return task
+
+
+def _pick(campaign: Campaign, user, *, gold: bool, order=("-priority", "id")) -> Task | None:
     seen = Assignment.objects.filter(task_id=OuterRef("pk"), annotator=user)
     return (
         Task.objects.filter(campaign=campaign, is_gold=gold, is_open=True)
         .filter(~Exists(seen))
-        .order_by("-priority", "id")
+        .order_by(*order)
         .select_for_update(skip_locked=True, of=("self",))
         .first()
     )
@@ -271,7 +294,9 @@ def assignment_submit(
 
     A replay (same submission id) returns the stored assignment and writes
     nothing. An expired or foreign assignment is refused (the client keeps
-    its draft). Ratings must fit the campaign mode.
+    its draft). Ratings must fit the campaign mode. In the same transaction
+    the label summary is written and the QC consequences are applied (gold
+    score, screening verdict, auto-pause, adjudication queue).
     """
     a = _own_locked(assignment_id=assignment_id, user=user)
     if a.submission_id == submission_id and a.status == Assignment.Status.SUBMITTED:
@@ -314,6 +339,9 @@ def assignment_submit(
     except IntegrityError as exc:  # the same submission id raced in on another row
         raise Conflict("this submission id was already used") from exc
     Task.objects.filter(pk=a.task_id).update(completed=F("completed") + 1)
+    assignments_summarize(assignment_ids=[a.pk])
+    a.refresh_from_db(fields=["rated_steps", "positive_steps", "neutral_steps", "negative_steps", "first_error_index"])
+    quality_after_submit(assignment=a)
     return a
 
 

@@ -47,10 +47,21 @@ def campaign_create(
 
 @transaction.atomic
 def membership_set(*, campaign: Campaign, user, role: str = Membership.Role.ANNOTATOR) -> Membership:
-    """Make `user` a member of `campaign` with `role` (idempotent; updates the role)."""
+    """Make `user` a member of `campaign` with `role` (idempotent; updates the role).
+
+    A new annotator of a campaign with a screening set starts in screening;
+    an existing membership keeps its status.
+    """
     if role not in Membership.Role.values:
         raise ValidationFailed(f"role must be one of {', '.join(Membership.Role.values)}")
-    membership, created = Membership.objects.get_or_create(campaign=campaign, user=user, defaults={"role": role})
+    status = (
+        Membership.Status.SCREENING
+        if role == Membership.Role.ANNOTATOR and campaign.screening_size > 0
+        else Membership.Status.ACTIVE
+    )
+    membership, created = Membership.objects.get_or_create(
+        campaign=campaign, user=user, defaults={"role": role, "status": status}
+    )
     if not created and membership.role != role:
         membership.role = role
         membership.save(update_fields=["role"])

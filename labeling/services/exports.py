@@ -82,13 +82,14 @@ def export_rows(
             if emit(row):
                 yield row
         return
+    resolved = selectors.adjudicated_ratings(campaign) if aggregate == "adjudicated" else {}
     for group in selectors.labeled_solutions_by_solution(campaign, chunk=chunk):
         usable = [ls for ls in group if ls.finish_reason != "bad_problem"]
         if not usable:
             emit(None)
             continue
-        row = _derived(fmt, usable[0], majority_ratings(usable), f"{campaign.slug}-{usable[0].solution_id}",
-                       neutral_is_correct)
+        ratings = resolved.get(usable[0].solution_id) or majority_ratings(usable)
+        row = _derived(fmt, usable[0], ratings, f"{campaign.slug}-{usable[0].solution_id}", neutral_is_correct)
         if emit(row):
             yield row
 

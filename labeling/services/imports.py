@@ -23,6 +23,9 @@ from labeling.grading import GRADER_VERSION, grade_answer
 from labeling.importing.formats import FORMATS, detect_format, get_parser, split_rule
 from labeling.importing.records import ParsedSolution, RecordError
 from labeling.models import Assignment, Campaign, Problem, Solution, Step, StepAlternative, StepLabel, Task
+from labeling.services.adjudication import adjudications_sync
+from labeling.services.quality import gold_set
+from labeling.services.summaries import assignments_summarize
 from labeling.services.users import external_labelers_get_or_create
 
 Progress = Callable[[int, int], None]
@@ -40,6 +43,7 @@ class ImportResult:
     assignments_created: int = 0
     assignments_existing: int = 0
     step_labels_created: int = 0
+    gold_items: int = 0
     graded_correct: int = 0
     graded_incorrect: int = 0
     graded_unknown: int = 0
@@ -63,6 +67,8 @@ class ImportResult:
                 f"labels: {self.assignments_created} labeled solutions with {self.step_labels_created} step "
                 f"labels ({self.assignments_existing} already present)"
             )
+        if self.gold_items:
+            lines.append(f"gold: {self.gold_items} solutions now gold items with reference step labels")
         lines.append(
             f"grading ({self.grader_version}) of new solutions: {self.graded_correct} correct, "
             f"{self.graded_incorrect} incorrect, {self.graded_unknown} ungraded"
@@ -121,6 +127,7 @@ def solutions_import(
     split: str = "blank",
     batch_size: int | None = None,
     progress: Progress | None = None,
+    as_gold: bool = False,
 ) -> ImportResult:
     """Import a JSONL file of solutions (and labels) into `campaign`.
 
@@ -128,6 +135,8 @@ def solutions_import(
     unique per source, solutions per (problem, content), tasks per (campaign,
     solution), labels per (solution, labeler) in a campaign; a record whose
     labeler already labeled that solution with another timestamp is refused.
+    With `as_gold`, labeled records become gold items (reference step labels
+    from the record's first-completion ratings) instead of annotator labels.
     """
     if fmt not in FORMATS:
         raise ValidationFailed(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
@@ -145,7 +154,7 @@ def solutions_import(
     parser = get_parser(fmt, split)
     result = ImportResult(format=fmt)
     batch_size = batch_size or settings.IMPORT_BATCH_SIZE
-    writer = _BatchWriter(campaign=campaign, result=result)
+    writer = _BatchWriter(campaign=campaign, result=result, as_gold=as_gold)
     with transaction.atomic():
         batch: list[tuple[int, ParsedSolution]] = []
         for lineno, raw in _iter_lines(path):
@@ -166,9 +175,11 @@ def solutions_import(
 
 
 class _BatchWriter:
-    def __init__(self, *, campaign: Campaign, result: ImportResult) -> None:
+    def __init__(self, *, campaign: Campaign, result: ImportResult, as_gold: bool = False) -> None:
         self.campaign = campaign
         self.result = result
+        self.as_gold = as_gold
+        self.created_assignments: list[int] = []
         self.labeler_ids: dict[str, int] = {}
         self.touched_tasks: set[int] = set()
 
@@ -178,8 +189,21 @@ class _BatchWriter:
         solution_ids = self._solutions(batch, problem_ids)
         task_ids = self._tasks(set(solution_ids.values()))
         labeled = [(n, p) for n, p in batch if p.label is not None]
-        if labeled:
+        if labeled and self.as_gold:
+            self._gold(labeled, problem_ids, solution_ids)
+        elif labeled:
             self._labels(labeled, problem_ids, solution_ids, task_ids)
+
+    def _gold(self, labeled, problem_ids, solution_ids) -> None:
+        for lineno, p in labeled:
+            sid = solution_ids[(problem_ids[(p.problem.source, p.problem.source_id)], p.content_hash)]
+            ratings = [ls.completions[0].rating for ls in p.label.steps]
+            try:
+                gold_set(campaign=self.campaign, solution=Solution.objects.get(pk=sid), ratings=ratings,
+                         note=f"imported as gold (line {lineno})")
+            except ValidationFailed as exc:
+                raise ImportFailed([(lineno, f"cannot be gold: {exc.message}")], 1) from exc
+            self.result.gold_items += 1
 
     # -- problems --------------------------------------------------------------
 
@@ -345,6 +369,7 @@ class _BatchWriter:
         step_labels, alternatives = [], []
         for assignment, (_, p, sid) in zip(created, to_create, strict=True):
             self.touched_tasks.add(assignment.task_id)
+            self.created_assignments.append(assignment.pk)
             for i, ls in enumerate(p.label.steps):
                 step_id = step_ids[(sid, i)]
                 first = ls.completions[0]
@@ -393,7 +418,11 @@ class _BatchWriter:
         self.result.step_labels_created += len(step_labels)
 
     def finish(self) -> None:
-        """Recount the tasks that gained imported labels (one statement)."""
+        """Recount the tasks that gained imported labels (one statement), summarise the new labels
+        and queue the disagreements they reveal."""
+        if self.created_assignments:
+            assignments_summarize(assignment_ids=self.created_assignments)
+            adjudications_sync(campaign=self.campaign)
         if not self.touched_tasks:
             return
         task_table = Task._meta.db_table

@@ -24,6 +24,8 @@ class Command(BaseCommand):
         parser.add_argument("--create", action="store_true", help="create the campaign if it does not exist")
         parser.add_argument("--mode", default="first_error", choices=Campaign.Mode.values,
                             help="mode of a campaign created with --create")
+        parser.add_argument("--gold", action="store_true",
+                            help="labeled records become gold (quality-control) items instead of annotator labels")
         parser.add_argument("--no-progress", action="store_true")
 
     def handle(self, *args, **opts):
@@ -46,7 +48,7 @@ class Command(BaseCommand):
 
             result = solutions_import(
                 campaign=campaign, path=opts["file"], fmt=opts["format"], split=opts["split"] or "blank",
-                progress=progress,
+                progress=progress, as_gold=opts["gold"],
             )
             for bar in bars:
                 bar.close()

@@ -1,0 +1,352 @@
+"""Read-only queries behind the manager dashboard.
+
+Every figure is aggregated in PostgreSQL over assignments (one row per
+labeled solution, carrying its label summary) or tasks, never by looping
+over step labels in Python: a campaign with a million step labels renders
+in a handful of indexed queries. Agreement comes from the latest background
+snapshot (see labeling.services.agreement).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db import connection
+from django.db.models import Count, F, Max, Q, Sum
+from django.utils import timezone
+
+from labeling.errors import Forbidden, NotFound
+from labeling.models import (
+    Adjudication,
+    AgreementSnapshot,
+    Assignment,
+    Campaign,
+    GoldScore,
+    GoldStepLabel,
+    Membership,
+    Profile,
+    Step,
+    StepLabel,
+    Task,
+)
+
+SUBMITTED = Assignment.Status.SUBMITTED
+
+
+def is_manager(*, user, campaign: Campaign) -> bool:
+    if not user.is_authenticated or not user.is_active:
+        return False
+    if user.is_superuser:
+        return True
+    return Membership.objects.filter(campaign=campaign, user=user, role=Membership.Role.MANAGER).exists()
+
+
+def managed_campaigns(*, user):
+    """Campaigns the user manages (all of them for an admin), with pool and label counts."""
+    qs = Campaign.objects.exclude(status=Campaign.Status.ARCHIVED)
+    if not user.is_superuser:
+        qs = qs.filter(memberships__user=user, memberships__role=Membership.Role.MANAGER)
+    return qs.order_by("slug")
+
+
+def campaign_for_manager(*, user, slug: str) -> Campaign:
+    """The campaign if `user` manages it (or is an admin); Forbidden for anyone else, NotFound if none."""
+    campaign = Campaign.objects.filter(slug=slug).first()
+    if campaign is None:
+        raise NotFound(f"no campaign '{slug}'")
+    if not is_manager(user=user, campaign=campaign):
+        raise Forbidden(f"only managers of campaign '{slug}' see this page")
+    return campaign
+
+
+def _pct(part, whole):
+    return (part / whole) if whole else None
+
+
+def overview(*, campaign: Campaign, now=None) -> dict:
+    """Progress, pace, ETA, queue, rating and finish-reason breakdowns of a campaign."""
+    now = now or timezone.now()
+    today = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    overlap = campaign.overlap
+    work = ~Q(is_gold=True)
+    tasks = Task.objects.filter(campaign=campaign).aggregate(
+        pool=Count("id", filter=work),
+        done=Count("id", filter=work & Q(completed__gte=overlap)),
+        started=Count("id", filter=work & Q(completed__gt=0)),
+        labels_done=Sum("completed", filter=work),
+        open=Count("id", filter=work & Q(is_open=True)),
+        leased=Sum(F("taken") - F("completed"), filter=work),
+        gold=Count("id", filter=Q(is_gold=True)),
+    )
+    # Labels still needed: each work task wants `overlap` submitted labelings.
+    with connection.cursor() as cur:
+        cur.execute(
+            f"SELECT coalesce(sum(greatest(%s - completed, 0)), 0) FROM {Task._meta.db_table} "  # noqa: S608
+            "WHERE campaign_id = %s AND NOT is_gold",
+            [overlap, campaign.pk],
+        )
+        remaining = int(cur.fetchone()[0])
+
+    subs = Assignment.objects.filter(campaign=campaign, status=SUBMITTED)
+    a = subs.aggregate(
+        total=Count("id"),
+        last_hour=Count("id", filter=Q(submitted_at__gte=now - timedelta(hours=1))),
+        last_24h=Count("id", filter=Q(submitted_at__gte=now - timedelta(hours=24))),
+        today=Count("id", filter=Q(submitted_at__gte=today)),
+        week=Count("id", filter=Q(submitted_at__gte=now - timedelta(days=7))),
+        pos=Sum("positive_steps"), neu=Sum("neutral_steps"), neg=Sum("negative_steps"),
+        steps=Sum("rated_steps"),
+        solution=Count("id", filter=Q(finish_reason="solution")),
+        found_error=Count("id", filter=Q(finish_reason="found_error")),
+        give_up=Count("id", filter=Q(finish_reason="give_up")),
+        bad_problem=Count("id", filter=Q(finish_reason="bad_problem")),
+        annotators=Count("annotator", distinct=True, filter=Q(submitted_at__gte=now - timedelta(days=7))),
+    )
+    # Pace: the last 24 hours if anything happened, else the 7-day average.
+    per_hour = a["last_24h"] / 24 if a["last_24h"] else (a["week"] / (7 * 24) if a["week"] else 0.0)
+    eta_hours = remaining / per_hour if per_hour and remaining else None
+
+    hourly = {
+        row["hour"]: row["n"]
+        for row in subs.filter(submitted_at__gte=now - timedelta(days=7))
+        .annotate(hour=_trunc_hour())
+        .values("hour")
+        .annotate(n=Count("id"))
+    }
+    hours_today = []
+    start = today
+    while start <= now:
+        hours_today.append((f"{timezone.localtime(start):%H}h", hourly.get(start, 0)))
+        start += timedelta(hours=1)
+    days = []
+    for d in range(6, -1, -1):
+        day = today - timedelta(days=d)
+        n = sum(v for k, v in hourly.items() if day <= k < day + timedelta(days=1))
+        days.append((f"{timezone.localtime(day):%a %d}", n))
+
+    first_errors = list(
+        subs.filter(finish_reason__in=["solution", "found_error"])
+        .values("first_error_index")
+        .annotate(n=Count("id"))
+        .order_by(F("first_error_index").asc(nulls_last=True))
+    )
+    queue = list(
+        Task.objects.filter(campaign=campaign, is_open=True, is_gold=False)
+        .values("queue_strategy", "queue_model_version", "queue_generation")
+        .annotate(n=Count("id"), top=Max("priority"))
+        .order_by("-n")[:12]
+    )
+    bad = list(
+        subs.filter(finish_reason="bad_problem")
+        .order_by("-submitted_at")
+        .values("id", "solution_id", "solution__problem_id", "finish_note", "submitted_at", "annotator__username")[
+            :10
+        ]
+    )
+    adjudications = dict(
+        Adjudication.objects.filter(campaign=campaign).values_list("status").annotate(n=Count("id"))
+    )
+    gold = GoldScore.objects.filter(campaign=campaign).aggregate(
+        m=Sum("matches"), c=Sum("compared"), n=Count("id"), fe=Count("id", filter=Q(first_error_exact=True))
+    )
+    return {
+        "pool": tasks["pool"], "done": tasks["done"], "started": tasks["started"], "open": tasks["open"],
+        "leased": tasks["leased"] or 0, "gold_items": tasks["gold"], "overlap": overlap,
+        "labels_done": tasks["labels_done"] or 0, "labels_remaining": remaining,
+        "progress": _pct(tasks["done"], tasks["pool"]),
+        "labels_total": a["total"], "labels_last_hour": a["last_hour"], "labels_today": a["today"],
+        "labels_24h": a["last_24h"], "labels_week": a["week"], "active_annotators_week": a["annotators"],
+        "per_hour": per_hour, "eta_hours": eta_hours,
+        "eta_at": (now + timedelta(hours=eta_hours)) if eta_hours else None,
+        "hours_today": hours_today, "days": days,
+        "ratings": {"positive": a["pos"] or 0, "neutral": a["neu"] or 0, "negative": a["neg"] or 0},
+        "steps_rated": a["steps"] or 0,
+        "finish_reasons": {k: a[k] for k in ("solution", "found_error", "give_up", "bad_problem")},
+        "first_errors": [(r["first_error_index"], r["n"]) for r in first_errors],
+        "queue": queue, "bad_reports": bad,
+        "adjudication_open": adjudications.get("open", 0), "adjudication_resolved": adjudications.get("resolved", 0),
+        "qc_scored": gold["n"], "qc_accuracy": _pct(gold["m"] or 0, gold["c"] or 0),
+        "qc_first_error_exact": _pct(gold["fe"], gold["n"]),
+    }
+
+
+def _trunc_hour():
+    from django.db.models.functions import TruncHour
+
+    return TruncHour("submitted_at")
+
+
+def agreement_latest(*, campaign: Campaign) -> AgreementSnapshot | None:
+    return AgreementSnapshot.objects.filter(campaign=campaign).order_by("-computed_at").first()
+
+
+ANNOTATOR_SQL = """
+SELECT annotator_id, count(*) AS tasks, sum(rated_steps) AS steps, max(submitted_at) AS last_active,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY active_ms) / 1000.0 AS median_task_s,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY active_ms::float / rated_steps)
+         FILTER (WHERE rated_steps > 0) / 1000.0 AS median_step_s,
+       count(*) FILTER (WHERE finish_reason = 'give_up') AS give_up,
+       count(*) FILTER (WHERE finish_reason = 'bad_problem') AS bad_problem,
+       count(*) FILTER (WHERE submitted_at >= %s) AS today
+FROM {assignment} WHERE campaign_id = %s AND status = 'submitted'
+GROUP BY annotator_id
+"""
+
+SORT_KEYS = {
+    "name": lambda r: r["username"].lower(),
+    "tasks": lambda r: r["tasks"],
+    "steps": lambda r: r["steps"],
+    "today": lambda r: r["today"],
+    "median_step_s": lambda r: r["median_step_s"],
+    "median_task_s": lambda r: r["median_task_s"],
+    "qc_accuracy": lambda r: r["qc_accuracy"],
+    "agreement": lambda r: r["agreement"],
+    "give_up_rate": lambda r: r["give_up_rate"],
+    "bad_problem_rate": lambda r: r["bad_problem_rate"],
+    "last_active": lambda r: r["last_active"],
+    "status": lambda r: r["status"],
+}
+
+
+def annotator_rows(*, campaign: Campaign, sort: str = "-tasks", now=None) -> list[dict]:
+    """One row per annotator who is a member or has labels in the campaign (three grouped queries)."""
+    now = now or timezone.now()
+    today = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    with connection.cursor() as cur:
+        cur.execute(ANNOTATOR_SQL.format(assignment=Assignment._meta.db_table), [today, campaign.pk])
+        cols = [c.name for c in cur.description]
+        work = {row[0]: dict(zip(cols, row, strict=True)) for row in cur.fetchall()}
+    qc = {
+        r["annotator_id"]: r
+        for r in GoldScore.objects.filter(campaign=campaign, is_screening=False)
+        .values("annotator_id")
+        .annotate(
+            m=Sum("matches"), c=Sum("compared"), n=Count("id"), misses=Sum("misses"), neg=Sum("gold_negatives"),
+            fa=Sum("false_alarms"), fine=Sum("gold_fine"), fe=Count("id", filter=Q(first_error_exact=True)),
+            fe1=Count("id", filter=Q(first_error_within_one=True)),
+        )
+    }
+    screening = {
+        r["annotator_id"]: r
+        for r in GoldScore.objects.filter(campaign=campaign, is_screening=True)
+        .values("annotator_id")
+        .annotate(m=Sum("matches"), c=Sum("compared"), n=Count("id"))
+    }
+    members = {
+        m.user_id: m
+        for m in Membership.objects.filter(campaign=campaign, role=Membership.Role.ANNOTATOR).select_related("user")
+    }
+    ids = set(work) | set(members)
+    names = dict(
+        Profile.objects.filter(user_id__in=ids).values_list("user_id", "user__username")
+    ) | {uid: m.user.username for uid, m in members.items()}
+    snap = agreement_latest(campaign=campaign)
+    agree = snap.data.get("annotators", {}) if snap else {}
+    rows = []
+    for uid in ids:
+        w = work.get(uid, {})
+        q = qc.get(uid)
+        s = screening.get(uid)
+        m = members.get(uid)
+        tasks = w.get("tasks", 0)
+        ag = agree.get(str(uid), {})
+        rows.append({
+            "user_id": uid, "username": names.get(uid, f"user {uid}"),
+            "tasks": tasks, "steps": w.get("steps") or 0, "today": w.get("today", 0),
+            "median_task_s": w.get("median_task_s"), "median_step_s": w.get("median_step_s"),
+            "give_up_rate": _pct(w.get("give_up", 0), tasks), "bad_problem_rate": _pct(w.get("bad_problem", 0), tasks),
+            "last_active": w.get("last_active"),
+            "qc_items": q["n"] if q else 0, "qc_accuracy": _pct(q["m"], q["c"]) if q else None,
+            "qc_miss_rate": _pct(q["misses"], q["neg"]) if q else None,
+            "qc_false_alarm_rate": _pct(q["fa"], q["fine"]) if q else None,
+            "qc_first_error_exact": _pct(q["fe"], q["n"]) if q else None,
+            "qc_first_error_within_one": _pct(q["fe1"], q["n"]) if q else None,
+            "screening_items": s["n"] if s else 0, "screening_accuracy": _pct(s["m"], s["c"]) if s else None,
+            "agreement": ag.get("alpha"), "agreement_units": ag.get("step_units", 0),
+            "first_error_agreement": ag.get("first_error_exact"),
+            "status": m.status if m else "external", "status_reason": m.status_reason if m else "",
+            "is_member": m is not None,
+        })
+    key = sort.lstrip("-")
+    if key not in SORT_KEYS:
+        key, sort = "tasks", "-tasks"
+    present = [r for r in rows if SORT_KEYS[key](r) is not None]
+    missing = [r for r in rows if SORT_KEYS[key](r) is None]
+    present.sort(key=SORT_KEYS[key], reverse=sort.startswith("-"))
+    # Rows without the figure (no QC items yet, never active) go last either way.
+    return present + sorted(missing, key=lambda r: r["username"].lower())
+
+
+def annotator_detail(*, campaign: Campaign, user_id: int, limit: int = 50) -> dict:
+    """An annotator's recent submitted work with QC results, and their membership."""
+    recent = list(
+        Assignment.objects.filter(campaign=campaign, annotator_id=user_id)
+        .exclude(status=Assignment.Status.EXPIRED)
+        .select_related("gold_score", "solution")
+        .order_by(F("submitted_at").desc(nulls_first=True), "-pk")[:limit]
+    )
+    membership = Membership.objects.filter(campaign=campaign, user_id=user_id).select_related("user").first()
+    return {"recent": recent, "membership": membership}
+
+
+def adjudication_queue(*, campaign: Campaign, status: str = "open", limit: int = 100) -> list[Adjudication]:
+    return list(
+        Adjudication.objects.filter(campaign=campaign, status=status)
+        .select_related("solution__problem", "resolved_by")
+        .order_by("created_at", "pk")[:limit]
+    )
+
+
+def solution_review(*, campaign: Campaign, solution_id: int) -> dict:
+    """A solution with every submitted labeling in the campaign side by side, its gold and adjudication."""
+    task = Task.objects.filter(campaign=campaign, solution_id=solution_id).select_related("solution__problem").first()
+    if task is None:
+        raise NotFound(f"solution {solution_id} is not in campaign '{campaign.slug}'")
+    steps = list(Step.objects.filter(solution_id=solution_id).order_by("index").values_list("index", "text"))
+    labelings = list(
+        Assignment.objects.filter(campaign=campaign, solution_id=solution_id, status=SUBMITTED)
+        .select_related("annotator")
+        .order_by("submitted_at", "pk")
+    )
+    ratings: dict[int, dict[int, tuple]] = {a.pk: {} for a in labelings}
+    for aid, idx, rating, flagged in StepLabel.objects.filter(assignment__in=labelings).values_list(
+        "assignment_id", "step__index", "rating", "flagged"
+    ):
+        ratings[aid][idx] = (rating, flagged)
+    gold = dict(GoldStepLabel.objects.filter(solution_id=solution_id).values_list("step__index", "rating"))
+    adjudication = Adjudication.objects.filter(campaign=campaign, solution_id=solution_id).first()
+    return {
+        "task": task, "solution": task.solution, "problem": task.solution.problem, "steps": steps,
+        "labelings": labelings, "ratings": ratings, "gold": gold, "adjudication": adjudication,
+    }
+
+
+def model_panel(*, campaign: Campaign, limit: int = 30) -> dict:
+    """Training runs (newest first), the learning curve by label count, and the active model."""
+    from active_learning.models import PRMModel, TrainingRun
+
+    runs = list(TrainingRun.objects.filter(campaign=campaign).select_related("model").order_by("-created_at")[:limit])
+    curve = []
+    for run in sorted((r for r in runs if r.status == TrainingRun.Status.SUCCEEDED and r.metrics), key=lambda r: r.pk):
+        m = run.metrics
+        bon = m.get("best_of_n") or {}
+        curve.append({
+            "labels": run.label_count, "version": run.model.version if run.model else None,
+            "step_auroc": m.get("step_auroc"), "first_error_f1": m.get("first_error_f1"),
+            "solution_auroc": m.get("solution_auroc"), "best_of_n": bon.get("prm"),
+            "best_of_n_random": bon.get("random"), "best_of_n_majority": bon.get("majority"),
+        })
+    last_done = next((r for r in runs if r.finished_at and r.started_at), None)
+    return {
+        "runs": runs, "curve": curve,
+        "active": PRMModel.objects.filter(campaign=campaign, is_active=True).first(),
+        "running": next((r for r in runs if r.status in (TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING)), None),
+        "last_duration_s": (last_done.finished_at - last_done.started_at).total_seconds() if last_done else None,
+        "last_failure": next((r for r in runs if r.status == TrainingRun.Status.FAILED), None),
+    }
+
+
+def campaign_jobs(*, campaign: Campaign, kind: str, limit: int = 10):
+    from labeling.models import Job
+
+    return list(Job.objects.filter(campaign=campaign, kind=kind).order_by("-created_at")[:limit])

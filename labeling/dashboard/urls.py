@@ -1,0 +1,25 @@
+from django.urls import path
+
+from labeling.dashboard import views
+
+app_name = "dashboard"
+
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("<slug:slug>/", views.overview, name="overview"),
+    path("<slug:slug>/overview.json", views.overview_json, name="overview-json"),
+    path("<slug:slug>/annotators/", views.annotators, name="annotators"),
+    path("<slug:slug>/annotators/<int:user_id>/", views.annotator, name="annotator"),
+    path("<slug:slug>/annotators/<int:user_id>/status/", views.annotator_status, name="annotator-status"),
+    path("<slug:slug>/adjudication/", views.adjudication, name="adjudication"),
+    path("<slug:slug>/adjudication/rescan/", views.adjudication_rescan, name="adjudication-rescan"),
+    path("<slug:slug>/solutions/<int:solution_id>/", views.review, name="review"),
+    path("<slug:slug>/model/", views.model, name="model"),
+    path("<slug:slug>/model/retrain/", views.retrain, name="retrain"),
+    path("<slug:slug>/data/", views.data, name="data"),
+    path("<slug:slug>/data/import/", views.import_create, name="import"),
+    path("<slug:slug>/data/export/", views.export_create, name="export"),
+    path("<slug:slug>/data/export.jsonl", views.export_stream, name="export-stream"),
+    path("<slug:slug>/jobs/<int:job_id>.json", views.job_json, name="job-json"),
+    path("<slug:slug>/jobs/<int:job_id>/download/", views.job_download, name="job-download"),
+]

@@ -1,0 +1,348 @@
+"""Manager pages. Interfaces only: parse, call a service or selector, render.
+
+Every page requires the campaign's manager role (or admin); anyone else gets
+403, including annotators of the campaign.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import FileResponse, Http404, JsonResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_POST
+
+from labeling.dashboard import charts
+from labeling.dashboard import selectors as sel
+from labeling.errors import Forbidden, LabelingError, NotFound
+from labeling.exporting.formats import AGGREGATIONS, EXPORT_FORMATS
+from labeling.importing.formats import FORMATS
+from labeling.models import Adjudication, Job, Membership
+from labeling.services import adjudication as adj_svc
+from labeling.services import jobs as job_svc
+from labeling.services import quality as qc_svc
+from labeling.services.exports import export_lines
+
+
+def manager_page(view):
+    """Resolve `slug` to a campaign the user manages; 403 otherwise, 404 for no such campaign."""
+
+    @login_required
+    @functools.wraps(view)
+    def wrapper(request, slug, *args, **kwargs):
+        try:
+            campaign = sel.campaign_for_manager(user=request.user, slug=slug)
+        except Forbidden as exc:
+            raise PermissionDenied(exc.message) from exc
+        except NotFound as exc:
+            raise Http404(exc.message) from exc
+        return view(request, campaign, *args, **kwargs)
+
+    return wrapper
+
+
+def _svg(markup: str):
+    # charts.* escape every data-derived string themselves.
+    return mark_safe(markup)  # noqa: S308
+
+
+@login_required
+def index(request):
+    campaigns = list(sel.managed_campaigns(user=request.user))
+    if not campaigns:
+        raise PermissionDenied("you do not manage any campaign")
+    rows = [{"campaign": c, "o": sel.overview(campaign=c)} for c in campaigns]
+    return render(request, "dashboard/index.html", {"rows": rows})
+
+
+def _overview_charts(o: dict) -> dict:
+    fe = [("no error" if idx is None else f"step {idx + 1}", n) for idx, n in o["first_errors"]]
+    reasons = [(k.replace("_", " "), v) for k, v in o["finish_reasons"].items()]
+    queue = [
+        (f"{q['queue_strategy'] or 'import'}"
+         + (f" · v{q['queue_model_version']}" if q["queue_model_version"] else "")
+         + (f" · gen {q['queue_generation']}" if q["queue_generation"] is not None else ""), q["n"])
+        for q in o["queue"]
+    ]
+    r = o["ratings"]
+    return {
+        "ratings": _svg(charts.stacked_bar(
+            [("positive", r["positive"], "rating-pos"), ("neutral", r["neutral"], "rating-neu"),
+             ("negative", r["negative"], "rating-neg")], title="Step ratings", width=520)),
+        "first_errors": _svg(charts.bar_chart(fe[:25], title="First-error position", width=520)),
+        "reasons": _svg(charts.hbar_chart(reasons, title="Finish reasons", width=520)),
+        "hours": _svg(charts.bar_chart(o["hours_today"], title="Labels per hour today", width=520, height=180)),
+        "days": _svg(charts.bar_chart(o["days"], title="Labels per day, last 7 days", width=520, height=180)),
+        "queue": _svg(charts.hbar_chart(queue, title="Open queue by strategy, model and generation", width=520)),
+    }
+
+
+@manager_page
+def overview(request, campaign):
+    o = sel.overview(campaign=campaign)
+    snap = sel.agreement_latest(campaign=campaign)
+    panel = sel.model_panel(campaign=campaign, limit=5)
+    return render(request, "dashboard/overview.html", {
+        "campaign": campaign, "o": o, "charts": _overview_charts(o), "snap": snap, "panel": panel, "tab": "overview",
+    })
+
+
+@manager_page
+def overview_json(request, campaign):
+    o = sel.overview(campaign=campaign)
+    keys = ("pool", "done", "progress", "labels_total", "labels_today", "labels_last_hour", "labels_week",
+            "labels_remaining", "per_hour", "eta_hours", "open", "leased", "adjudication_open", "qc_accuracy")
+    return JsonResponse({k: o[k] for k in keys})
+
+
+@manager_page
+def annotators(request, campaign):
+    sort = request.GET.get("sort", "-tasks")
+    rows = sel.annotator_rows(campaign=campaign, sort=sort)
+    return render(request, "dashboard/annotators.html", {
+        "campaign": campaign, "rows": rows, "sort": sort, "snap": sel.agreement_latest(campaign=campaign),
+        "tab": "annotators",
+        "columns": [("name", "Annotator"), ("status", "Status"), ("tasks", "Tasks"), ("steps", "Steps"),
+                    ("today", "Today"), ("median_step_s", "Median s/step"), ("median_task_s", "Median s/task"),
+                    ("qc_accuracy", "QC accuracy"), ("agreement", "Agreement α"),
+                    ("give_up_rate", "Give-up"), ("bad_problem_rate", "Bad problem"), ("last_active", "Last active")],
+    })
+
+
+@manager_page
+def annotator(request, campaign, user_id: int):
+    detail = sel.annotator_detail(campaign=campaign, user_id=user_id)
+    if detail["membership"] is None and not detail["recent"]:
+        raise Http404("no such annotator in this campaign")
+    row = next((r for r in sel.annotator_rows(campaign=campaign) if r["user_id"] == user_id), None)
+    return render(request, "dashboard/annotator.html", {
+        "campaign": campaign, "detail": detail, "row": row, "tab": "annotators",
+        "statuses": Membership.Status.values,
+    })
+
+
+@require_POST
+@manager_page
+def annotator_status(request, campaign, user_id: int):
+    try:
+        qc_svc.membership_status_set(campaign=campaign, member_id=user_id, status=request.POST.get("status", ""),
+                                     by=request.user, reason=request.POST.get("reason", ""))
+    except LabelingError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"status set to {request.POST.get('status')}")
+    return redirect("dashboard:annotator", slug=campaign.slug, user_id=user_id)
+
+
+@manager_page
+def adjudication(request, campaign):
+    status = request.GET.get("status", "open")
+    if status not in Adjudication.Status.values:
+        status = "open"
+    return render(request, "dashboard/adjudication.html", {
+        "campaign": campaign, "items": sel.adjudication_queue(campaign=campaign, status=status), "status": status,
+        "tab": "adjudication",
+    })
+
+
+@require_POST
+@manager_page
+def adjudication_rescan(request, campaign):
+    n = adj_svc.adjudications_sync(campaign=campaign)
+    messages.success(request, f"{n} new disagreement(s) queued")
+    return redirect("dashboard:adjudication", slug=campaign.slug)
+
+
+def _form_ratings(post, n_steps: int) -> list[int | None]:
+    out: list[int | None] = []
+    for i in range(n_steps):
+        raw = post.get(f"step-{i}", "")
+        out.append(int(raw) if raw in ("-1", "0", "1") else None)
+    return out
+
+
+@manager_page
+def review(request, campaign, solution_id: int):
+    try:
+        data = sel.solution_review(campaign=campaign, solution_id=solution_id)
+    except NotFound as exc:
+        raise Http404(exc.message) from exc
+    if request.method == "POST":
+        ratings = _form_ratings(request.POST, len(data["steps"]))
+        action = request.POST.get("action", "resolve")
+        try:
+            if action == "gold":
+                qc_svc.gold_set(campaign=campaign, solution=data["solution"], ratings=ratings, user=request.user,
+                                note=request.POST.get("note", ""))
+                messages.success(request, "saved as a gold item: it is now served at the campaign's QC rate")
+            else:
+                adj_svc.adjudication_resolve(
+                    campaign=campaign, solution_id=solution_id, user=request.user, ratings=ratings,
+                    note=request.POST.get("note", ""), as_gold=bool(request.POST.get("as_gold")),
+                )
+                messages.success(request, "resolution saved; exports with 'adjudicated' aggregation use it")
+                nxt = sel.adjudication_queue(campaign=campaign, limit=1)
+                if nxt and request.POST.get("next"):
+                    return redirect("dashboard:review", slug=campaign.slug, solution_id=nxt[0].solution_id)
+        except LabelingError as exc:
+            messages.error(request, exc.message)
+        return redirect("dashboard:review", slug=campaign.slug, solution_id=solution_id)
+    adj = data["adjudication"]
+    preset = {}
+    if adj and adj.ratings:
+        preset = dict(enumerate(adj.ratings))
+    elif data["gold"]:
+        preset = data["gold"]
+    rows = []
+    for idx, text in data["steps"]:
+        rows.append({
+            "index": idx, "text": text,
+            "labels": [data["ratings"][a.pk].get(idx, (None, None)) for a in data["labelings"]],
+            "gold": data["gold"].get(idx), "preset": preset.get(idx),
+        })
+    return render(request, "dashboard/review.html", {
+        "campaign": campaign, "data": data, "rows": rows, "tab": "adjudication",
+        "can_adjudicate": adj_svc.can_adjudicate(user=request.user, campaign=campaign),
+    })
+
+
+@manager_page
+def model(request, campaign):
+    panel = sel.model_panel(campaign=campaign)
+    curve = panel["curve"]
+    series = {
+        "step AUROC": [(p["labels"], p["step_auroc"]) for p in curve],
+        "first-error F1": [(p["labels"], p["first_error_f1"]) for p in curve],
+        "best-of-N (PRM)": [(p["labels"], p["best_of_n"]) for p in curve],
+    }
+    bon = {
+        "PRM": [(p["labels"], p["best_of_n"]) for p in curve],
+        "majority vote": [(p["labels"], p["best_of_n_majority"]) for p in curve],
+        "random": [(p["labels"], p["best_of_n_random"]) for p in curve],
+    }
+    return render(request, "dashboard/model.html", {
+        "campaign": campaign, "panel": panel, "tab": "model",
+        "curve_svg": _svg(charts.line_chart(series, title="Learning curve: held-out metrics by labeled solutions",
+                                            x_label="labeled solutions", y_range=(0.0, 1.0))),
+        "bon_svg": _svg(charts.line_chart(bon, title="Best-of-N accuracy by labeled solutions",
+                                          x_label="labeled solutions", y_range=(0.0, 1.0))),
+    })
+
+
+@require_POST
+@manager_page
+def retrain(request, campaign):
+    from active_learning.models import TrainingRun
+    from active_learning.services.training import training_run_request
+
+    try:
+        run = training_run_request(campaign=campaign, trigger=TrainingRun.Trigger.MANUAL, user=request.user)
+    except LabelingError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"training run {run.pk} queued: retrain → score → refill")
+    return redirect("dashboard:model", slug=campaign.slug)
+
+
+@manager_page
+def data(request, campaign):
+    return render(request, "dashboard/data.html", {
+        "campaign": campaign, "tab": "data", "import_formats": FORMATS, "export_formats": EXPORT_FORMATS,
+        "aggregations": AGGREGATIONS, "imports": sel.campaign_jobs(campaign=campaign, kind=Job.Kind.IMPORT),
+        "exports": sel.campaign_jobs(campaign=campaign, kind=Job.Kind.EXPORT),
+        "max_mb": settings.IMPORT_UPLOAD_MAX_MB,
+    })
+
+
+@require_POST
+@manager_page
+def import_create(request, campaign):
+    upload = request.FILES.get("file")
+    if upload is None:
+        messages.error(request, "choose a JSONL file to import")
+        return redirect("dashboard:data", slug=campaign.slug)
+    try:
+        job = job_svc.import_job_create(
+            campaign=campaign, filename=upload.name, chunks=upload.chunks(), user=request.user,
+            fmt=request.POST.get("format", "auto"), split=request.POST.get("split") or "blank",
+            as_gold=bool(request.POST.get("as_gold")),
+        )
+    except LabelingError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"import job {job.pk} queued: {upload.name}")
+    return redirect("dashboard:data", slug=campaign.slug)
+
+
+@require_POST
+@manager_page
+def export_create(request, campaign):
+    try:
+        job = job_svc.export_job_create(campaign=campaign, user=request.user, fmt=request.POST.get("format", ""),
+                                        aggregate=request.POST.get("aggregate", "none"))
+    except LabelingError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"export job {job.pk} queued")
+    return redirect("dashboard:data", slug=campaign.slug)
+
+
+@manager_page
+def export_stream(request, campaign):
+    """Stream an export straight to the browser (no job, constant memory)."""
+    fmt = request.GET.get("format", "prm800k")
+    aggregate = request.GET.get("aggregate", "none")
+    try:
+        lines = export_lines(campaign=campaign, fmt=fmt, aggregate=aggregate)
+        first = next(lines, b"")
+    except LabelingError as exc:
+        return JsonResponse({"error": exc.code, "detail": exc.message}, status=exc.status_code)
+
+    def body():
+        if first:
+            yield first
+        yield from lines
+
+    resp = StreamingHttpResponse(body(), content_type="application/x-ndjson")
+    resp["Content-Disposition"] = f'attachment; filename="{campaign.slug}-{fmt}-{aggregate}.jsonl"'
+    return resp
+
+
+def _job(campaign, job_id: int) -> Job:
+    job = Job.objects.filter(pk=job_id, campaign=campaign).first()
+    if job is None:
+        raise Http404("no such job")
+    return job
+
+
+@manager_page
+def job_json(request, campaign, job_id: int):
+    job = _job(campaign, job_id)
+    download = (
+        reverse("dashboard:job-download", kwargs={"slug": campaign.slug, "job_id": job.pk})
+        if job.kind == Job.Kind.EXPORT and job.status == Job.Status.SUCCEEDED else None
+    )
+    return JsonResponse({
+        "id": job.pk, "kind": job.kind, "status": job.status, "done": job.progress_done, "total": job.progress_total,
+        "error": job.error, "summary": job.result.get("summary", ""), "rows": job.result.get("rows"),
+        "download": download,
+    })
+
+
+@manager_page
+def job_download(request, campaign, job_id: int):
+    job = _job(campaign, job_id)
+    path = Path(job.result.get("path", ""))
+    export_root = Path(settings.EXPORT_DIR).resolve()
+    if job.kind != Job.Kind.EXPORT or job.status != Job.Status.SUCCEEDED or not path.is_file():
+        raise Http404("this export has no file (yet)")
+    if export_root not in path.resolve().parents:
+        raise Http404("export file outside the export directory")
+    return FileResponse(open(path, "rb"), as_attachment=True, filename=job.result.get("filename", path.name))

@@ -1,0 +1,1 @@
+"""Annotation quality: agreement with gold labels and between annotators."""

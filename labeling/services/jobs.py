@@ -1,0 +1,144 @@
+"""Background import and export jobs whose progress and result a page shows.
+
+Invariants:
+- a job row exists before its task is enqueued (on commit), so a page can
+  always show it; the task moves it pending -> running -> succeeded/failed;
+- an import is all-or-nothing (solutions_import) and a failed job keeps the
+  error that names the bad lines; an export file appears only complete;
+- running a job twice (a redelivered task) does nothing the second time.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from labeling.errors import LabelingError, NotFound, ValidationFailed
+from labeling.exporting.formats import AGGREGATIONS, EXPORT_FORMATS
+from labeling.importing.formats import FORMATS
+from labeling.models import Campaign, Job
+from labeling.services.exports import labels_export
+from labeling.services.imports import solutions_import
+
+
+def _enqueue(task_name: str, job_id: int) -> None:
+    from annotate.celery import app
+
+    transaction.on_commit(lambda: app.send_task(task_name, args=[job_id]))
+
+
+@transaction.atomic
+def import_job_create(
+    *, campaign: Campaign, filename: str, chunks, user, fmt: str = "auto", split: str = "blank",
+    as_gold: bool = False,
+) -> Job:
+    """Store an uploaded file and queue its import. `chunks` yields the file's bytes."""
+    if fmt not in FORMATS:
+        raise ValidationFailed(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+    upload_dir = Path(settings.IMPORT_UPLOAD_DIR)
+    upload_dir.mkdir(parents=True, exist_ok=True)
+    path = upload_dir / f"{uuid.uuid4().hex}.jsonl"
+    size = 0
+    limit = settings.IMPORT_UPLOAD_MAX_MB * 1024 * 1024
+    with open(path, "wb") as fh:
+        for chunk in chunks:
+            size += len(chunk)
+            if size > limit:
+                fh.close()
+                path.unlink(missing_ok=True)
+                raise ValidationFailed(f"the file is larger than {settings.IMPORT_UPLOAD_MAX_MB} MB")
+            fh.write(chunk)
+    if size == 0:
+        path.unlink(missing_ok=True)
+        raise ValidationFailed("the uploaded file is empty")
+    job = Job.objects.create(
+        kind=Job.Kind.IMPORT, campaign=campaign, created_by=user,
+        params={"path": str(path), "filename": Path(filename).name, "format": fmt, "split": split,
+                "as_gold": as_gold, "bytes": size},
+    )
+    _enqueue("labeling.tasks.run_import_job", job.pk)
+    return job
+
+
+@transaction.atomic
+def export_job_create(*, campaign: Campaign, user, fmt: str, aggregate: str = "none") -> Job:
+    """Queue an export of the campaign to a file under EXPORT_DIR."""
+    if fmt not in EXPORT_FORMATS:
+        raise ValidationFailed(f"unknown export format {fmt!r}; choose from {', '.join(EXPORT_FORMATS)}")
+    if aggregate not in AGGREGATIONS:
+        raise ValidationFailed(f"unknown aggregation {aggregate!r}; choose from {', '.join(AGGREGATIONS)}")
+    if fmt == "prm800k" and aggregate != "none":
+        raise ValidationFailed("the prm800k format has one line per labeler; choose no aggregation")
+    job = Job.objects.create(
+        kind=Job.Kind.EXPORT, campaign=campaign, created_by=user, params={"format": fmt, "aggregate": aggregate}
+    )
+    _enqueue("labeling.tasks.run_export_job", job.pk)
+    return job
+
+
+def _claim(job_id: int, kind: str) -> Job | None:
+    with transaction.atomic():
+        job = Job.objects.select_for_update().filter(pk=job_id, kind=kind).first()
+        if job is None:
+            raise NotFound(f"no {kind} job {job_id}")
+        if job.status != Job.Status.PENDING:
+            return None
+        job.status = Job.Status.RUNNING
+        job.started_at = timezone.now()
+        job.save(update_fields=["status", "started_at"])
+        return job
+
+
+def _progress(job: Job):
+    def report(done: int, total: int | None) -> None:
+        Job.objects.filter(pk=job.pk).update(progress_done=done, progress_total=total)
+
+    return report
+
+
+def _finish(job: Job, *, result: dict | None = None, error: str = "") -> Job:
+    job.status = Job.Status.FAILED if error else Job.Status.SUCCEEDED
+    job.result = result or {}
+    job.error = error
+    job.finished_at = timezone.now()
+    job.save(update_fields=["status", "result", "error", "finished_at"])
+    return job
+
+
+def import_job_run(*, job_id: int) -> Job:
+    """Run a queued import; the job ends succeeded (with the import summary) or failed (with the reason)."""
+    job = _claim(job_id, Job.Kind.IMPORT)
+    if job is None:
+        return Job.objects.get(pk=job_id)
+    p = job.params
+    try:
+        result = solutions_import(
+            campaign=job.campaign, path=Path(p["path"]), fmt=p["format"], split=p.get("split", "blank"),
+            as_gold=p.get("as_gold", False), progress=_progress(job),
+        )
+    except LabelingError as exc:
+        return _finish(job, error=exc.message)
+    finally:
+        Path(p["path"]).unlink(missing_ok=True)
+    return _finish(job, result={"summary": result.summary(), **result.as_dict()})
+
+
+def export_job_run(*, job_id: int) -> Job:
+    """Write a queued export to EXPORT_DIR/<campaign>/ and record the file, rows and skips."""
+    job = _claim(job_id, Job.Kind.EXPORT)
+    if job is None:
+        return Job.objects.get(pk=job_id)
+    p = job.params
+    name = f"{job.campaign.slug}-{p['format']}-{p['aggregate']}-{job.pk}.jsonl"
+    output = Path(settings.EXPORT_DIR) / job.campaign.slug / name
+    try:
+        result = labels_export(campaign=job.campaign, fmt=p["format"], aggregate=p["aggregate"], output=output)
+    except LabelingError as exc:
+        return _finish(job, error=exc.message)
+    Job.objects.filter(pk=job.pk).update(progress_done=result.rows, progress_total=result.rows)
+    return _finish(job, result={"path": str(output), "filename": name, "rows": result.rows,
+                                "skipped": result.skipped, "bytes": output.stat().st_size})

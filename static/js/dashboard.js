@@ -1,0 +1,69 @@
+/* Live figures on the manager dashboard: poll small JSON endpoints, update text. */
+(function () {
+  "use strict";
+  var POLL_MS = 15000;
+
+  function fmtHour(h) {
+    if (h === null || h === undefined) return "no recent pace";
+    var eta = new Date(Date.now() + h * 3600 * 1000);
+    return eta.toLocaleString(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+  }
+
+  function setText(root, key, value) {
+    var el = root.querySelector('[data-k="' + key + '"]');
+    if (el) el.textContent = value;
+  }
+
+  function pollOverview(root) {
+    var url = root.getAttribute("data-live");
+    function tick() {
+      fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (d) {
+          if (!d) return;
+          ["done", "pool", "labels_today", "labels_last_hour", "labels_week", "labels_remaining", "open", "leased",
+            "adjudication_open"].forEach(function (k) { setText(document, k, d[k]); });
+          setText(document, "per_hour", (d.per_hour || 0).toFixed(1));
+          setText(document, "eta", fmtHour(d.eta_hours));
+          var bar = document.querySelector('[data-k="progress-bar"]');
+          if (bar) bar.style.width = Math.round((d.progress || 0) * 100) + "%";
+        })
+        .catch(function () { /* a missed poll is retried on the next tick */ });
+    }
+    setInterval(tick, POLL_MS);
+  }
+
+  function pollJob(row) {
+    var url = row.getAttribute("data-job");
+    var timer = setInterval(function () {
+      fetch(url, { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (j) {
+          if (!j) return;
+          row.querySelector('[data-j="status"]').textContent = j.status;
+          row.querySelector('[data-j="progress"]').textContent =
+            j.total ? j.done + " / " + j.total : (j.done ? String(j.done) : "—");
+          if (j.status === "succeeded" || j.status === "failed") {
+            clearInterval(timer);
+            window.location.reload();  // the server renders the final result
+          }
+        })
+        .catch(function () {});
+    }, 2000);
+  }
+
+  var live = document.querySelector("[data-live]");
+  if (live) pollOverview(live);
+  document.querySelectorAll("[data-job]").forEach(pollJob);
+  var reload = document.querySelector("[data-reload]");
+  if (reload) setTimeout(function () { window.location.reload(); }, 1000 * Number(reload.getAttribute("data-reload")));
+
+  var fmt = document.getElementById("efmt"), agg = document.getElementById("agg"), link = document.getElementById("stream-link");
+  function syncLink() {
+    if (!link) return;
+    if (fmt.value === "prm800k") agg.value = "none";
+    link.href = link.href.split("?")[0] + "?format=" + encodeURIComponent(fmt.value) + "&aggregate=" + encodeURIComponent(agg.value);
+    link.textContent = "Download now (" + fmt.value + (agg.value !== "none" ? ", " + agg.value : "") + ")";
+  }
+  if (fmt && agg) { fmt.addEventListener("change", syncLink); agg.addEventListener("change", syncLink); syncLink(); }
+})();
