@@ -1,6 +1,6 @@
 from django.urls import path
 
-from labeling.api import views
+from labeling.api import manage, views
 
 urlpatterns = [
     path("campaigns/", views.CampaignListView.as_view(), name="api-campaigns"),
@@ -11,4 +11,15 @@ urlpatterns = [
     path("assignments/<int:pk>/heartbeat/", views.HeartbeatView.as_view(), name="api-heartbeat"),
     path("assignments/<int:pk>/submit/", views.SubmitView.as_view(), name="api-submit"),
     path("assignments/<int:pk>/skip/", views.SkipView.as_view(), name="api-skip"),
+    path("manage/campaigns/<slug:slug>/overview/", manage.OverviewView.as_view(), name="api-manage-overview"),
+    path("manage/campaigns/<slug:slug>/annotators/", manage.AnnotatorsView.as_view(), name="api-manage-annotators"),
+    path("manage/campaigns/<slug:slug>/agreement/", manage.AgreementView.as_view(), name="api-manage-agreement"),
+    path("manage/campaigns/<slug:slug>/adjudications/", manage.AdjudicationListView.as_view(),
+         name="api-manage-adjudications"),
+    path("manage/campaigns/<slug:slug>/adjudications/<int:solution_id>/resolve/",
+         manage.AdjudicationResolveView.as_view(), name="api-manage-resolve"),
+    path("manage/campaigns/<slug:slug>/gold/<int:solution_id>/", manage.GoldView.as_view(), name="api-manage-gold"),
+    path("manage/campaigns/<slug:slug>/members/<int:user_id>/status/", manage.MemberStatusView.as_view(),
+         name="api-manage-member-status"),
+    path("manage/campaigns/<slug:slug>/retrain/", manage.RetrainView.as_view(), name="api-manage-retrain"),
 ]

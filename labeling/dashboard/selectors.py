@@ -49,11 +49,16 @@ def managed_campaigns(*, user):
     return qs.order_by("slug")
 
 
-def campaign_for_manager(*, user, slug: str) -> Campaign:
-    """The campaign if `user` manages it (or is an admin); Forbidden for anyone else, NotFound if none."""
+def campaign_by_slug(*, slug: str) -> Campaign:
     campaign = Campaign.objects.filter(slug=slug).first()
     if campaign is None:
         raise NotFound(f"no campaign '{slug}'")
+    return campaign
+
+
+def campaign_for_manager(*, user, slug: str) -> Campaign:
+    """The campaign if `user` manages it (or is an admin); Forbidden for anyone else, NotFound if none."""
+    campaign = campaign_by_slug(slug=slug)
     if not is_manager(user=user, campaign=campaign):
         raise Forbidden(f"only managers of campaign '{slug}' see this page")
     return campaign

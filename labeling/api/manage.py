@@ -1,0 +1,134 @@
+"""Manager API: the dashboard's figures and actions for scripts. Interfaces only.
+
+Every endpoint requires the campaign's manager role (or admin): annotators
+and outsiders get 403, an unknown campaign 404.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from labeling.dashboard import selectors as sel
+from labeling.errors import NotFound
+from labeling.services import adjudication as adj_svc
+from labeling.services import quality as qc_svc
+
+RATING = serializers.IntegerField(min_value=-1, max_value=1, allow_null=True)
+
+
+class RatingsIn(serializers.Serializer):
+    ratings = serializers.ListField(child=RATING, min_length=1)
+    note = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class ResolveIn(RatingsIn):
+    as_gold = serializers.BooleanField(required=False, default=False)
+
+
+class StatusIn(serializers.Serializer):
+    status = serializers.CharField()
+    reason = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class ManagerView(APIView):
+    def campaign(self, request, slug):
+        return sel.campaign_for_manager(user=request.user, slug=slug)
+
+
+def _jsonable(o: dict) -> dict:
+    out = dict(o)
+    out["eta_at"] = o["eta_at"].isoformat() if o["eta_at"] else None
+    out["bad_reports"] = [{**b, "submitted_at": b["submitted_at"].isoformat()} for b in o["bad_reports"]]
+    return out
+
+
+class OverviewView(ManagerView):
+    @extend_schema(responses={200: dict})
+    def get(self, request, slug):
+        return Response(_jsonable(sel.overview(campaign=self.campaign(request, slug))))
+
+
+class AnnotatorsView(ManagerView):
+    @extend_schema(responses={200: dict})
+    def get(self, request, slug):
+        campaign = self.campaign(request, slug)
+        rows = sel.annotator_rows(campaign=campaign, sort=request.query_params.get("sort", "-tasks"))
+        for r in rows:
+            r["last_active"] = r["last_active"].isoformat() if r["last_active"] else None
+        return Response({"results": rows})
+
+
+class AgreementView(ManagerView):
+    @extend_schema(responses={200: dict})
+    def get(self, request, slug):
+        snap = sel.agreement_latest(campaign=self.campaign(request, slug))
+        if snap is None:
+            return Response({"computed_at": None, "data": None})
+        return Response({"computed_at": snap.computed_at.isoformat(), "data": snap.data})
+
+
+class AdjudicationListView(ManagerView):
+    @extend_schema(responses={200: dict})
+    def get(self, request, slug):
+        status = request.query_params.get("status", "open")
+        items = sel.adjudication_queue(campaign=self.campaign(request, slug), status=status)
+        return Response({"results": [
+            {"solution": a.solution_id, "status": a.status, "first_errors": a.first_errors,
+             "label_count": a.label_count, "ratings": a.ratings, "created_at": a.created_at.isoformat()}
+            for a in items
+        ]})
+
+
+class AdjudicationResolveView(ManagerView):
+    @extend_schema(request=ResolveIn, responses={200: dict})
+    def post(self, request, slug, solution_id):
+        # Designated experts who are not managers resolve too; the service checks who.
+        campaign = sel.campaign_by_slug(slug=slug)
+        ser = ResolveIn(data=request.data)
+        ser.is_valid(raise_exception=True)
+        d = ser.validated_data
+        adj = adj_svc.adjudication_resolve(campaign=campaign, solution_id=solution_id, user=request.user,
+                                           ratings=d["ratings"], note=d["note"], as_gold=d["as_gold"])
+        return Response({"solution": adj.solution_id, "status": adj.status, "ratings": adj.ratings,
+                         "first_error_index": adj.first_error_index})
+
+
+class GoldView(ManagerView):
+    @extend_schema(request=RatingsIn, responses={200: dict})
+    def put(self, request, slug, solution_id):
+        from labeling.models import Solution
+
+        campaign = self.campaign(request, slug)
+        ser = RatingsIn(data=request.data)
+        ser.is_valid(raise_exception=True)
+        solution = Solution.objects.filter(pk=solution_id).first()
+        if solution is None:
+            raise NotFound(f"no solution {solution_id}")
+        task = qc_svc.gold_set(campaign=campaign, solution=solution, ratings=ser.validated_data["ratings"],
+                               user=request.user, note=ser.validated_data["note"])
+        return Response({"solution": solution.pk, "task": task.pk, "is_gold": task.is_gold})
+
+
+class MemberStatusView(ManagerView):
+    @extend_schema(request=StatusIn, responses={200: dict})
+    def post(self, request, slug, user_id):
+        campaign = self.campaign(request, slug)
+        ser = StatusIn(data=request.data)
+        ser.is_valid(raise_exception=True)
+        m = qc_svc.membership_status_set(campaign=campaign, member_id=user_id, by=request.user,
+                                         status=ser.validated_data["status"], reason=ser.validated_data["reason"])
+        return Response({"user": m.user_id, "status": m.status, "reason": m.status_reason})
+
+
+class RetrainView(ManagerView):
+    @extend_schema(request=None, responses={202: dict})
+    def post(self, request, slug):
+        from active_learning.models import TrainingRun
+        from active_learning.services.training import training_run_request
+
+        run = training_run_request(campaign=self.campaign(request, slug), trigger=TrainingRun.Trigger.MANUAL,
+                                   user=request.user)
+        return Response({"run": run.pk, "status": run.status}, status=202)
