@@ -198,6 +198,11 @@ class _BatchWriter:
         for lineno, p in labeled:
             sid = solution_ids[(problem_ids[(p.problem.source, p.problem.source_id)], p.content_hash)]
             ratings = [ls.completions[0].rating for ls in p.label.steps]
+            if self.campaign.mode == Campaign.Mode.FIRST_ERROR and -1 in ratings:
+                # PRM800K labelers go on past a bad step with another completion;
+                # as first-error gold only the ratings up to that step count.
+                cut = ratings.index(-1) + 1
+                ratings = ratings[:cut] + [None] * (len(ratings) - cut)
             try:
                 gold_set(campaign=self.campaign, solution=Solution.objects.get(pk=sid), ratings=ratings,
                          note=f"imported as gold (line {lineno})")

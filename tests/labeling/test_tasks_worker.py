@@ -25,3 +25,18 @@ def test_expire_task_round_trip_through_redis_and_a_worker(settings):
         assert result.get(timeout=30) == 1
     stale.refresh_from_db()
     assert stale.status == Assignment.Status.EXPIRED
+
+
+def test_refresh_agreement_round_trip(settings):
+    from labeling.models import AgreementSnapshot
+    from labeling.tasks import refresh_agreement
+    from tests.factories import SolutionFactory, TaskFactory, UserFactory, submitted_labels
+
+    task = TaskFactory(solution=SolutionFactory())
+    submitted_labels(task, UserFactory(), [1, 1, 1])
+    submitted_labels(task, UserFactory(), [1, -1])
+    with start_worker(app, pool="threads", concurrency=1, perform_ping_check=False, loglevel="WARNING",
+                      queues=[settings.CELERY_TASK_DEFAULT_QUEUE]):
+        assert refresh_agreement.delay().get(timeout=30) == [task.campaign_id]
+    snap = AgreementSnapshot.objects.get(campaign=task.campaign)
+    assert snap.assignment_count == 2 and snap.data["campaign"]["step_units"] == 2

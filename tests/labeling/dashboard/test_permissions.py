@@ -1,0 +1,376 @@
+"""Role x endpoint permission matrix for the manager dashboard (HTML under /manage/) and API (/api/manage/).
+
+Every manager page and endpoint needs the campaign's manager role or an admin.
+The one exception is resolving a disagreement through the API, which a
+designated expert (membership with can_adjudicate=True) may do too.
+
+For POST/PUT endpoints the body is valid, so an authorised role gets a 2xx/3xx
+that actually did something, and for every other role the test also checks
+that nothing changed (the 403 comes before any work).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.contrib.messages import get_messages
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from rest_framework.test import APIClient
+
+from active_learning.models import TrainingRun
+from labeling.models import Adjudication, Campaign, GoldStepLabel, Job, Membership, Task
+from labeling.services.campaigns import membership_set
+from tests.factories import CampaignFactory, UserFactory
+from tests.labeling.dashboard.conftest import label
+
+pytestmark = pytest.mark.django_db
+
+ROLES = ["anonymous", "outsider", "annotator", "expert", "other_manager", "manager", "admin"]
+UNKNOWN = "no-such-campaign"
+
+IMPORT_LINE = b'{"problem": "What is 1 + 1?", "steps": ["1 + 1 = 2.", "# Answer\\n\\n2"], "answer": "2"}\n'
+
+
+@pytest.fixture
+def world(dash_world, settings, tmp_path):
+    """dash_world plus one open disagreement, an exported file and one user per role."""
+    c = dash_world["campaign"]
+    ann, ben, _cat = dash_world["annotators"]
+    settings.EXPORT_DIR = tmp_path / "exports"
+    settings.IMPORT_UPLOAD_DIR = tmp_path / "uploads"
+    settings.EXPORT_DIR.mkdir()
+
+    # ann and ben disagree on the first error of the top task (overlap 2).
+    a1 = label(ann, c, [1, 1, -1])
+    a2 = label(ben, c, [1, 1, 1, 1, 1])
+    assert a1.solution_id == a2.solution_id == dash_world["tasks"][0].solution_id
+    disputed = a1.solution_id
+    assert Adjudication.objects.get(campaign=c, solution_id=disputed).status == Adjudication.Status.OPEN
+
+    expert = UserFactory(username="expert")
+    Membership.objects.filter(pk=membership_set(campaign=c, user=expert).pk).update(can_adjudicate=True)
+    other = CampaignFactory(mode=Campaign.Mode.FIRST_ERROR)
+    other_manager = UserFactory(username="other-boss", is_staff=True)
+    membership_set(campaign=other, user=other_manager, role=Membership.Role.MANAGER)
+
+    path = settings.EXPORT_DIR / "export-1.jsonl"
+    path.write_bytes(b'{"x": 1}\n')
+    job = Job.objects.create(
+        kind=Job.Kind.EXPORT, campaign=c, status=Job.Status.SUCCEEDED, created_by=dash_world["manager"],
+        result={"path": str(path), "filename": "export-1.jsonl", "rows": 1, "summary": "1 row"},
+    )
+    users = {
+        "outsider": UserFactory(username="outsider"),
+        "annotator": ann,
+        "expert": expert,
+        "other_manager": other_manager,
+        "manager": dash_world["manager"],
+        "admin": UserFactory(username="root", is_staff=True, is_superuser=True),
+    }
+    return {
+        **dash_world, "users": users, "disputed": disputed, "job": job, "ann": ann,
+        "plain_solution": dash_world["tasks"][1].solution_id,
+    }
+
+
+# --------------------------------------------------------------------------- what a change looks like
+
+
+def _membership_status(w):
+    return Membership.objects.get(campaign=w["campaign"], user=w["ann"]).status
+
+
+def _adjudication_status(w):
+    return Adjudication.objects.get(campaign=w["campaign"], solution_id=w["disputed"]).status
+
+
+def _adjudications(w):
+    return Adjudication.objects.filter(campaign=w["campaign"]).count()
+
+
+def _drop_adjudications(w):
+    Adjudication.objects.filter(campaign=w["campaign"]).delete()
+
+
+def _runs(w):
+    return TrainingRun.objects.filter(campaign=w["campaign"]).count()
+
+
+def _jobs(kind):
+    return lambda w: Job.objects.filter(campaign=w["campaign"], kind=kind).count()
+
+
+def _gold(w):
+    task = Task.objects.get(campaign=w["campaign"], solution_id=w["plain_solution"])
+    return task.is_gold, GoldStepLabel.objects.filter(solution_id=w["plain_solution"]).count()
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    api: bool  # True: /api/manage/ (DRF, JSON); False: a /manage/ HTML page
+    method: str
+    url: Any  # (world, slug) -> path
+    body: Any = None  # (world) -> data, or None
+    state: Any = None  # (world) -> a value that changes when the action happened
+    prepare: Any = None  # (world) -> None, run before the request
+
+
+def _upload(w):
+    return {"file": SimpleUploadedFile("more.jsonl", IMPORT_LINE), "format": "auto"}
+
+
+ENDPOINTS = {
+    # ---- HTML pages under /manage/
+    "index": Endpoint(False, "get", lambda w, s: "/manage/"),
+    "overview": Endpoint(False, "get", lambda w, s: f"/manage/{s}/"),
+    "overview_json": Endpoint(False, "get", lambda w, s: f"/manage/{s}/overview.json"),
+    "annotators": Endpoint(False, "get", lambda w, s: f"/manage/{s}/annotators/?sort=name"),
+    "annotator": Endpoint(False, "get", lambda w, s: f"/manage/{s}/annotators/{w['ann'].pk}/"),
+    "annotator_status": Endpoint(
+        False, "post", lambda w, s: f"/manage/{s}/annotators/{w['ann'].pk}/status/",
+        body=lambda w: {"status": "paused", "reason": "matrix test"}, state=_membership_status,
+    ),
+    "adjudication": Endpoint(False, "get", lambda w, s: f"/manage/{s}/adjudication/"),
+    "adjudication_rescan": Endpoint(
+        False, "post", lambda w, s: f"/manage/{s}/adjudication/rescan/",
+        body=lambda w: {}, state=_adjudications, prepare=_drop_adjudications,
+    ),
+    "review": Endpoint(False, "get", lambda w, s: f"/manage/{s}/solutions/{w['disputed']}/"),
+    "review_resolve": Endpoint(
+        False, "post", lambda w, s: f"/manage/{s}/solutions/{w['disputed']}/",
+        body=lambda w: {"step-0": "1", "step-1": "1", "step-2": "-1", "step-3": "", "action": "resolve"},
+        state=_adjudication_status,
+    ),
+    "model": Endpoint(False, "get", lambda w, s: f"/manage/{s}/model/"),
+    "retrain": Endpoint(False, "post", lambda w, s: f"/manage/{s}/model/retrain/", body=lambda w: {}, state=_runs),
+    "data": Endpoint(False, "get", lambda w, s: f"/manage/{s}/data/"),
+    "import": Endpoint(
+        False, "post", lambda w, s: f"/manage/{s}/data/import/", body=_upload, state=_jobs(Job.Kind.IMPORT),
+    ),
+    "export": Endpoint(
+        False, "post", lambda w, s: f"/manage/{s}/data/export/",
+        body=lambda w: {"format": "trl", "aggregate": "majority"}, state=_jobs(Job.Kind.EXPORT),
+    ),
+    "export_stream": Endpoint(False, "get", lambda w, s: f"/manage/{s}/data/export.jsonl?format=prm800k&aggregate=none"),
+    "job_json": Endpoint(False, "get", lambda w, s: f"/manage/{s}/jobs/{w['job'].pk}.json"),
+    "job_download": Endpoint(False, "get", lambda w, s: f"/manage/{s}/jobs/{w['job'].pk}/download/"),
+    # ---- manager API under /api/manage/campaigns/<slug>/
+    "api_overview": Endpoint(True, "get", lambda w, s: f"/api/manage/campaigns/{s}/overview/"),
+    "api_annotators": Endpoint(True, "get", lambda w, s: f"/api/manage/campaigns/{s}/annotators/"),
+    "api_agreement": Endpoint(True, "get", lambda w, s: f"/api/manage/campaigns/{s}/agreement/"),
+    "api_adjudications": Endpoint(True, "get", lambda w, s: f"/api/manage/campaigns/{s}/adjudications/"),
+    "api_resolve": Endpoint(
+        True, "post", lambda w, s: f"/api/manage/campaigns/{s}/adjudications/{w['disputed']}/resolve/",
+        body=lambda w: {"ratings": [1, 1, -1], "note": "matrix"}, state=_adjudication_status,
+    ),
+    "api_gold": Endpoint(
+        True, "put", lambda w, s: f"/api/manage/campaigns/{s}/gold/{w['plain_solution']}/",
+        body=lambda w: {"ratings": [1, -1]}, state=_gold,
+    ),
+    "api_member_status": Endpoint(
+        True, "post", lambda w, s: f"/api/manage/campaigns/{s}/members/{w['ann'].pk}/status/",
+        body=lambda w: {"status": "paused", "reason": "matrix"}, state=_membership_status,
+    ),
+    "api_retrain": Endpoint(
+        True, "post", lambda w, s: f"/api/manage/campaigns/{s}/retrain/", body=lambda w: {}, state=_runs,
+    ),
+}
+
+# HTML: anonymous is sent to the login page (302); the API answers 403.
+# A 302 for a logged-in role is the page's redirect after a successful POST.
+# fmt: off
+EXPECTED = {
+    #                     anonymous outsider annotator expert other_mgr manager admin
+    "index":               [302,     403,     403,      403,   200,      200,    200],
+    "overview":            [302,     403,     403,      403,   403,      200,    200],
+    "overview_json":       [302,     403,     403,      403,   403,      200,    200],
+    "annotators":          [302,     403,     403,      403,   403,      200,    200],
+    "annotator":           [302,     403,     403,      403,   403,      200,    200],
+    "annotator_status":    [302,     403,     403,      403,   403,      302,    302],
+    "adjudication":        [302,     403,     403,      403,   403,      200,    200],
+    "adjudication_rescan": [302,     403,     403,      403,   403,      302,    302],
+    "review":              [302,     403,     403,      403,   403,      200,    200],
+    "review_resolve":      [302,     403,     403,      403,   403,      302,    302],
+    "model":               [302,     403,     403,      403,   403,      200,    200],
+    "retrain":             [302,     403,     403,      403,   403,      302,    302],
+    "data":                [302,     403,     403,      403,   403,      200,    200],
+    "import":              [302,     403,     403,      403,   403,      302,    302],
+    "export":              [302,     403,     403,      403,   403,      302,    302],
+    "export_stream":       [302,     403,     403,      403,   403,      200,    200],
+    "job_json":            [302,     403,     403,      403,   403,      200,    200],
+    "job_download":        [302,     403,     403,      403,   403,      200,    200],
+    "api_overview":        [403,     403,     403,      403,   403,      200,    200],
+    "api_annotators":      [403,     403,     403,      403,   403,      200,    200],
+    "api_agreement":       [403,     403,     403,      403,   403,      200,    200],
+    "api_adjudications":   [403,     403,     403,      403,   403,      200,    200],
+    "api_resolve":         [403,     403,     403,      200,   403,      200,    200],
+    "api_gold":            [403,     403,     403,      403,   403,      200,    200],
+    "api_member_status":   [403,     403,     403,      403,   403,      200,    200],
+    "api_retrain":         [403,     403,     403,      403,   403,      202,    202],
+}
+# fmt: on
+
+
+def test_matrix_covers_every_manager_route():
+    from django.urls import get_resolver
+
+    from labeling.api import urls as api_urls
+    from labeling.dashboard import urls as dash_urls
+
+    html = {p.name for p in dash_urls.urlpatterns}
+    api = {p.name for p in api_urls.urlpatterns if p.name.startswith("api-manage-")}
+    covered_html = {
+        "index", "overview", "overview-json", "annotators", "annotator", "annotator-status", "adjudication",
+        "adjudication-rescan", "review", "model", "retrain", "data", "import", "export", "export-stream",
+        "job-json", "job-download",
+    }
+    covered_api = {
+        "api-manage-overview", "api-manage-annotators", "api-manage-agreement", "api-manage-adjudications",
+        "api-manage-resolve", "api-manage-gold", "api-manage-member-status", "api-manage-retrain",
+    }
+    assert html == covered_html, "a dashboard page was added or removed: update ENDPOINTS and EXPECTED"
+    assert api == covered_api, "a manager API endpoint was added or removed: update ENDPOINTS and EXPECTED"
+    assert set(EXPECTED) == set(ENDPOINTS)
+    assert all(len(row) == len(ROLES) for row in EXPECTED.values())
+    get_resolver()  # the URLconf imports cleanly
+
+
+def _client(w, role, api: bool):
+    client = APIClient() if api else Client()
+    if role != "anonymous":
+        if api:
+            client.force_authenticate(w["users"][role])
+        else:
+            client.force_login(w["users"][role])
+    return client
+
+
+def _call(w, role, ep: Endpoint, slug: str):
+    client = _client(w, role, ep.api)
+    url = ep.url(w, slug)
+    body = ep.body(w) if ep.body else None
+    if ep.api:
+        resp = getattr(client, ep.method)(url, body, format="json")
+    elif ep.method == "get":
+        resp = client.get(url)
+    else:
+        resp = client.post(url, body)
+    if resp.streaming:
+        b"".join(resp.streaming_content)
+        resp.close()
+    return resp
+
+
+@pytest.mark.parametrize("endpoint", list(ENDPOINTS))
+@pytest.mark.parametrize("role", ROLES)
+def test_permission_matrix(world, endpoint, role):
+    ep = ENDPOINTS[endpoint]
+    expected = EXPECTED[endpoint][ROLES.index(role)]
+    if ep.prepare:
+        ep.prepare(world)
+    before = ep.state(world) if ep.state else None
+    resp = _call(world, role, ep, world["campaign"].slug)
+    assert resp.status_code == expected, f"{role} on {endpoint}: {resp.status_code} {resp.content[:300]!r}"
+
+    allowed = expected in (200, 202) or (expected == 302 and role != "anonymous")
+    if resp.status_code == 302:
+        to_login = resp["Location"].startswith("/login/?next=")
+        assert to_login == (role == "anonymous"), resp["Location"]
+        if allowed:
+            assert resp["Location"].startswith(f"/manage/{world['campaign'].slug}/"), resp["Location"]
+            errors = [str(m) for m in get_messages(resp.wsgi_request) if m.level_tag == "error"]
+            assert errors == [], f"{endpoint} as {role}: the POST body was refused: {errors}"
+    if resp.status_code == 403 and ep.api:
+        assert resp.json()["detail"], resp.json()
+    if ep.state:
+        after = ep.state(world)
+        assert (after != before) == allowed, f"{endpoint} as {role}: state {before!r} -> {after!r}"
+
+
+@pytest.mark.parametrize("endpoint", [e for e in ENDPOINTS if e != "index"])
+@pytest.mark.parametrize("role", ["manager", "admin"])
+def test_unknown_campaign_is_404(world, endpoint, role):
+    ep = ENDPOINTS[endpoint]
+    resp = _call(world, role, ep, UNKNOWN)
+    assert resp.status_code == 404, f"{role} on {endpoint}: {resp.status_code}"
+    if ep.api:
+        assert resp.json()["error"] == "not_found"
+
+
+def test_manager_of_another_campaign_does_not_see_this_one_on_the_index(world):
+    resp = _client(world, "other_manager", api=False).get("/manage/")
+    assert resp.status_code == 200
+    slugs = [row["campaign"].slug for row in resp.context["rows"]]
+    assert world["campaign"].slug not in slugs and len(slugs) == 1
+
+
+def test_expert_of_another_campaign_cannot_resolve_here(world):
+    other = CampaignFactory()
+    outsider = world["users"]["outsider"]
+    Membership.objects.filter(pk=membership_set(campaign=other, user=outsider).pk).update(can_adjudicate=True)
+    resp = _call(world, "outsider", ENDPOINTS["api_resolve"], world["campaign"].slug)
+    assert resp.status_code == 403 and resp.json()["error"] == "forbidden"
+    assert _adjudication_status(world) == Adjudication.Status.OPEN
+
+
+def test_expert_resolution_is_stored(world):
+    resp = _call(world, "expert", ENDPOINTS["api_resolve"], world["campaign"].slug)
+    assert resp.json() == {
+        "solution": world["disputed"], "status": "resolved", "ratings": [1, 1, -1, None, None],
+        "first_error_index": 2,
+    }
+    adj = Adjudication.objects.get(campaign=world["campaign"], solution_id=world["disputed"])
+    assert adj.resolved_by == world["users"]["expert"]
+
+
+# --------------------------------------------------------------------------- retrain: the lock answers 409
+
+
+def test_retrain_while_a_run_is_live_is_409_for_managers(world):
+    c = world["campaign"]
+    first = _call(world, "manager", ENDPOINTS["api_retrain"], c.slug)
+    assert first.status_code == 202 and first.json()["status"] == "queued"
+    again = _call(world, "admin", ENDPOINTS["api_retrain"], c.slug)
+    assert again.status_code == 409
+    assert again.json()["error"] == "conflict" and "already has a training run" in again.json()["detail"]
+    assert TrainingRun.objects.filter(campaign=c).count() == 1
+
+    # the HTML button redirects back to the model page with the reason
+    resp = _call(world, "manager", ENDPOINTS["retrain"], c.slug)
+    assert resp.status_code == 302 and resp["Location"] == f"/manage/{c.slug}/model/"
+    errors = [str(m) for m in get_messages(resp.wsgi_request) if m.level_tag == "error"]
+    assert len(errors) == 1 and "already has a training run" in errors[0]
+
+
+@pytest.mark.parametrize("role", ["anonymous", "outsider", "annotator", "expert", "other_manager"])
+def test_retrain_refuses_unauthorised_before_the_lock(world, role):
+    c = world["campaign"]
+    assert _call(world, "manager", ENDPOINTS["api_retrain"], c.slug).status_code == 202
+    assert _call(world, role, ENDPOINTS["api_retrain"], c.slug).status_code == 403
+    html = _call(world, role, ENDPOINTS["retrain"], c.slug)
+    assert html.status_code == (302 if role == "anonymous" else 403)
+    assert TrainingRun.objects.filter(campaign=c).count() == 1
+
+
+def test_retrain_without_labels_or_config_is_accepted(dash_world):
+    """No ActiveLearningConfig and no labels yet: the request creates the config and queues the run."""
+    from active_learning.models import ActiveLearningConfig
+
+    c = dash_world["campaign"]
+    assert not ActiveLearningConfig.objects.filter(campaign=c).exists()
+    client = APIClient()
+    client.force_authenticate(dash_world["manager"])
+    resp = client.post(f"/api/manage/campaigns/{c.slug}/retrain/", {}, format="json")
+    assert resp.status_code == 202, resp.content
+    assert TrainingRun.objects.get(pk=resp.json()["run"]).label_count == 0
+    assert ActiveLearningConfig.objects.filter(campaign=c).exists()
+
+
+def test_post_only_pages_refuse_get(world):
+    client = _client(world, "manager", api=False)
+    for name in ("annotator_status", "adjudication_rescan", "retrain", "import", "export"):
+        url = ENDPOINTS[name].url(world, world["campaign"].slug)
+        assert client.get(url).status_code == 405, name
