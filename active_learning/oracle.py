@@ -108,3 +108,37 @@ def as_submission(ratings: Sequence[int | None], *, first_error: bool) -> list[t
         if first_error and r == -1:
             break
     return out
+
+
+def perturb(ratings: Sequence[int | None], *, rng, error_rate: float, n_steps: int | None = None) -> list[int | None]:
+    """An imperfect annotator: with probability `error_rate`, one plausible slip.
+
+    The slips are the ones QC catches in practice: the first error seen one
+    step early or late, a real error missed (rated fine), or a fine step
+    called wrong. Ratings after the (new) first error are dropped, as a
+    first-error annotator would not give them. Steps the oracle left unrated
+    after its first error (up to `n_steps`) count as fine when a slip moves
+    past them.
+    """
+    out = list(ratings)
+    if not out or rng.random() >= error_rate:
+        return out
+    n = max(n_steps or 0, len(out))
+    out = [1 if r is None else r for r in out] + [1] * (n - len(out))
+    fe = next((i for i, r in enumerate(out) if r == -1), None)
+    if fe is None:
+        out[rng.randrange(len(out))] = -1  # false alarm
+    else:
+        slip = rng.choice(["early", "late", "miss"])
+        out = [1 if r == -1 else r for r in out]
+        if slip == "early" and fe > 0:
+            out[fe - 1] = -1
+        elif slip == "late" and fe + 1 < len(out):
+            out[fe] = 1
+            out[fe + 1] = -1
+        elif slip == "miss":
+            out[fe] = 1
+        else:
+            out[fe] = -1
+    cut = next((i for i, r in enumerate(out) if r == -1), None)
+    return out if cut is None else out[: cut + 1] + [None] * (len(out) - cut - 1)

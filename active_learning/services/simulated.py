@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from django.contrib.auth import get_user_model
 
-from active_learning.oracle import as_submission
+from active_learning.oracle import as_submission, perturb
 from labeling.models import Campaign, Membership
 from labeling.services.assignments import RatingIn, assignment_next, assignment_skip, assignment_submit
 from labeling.services.campaigns import membership_set, user_create
@@ -32,7 +32,7 @@ def simulated_annotators_ensure(*, campaign: Campaign, count: int) -> list:
 def annotators_simulate(
     *, campaign: Campaign, oracle: Oracle, annotators: int = 3, count: int = 100,
     rate_per_minute: float | None = None, seed: int = 0, sleep: Callable[[float], None] = time.sleep,
-    on_submit: Callable[[int], None] | None = None,
+    on_submit: Callable[[int], None] | None = None, noise: float = 0.0,
 ) -> dict:
     """Submit up to `count` labels from oracle ratings, round-robin over simulated annotators.
 
@@ -40,6 +40,9 @@ def annotators_simulate(
     so leases, overlap, QC serving and idempotency apply exactly as for
     people; a solution the oracle has no ratings for is skipped (visible as
     a skip), never guessed. `rate_per_minute` paces the whole crowd.
+    `noise` makes the crowd uneven: annotator i of n slips on a label with
+    probability noise * i / n (sim-1 is the most careful), so QC accuracy
+    and agreement differ between them as they would between people.
     """
     rng = random.Random(seed)
     users = simulated_annotators_ensure(campaign=campaign, count=annotators)
@@ -62,6 +65,9 @@ def annotators_simulate(
             sol.problem.text, steps, answer_correct=sol.answer_is_correct,
             reference=sol.problem.ground_truth_solution,
         )
+        if ratings and noise:
+            ratings = perturb(ratings, rng=rng, error_rate=noise * (users.index(user) + 1) / len(users),
+                              n_steps=len(steps))
         pairs = as_submission(ratings, first_error=first_error) if ratings else []
         complete = pairs and (pairs[-1][1] == -1 or len(pairs) == len(steps))
         if not complete:

@@ -9,9 +9,10 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from labeling.demo_accounts import DEMO_PASSWORD, DEMO_USERS
-from labeling.models import Campaign, Membership
+from labeling.models import Campaign, Membership, Task
 from labeling.services.campaigns import campaign_create, membership_set, user_create
 from labeling.services.imports import ImportResult, solutions_import
+from labeling.services.quality import gold_set
 
 User = get_user_model()
 
@@ -32,10 +33,13 @@ INSTRUCTIONS = "\n".join(
 )
 CAMPAIGNS = [
     {"slug": "gsm8k-first-error", "name": "GSM8K model solutions: first error", "mode": "first_error",
-     "overlap": 2},
+     "overlap": 2, "qc_rate": 0.1},
     {"slug": "gsm8k-all-steps", "name": "GSM8K model solutions: every step", "mode": "all_steps",
-     "overlap": 1},
+     "overlap": 1, "qc_rate": 0.1},
 ]
+# Gold items per demo campaign, half with a correct final answer (every step
+# positive) and half wrong (first error located against the reference).
+DEMO_GOLD = 16
 
 
 # Short cycles so the loop is visible within minutes on a laptop: retrain
@@ -74,7 +78,7 @@ def demo_load(*, path: Path = DEMO_FILE, progress=None) -> DemoResult:
         for spec in CAMPAIGNS:
             campaign = Campaign.objects.filter(slug=spec["slug"]).first() or campaign_create(
                 slug=spec["slug"], name=spec["name"], mode=spec["mode"], overlap=spec["overlap"],
-                instructions=INSTRUCTIONS,
+                qc_rate=spec["qc_rate"], instructions=INSTRUCTIONS,
             )
             for username, role in DEMO_USERS:
                 membership_set(campaign=campaign, user=User.objects.get(username=username), role=role)
@@ -86,4 +90,40 @@ def demo_load(*, path: Path = DEMO_FILE, progress=None) -> DemoResult:
             imports[campaign.slug] = None
             continue
         imports[campaign.slug] = solutions_import(campaign=campaign, path=path, fmt="gsm8k", progress=progress)
+        demo_gold_seed(campaign=campaign, count=DEMO_GOLD)
     return DemoResult(users_created=created, imports=imports)
+
+
+@transaction.atomic
+def demo_gold_seed(*, campaign: Campaign, count: int) -> int:
+    """Promote `count` demo solutions to gold with reference-derived step labels (idempotent).
+
+    Correct-answer solutions become all-positive gold; wrong-answer ones get
+    their first error from the reference-matching heuristic. Real campaigns
+    take gold from experts (the review page or an import with --gold).
+    """
+    from active_learning.oracle import reference_oracle
+
+    if Task.objects.filter(campaign=campaign, is_gold=True).exists():
+        return 0
+    made = 0
+    # The heuristic locates only the first error, so all-steps gold is taken
+    # from correct-answer solutions alone.
+    first_error = campaign.mode == Campaign.Mode.FIRST_ERROR
+    for want_correct in (True, False) if first_error else (True,):
+        tasks = (
+            Task.objects.filter(campaign=campaign, is_gold=False, taken=0, solution__answer_is_correct=want_correct)
+            .select_related("solution__problem")
+            .order_by("-id")[: count // 2 if first_error else count]
+        )
+        for task in tasks:
+            sol = task.solution
+            steps = list(sol.steps.order_by("index").values_list("text", flat=True))
+            ratings = reference_oracle(sol.problem.text, steps, answer_correct=sol.answer_is_correct,
+                                       reference=sol.problem.ground_truth_solution)
+            if first_error and -1 in ratings:
+                cut = ratings.index(-1) + 1
+                ratings = ratings[:cut]
+            gold_set(campaign=campaign, solution=sol, ratings=ratings, note="demo gold (reference-derived)")
+            made += 1
+    return made

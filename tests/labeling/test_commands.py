@@ -49,3 +49,18 @@ def test_load_demo_is_idempotent(demo_file, settings, capsys, tmp_path, monkeypa
     assert all(r is None for r in second.imports.values())
     assert Campaign.objects.filter(slug__startswith="gsm8k-").count() == 2
     assert Solution.objects.count() == 20
+    # Gold items are seeded once, with reference labels valid for each campaign's mode.
+    from labeling.models import GoldStepLabel, Task
+
+    fe = Task.objects.filter(campaign__slug="gsm8k-first-error", is_gold=True)
+    assert 0 < fe.count() <= demo.DEMO_GOLD
+    assert fe.filter(solution__answer_is_correct=False).exists()
+    wrong = fe.filter(solution__answer_is_correct=False).first().solution
+    assert list(GoldStepLabel.objects.filter(solution=wrong).order_by("step__index").values_list("rating", flat=True))[
+        -1
+    ] == -1
+    assert not Task.objects.filter(campaign__slug="gsm8k-all-steps", is_gold=True,
+                                   solution__answer_is_correct=False).exists()
+    before = Task.objects.filter(is_gold=True).count()
+    demo.demo_gold_seed(campaign=Campaign.objects.get(slug="gsm8k-first-error"), count=demo.DEMO_GOLD)
+    assert Task.objects.filter(is_gold=True).count() == before

@@ -19,6 +19,8 @@ class Command(BaseCommand):
         parser.add_argument("--count", type=int, default=100, help="labels to submit (stops early when done)")
         parser.add_argument("--rate", type=float, default=None, help="labels per minute across all annotators")
         parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--noise", type=float, default=0.0,
+                            help="slip rate of the least careful annotator (annotator i of n slips at noise*i/n)")
 
     def handle(self, *args, **opts):
         campaign = Campaign.objects.filter(slug=opts["campaign"]).first()
@@ -44,6 +46,7 @@ class Command(BaseCommand):
             result = annotators_simulate(
                 campaign=campaign, oracle=oracle, annotators=opts["annotators"], count=opts["count"],
                 rate_per_minute=opts["rate"], seed=opts["seed"], on_submit=tick,
+                noise=opts["noise"],
             )
         except LabelingError as exc:
             raise CommandError(str(exc)) from exc

@@ -53,3 +53,28 @@ def test_simulated_annotators_label_through_the_real_services():
     again = annotators_simulate(campaign=CampaignFactory(), oracle=LabeledOracle({}), annotators=1, count=1,
                                 rate_per_minute=120, sleep=naps.append)
     assert again["submitted"] == 0 and naps == []
+
+
+def test_perturb_makes_first_error_style_slips():
+    import random
+
+    from active_learning.oracle import perturb
+
+    rng = random.Random(3)
+    clean = [1, 1, -1, None, None]
+    assert perturb(clean, rng=rng, error_rate=0.0) == clean
+    seen = set()
+    for _ in range(200):
+        out = perturb(clean, rng=rng, error_rate=1.0)
+        assert len(out) == len(clean)
+        if -1 not in out:
+            assert out == [1, 1, 1, 1, 1]  # a missed error: the rest is rated fine, so the label is complete
+        fe = next((i for i, r in enumerate(out) if r == -1), None)
+        # Nothing is rated after the first error.
+        assert fe is None or all(r is None for r in out[fe + 1:])
+        seen.add(fe)
+    assert seen == {1, 3, None}  # early, late, missed
+    alarms = {tuple(perturb([1, 1, 1], rng=rng, error_rate=1.0)) for _ in range(100)}
+    assert alarms == {(-1, None, None), (1, -1, None), (1, 1, -1)}
+    # The oracle's short list (it stops at its error) is padded to the solution's length.
+    assert len(perturb([1, -1], rng=rng, error_rate=1.0, n_steps=4)) == 4
