@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.db import connection
-from django.db.models import Count, F, Max, Q, Sum
+from django.db.models import Count, F, Max, Min, Q, Sum
 from django.utils import timezone
 
 from labeling.errors import Forbidden, NotFound
@@ -106,9 +106,17 @@ def overview(*, campaign: Campaign, now=None) -> dict:
         give_up=Count("id", filter=Q(finish_reason="give_up")),
         bad_problem=Count("id", filter=Q(finish_reason="bad_problem")),
         annotators=Count("annotator", distinct=True, filter=Q(submitted_at__gte=now - timedelta(days=7))),
+        first_24h=Min("submitted_at", filter=Q(submitted_at__gte=now - timedelta(hours=24))),
+        first_week=Min("submitted_at", filter=Q(submitted_at__gte=now - timedelta(days=7))),
     )
-    # Pace: the last 24 hours if anything happened, else the 7-day average.
-    per_hour = a["last_24h"] / 24 if a["last_24h"] else (a["week"] / (7 * 24) if a["week"] else 0.0)
+    # Pace over the time labeling actually ran in the last 24 hours (at least
+    # an hour), else over the last 7 days: a campaign that started an hour ago
+    # is not averaged over a day it did not exist.
+    per_hour = 0.0
+    for n, since in ((a["last_24h"], a["first_24h"]), (a["week"], a["first_week"])):
+        if n:
+            per_hour = n / max((now - since).total_seconds() / 3600, 1.0)
+            break
     eta_hours = remaining / per_hour if per_hour and remaining else None
 
     hourly = {
