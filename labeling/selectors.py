@@ -14,6 +14,7 @@ def campaigns_for_user(*, user):
         .exclude(status=Campaign.Status.ARCHIVED)
         .annotate(
             role=F("memberships__role"),
+            can_adjudicate=F("memberships__can_adjudicate"),
             pool=Count("tasks", distinct=True),
             done=Count("tasks", filter=Q(tasks__completed__gte=F("overlap")), distinct=True),
         )
@@ -51,6 +52,7 @@ def annotator_campaign_stats(*, user) -> list[dict]:
                 "name": c.name,
                 "mode": c.mode,
                 "role": c.role,
+                "can_adjudicate": c.can_adjudicate,
                 "done_today": mine.filter(submitted_at__gte=start).count(),
                 "done_total": mine.count(),
                 "remaining": remaining,

@@ -104,9 +104,10 @@ class GoldView(ManagerView):
         campaign = self.campaign(request, slug)
         ser = RatingsIn(data=request.data)
         ser.is_valid(raise_exception=True)
-        solution = Solution.objects.filter(pk=solution_id).first()
+        # Only the campaign's own pool: a manager must not reach into other campaigns.
+        solution = Solution.objects.filter(pk=solution_id, tasks__campaign=campaign).first()
         if solution is None:
-            raise NotFound(f"no solution {solution_id}")
+            raise NotFound(f"solution {solution_id} is not in campaign '{campaign.slug}'")
         task = qc_svc.gold_set(campaign=campaign, solution=solution, ratings=ser.validated_data["ratings"],
                                user=request.user, note=ser.validated_data["note"])
         return Response({"solution": solution.pk, "task": task.pk, "is_gold": task.is_gold})

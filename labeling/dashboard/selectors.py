@@ -68,8 +68,12 @@ def _pct(part, whole):
     return (part / whole) if whole else None
 
 
-def overview(*, campaign: Campaign, now=None) -> dict:
-    """Progress, pace, ETA, queue, rating and finish-reason breakdowns of a campaign."""
+def overview(*, campaign: Campaign, now=None, headline_only: bool = False) -> dict:
+    """Progress, pace, ETA, queue, rating and finish-reason breakdowns of a campaign.
+
+    `headline_only` skips the histograms, queue and reports (the 15-second
+    live poll needs only the totals).
+    """
     now = now or timezone.now()
     today = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
     overlap = campaign.overlap
@@ -119,6 +123,17 @@ def overview(*, campaign: Campaign, now=None) -> dict:
             break
     eta_hours = remaining / per_hour if per_hour and remaining else None
 
+    headline = {
+        "pool": tasks["pool"], "done": tasks["done"], "open": tasks["open"], "leased": tasks["leased"] or 0,
+        "progress": _pct(tasks["done"], tasks["pool"]), "labels_remaining": remaining,
+        "labels_total": a["total"], "labels_last_hour": a["last_hour"], "labels_today": a["today"],
+        "labels_week": a["week"], "per_hour": per_hour, "eta_hours": eta_hours,
+    }
+    if headline_only:
+        headline["adjudication_open"] = Adjudication.objects.filter(campaign=campaign, status="open").count()
+        gold = GoldScore.objects.filter(campaign=campaign).aggregate(m=Sum("matches"), c=Sum("compared"))
+        headline["qc_accuracy"] = _pct(gold["m"] or 0, gold["c"] or 0)
+        return headline
     hourly = {
         row["hour"]: row["n"]
         for row in subs.filter(submitted_at__gte=now - timedelta(days=7))

@@ -48,6 +48,23 @@ def manager_page(view):
     return wrapper
 
 
+def adjudicator_page(view):
+    """Like manager_page, but designated experts (Membership.can_adjudicate) get in too."""
+
+    @login_required
+    @functools.wraps(view)
+    def wrapper(request, slug, *args, **kwargs):
+        try:
+            campaign = sel.campaign_by_slug(slug=slug)
+        except NotFound as exc:
+            raise Http404(exc.message) from exc
+        if not adj_svc.can_adjudicate(user=request.user, campaign=campaign):
+            raise PermissionDenied("only managers and designated experts of this campaign adjudicate")
+        return view(request, campaign, *args, **kwargs)
+
+    return wrapper
+
+
 def _svg(markup: str):
     # charts.* escape every data-derived string themselves.
     return mark_safe(markup)  # noqa: S308
@@ -96,10 +113,7 @@ def overview(request, campaign):
 
 @manager_page
 def overview_json(request, campaign):
-    o = sel.overview(campaign=campaign)
-    keys = ("pool", "done", "progress", "labels_total", "labels_today", "labels_last_hour", "labels_week",
-            "labels_remaining", "per_hour", "eta_hours", "open", "leased", "adjudication_open", "qc_accuracy")
-    return JsonResponse({k: o[k] for k in keys})
+    return JsonResponse(sel.overview(campaign=campaign, headline_only=True))
 
 
 @manager_page
@@ -141,14 +155,14 @@ def annotator_status(request, campaign, user_id: int):
     return redirect("dashboard:annotator", slug=campaign.slug, user_id=user_id)
 
 
-@manager_page
+@adjudicator_page
 def adjudication(request, campaign):
     status = request.GET.get("status", "open")
     if status not in Adjudication.Status.values:
         status = "open"
     return render(request, "dashboard/adjudication.html", {
         "campaign": campaign, "items": sel.adjudication_queue(campaign=campaign, status=status), "status": status,
-        "tab": "adjudication",
+        "tab": "adjudication", "expert_only": not sel.is_manager(user=request.user, campaign=campaign),
     })
 
 
@@ -168,7 +182,7 @@ def _form_ratings(post, n_steps: int) -> list[int | None]:
     return out
 
 
-@manager_page
+@adjudicator_page
 def review(request, campaign, solution_id: int):
     try:
         data = sel.solution_review(campaign=campaign, solution_id=solution_id)
@@ -177,7 +191,10 @@ def review(request, campaign, solution_id: int):
     if request.method == "POST":
         ratings = _form_ratings(request.POST, len(data["steps"]))
         action = request.POST.get("action", "resolve")
+        manager = sel.is_manager(user=request.user, campaign=campaign)
         try:
+            if (action == "gold" or request.POST.get("as_gold")) and not manager:
+                raise PermissionDenied("only campaign managers make gold items")
             if action == "gold":
                 qc_svc.gold_set(campaign=campaign, solution=data["solution"], ratings=ratings, user=request.user,
                                 note=request.POST.get("note", ""))
@@ -194,6 +211,7 @@ def review(request, campaign, solution_id: int):
         except LabelingError as exc:
             messages.error(request, exc.message)
         return redirect("dashboard:review", slug=campaign.slug, solution_id=solution_id)
+    manager = sel.is_manager(user=request.user, campaign=campaign)
     adj = data["adjudication"]
     preset = {}
     if adj and adj.ratings:
@@ -209,7 +227,7 @@ def review(request, campaign, solution_id: int):
         })
     return render(request, "dashboard/review.html", {
         "campaign": campaign, "data": data, "rows": rows, "tab": "adjudication",
-        "can_adjudicate": adj_svc.can_adjudicate(user=request.user, campaign=campaign),
+        "can_adjudicate": True, "is_manager": manager, "expert_only": not manager,
     })
 
 
@@ -230,9 +248,9 @@ def model(request, campaign):
     return render(request, "dashboard/model.html", {
         "campaign": campaign, "panel": panel, "tab": "model",
         "curve_svg": _svg(charts.line_chart(series, title="Learning curve: held-out metrics by labeled solutions",
-                                            x_label="labeled solutions", y_range=(0.0, 1.0))),
+                                            x_label="labeled solutions", y_range=(0.0, 1.0), width=1100, height=300)),
         "bon_svg": _svg(charts.line_chart(bon, title="Best-of-N accuracy by labeled solutions",
-                                          x_label="labeled solutions", y_range=(0.0, 1.0))),
+                                          x_label="labeled solutions", y_range=(0.0, 1.0), width=1100, height=300)),
     })
 
 

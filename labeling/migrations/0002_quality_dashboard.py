@@ -126,7 +126,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='assignment',
-            index=models.Index(condition=models.Q(('status', 'submitted')), fields=['campaign', 'annotator', 'submitted_at'], name='assignment_campaign_user_idx'),
+            index=models.Index(condition=models.Q(('status', 'submitted')), fields=['campaign', 'annotator', 'submitted_at'], include=('id', 'active_ms', 'finish_reason', 'rated_steps', 'positive_steps', 'neutral_steps', 'negative_steps', 'first_error_index'), name='assignment_campaign_user_idx'),
         ),
         migrations.AddIndex(
             model_name='assignment',

@@ -82,8 +82,12 @@ class Assignment(models.Model):
         indexes = [
             models.Index(fields=["campaign", "status", "submitted_at"], name="assignment_campaign_status_idx"),
             models.Index(fields=["annotator", "status"], name="assignment_annotator_idx"),
+            # Covering: the dashboard's aggregates read only these columns, so
+            # they run as index-only scans (measured in bench_dashboard.py).
             models.Index(fields=["campaign", "annotator", "submitted_at"], name="assignment_campaign_user_idx",
-                         condition=Q(status="submitted")),
+                         condition=Q(status="submitted"),
+                         include=["id", "active_ms", "finish_reason", "rated_steps", "positive_steps",
+                                  "neutral_steps", "negative_steps", "first_error_index"]),
             models.Index(fields=["campaign", "solution"], name="assignment_campaign_sol_idx",
                          condition=Q(status="submitted")),
             models.Index(

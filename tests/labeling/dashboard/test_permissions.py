@@ -23,8 +23,8 @@ from rest_framework.test import APIClient
 from active_learning.models import TrainingRun
 from labeling.models import Adjudication, Campaign, GoldStepLabel, Job, Membership, Task
 from labeling.services.campaigns import membership_set
-from tests.factories import CampaignFactory, UserFactory
-from tests.labeling.dashboard.conftest import label
+from tests.factories import CampaignFactory, SolutionFactory, TaskFactory, UserFactory
+from tests.labeling.conftest import label
 
 pytestmark = pytest.mark.django_db
 
@@ -32,6 +32,12 @@ ROLES = ["anonymous", "outsider", "annotator", "expert", "other_manager", "manag
 UNKNOWN = "no-such-campaign"
 
 IMPORT_LINE = b'{"problem": "What is 1 + 1?", "steps": ["1 + 1 = 2.", "# Answer\\n\\n2"], "answer": "2"}\n'
+
+
+@pytest.fixture(autouse=True)
+def fast_passwords(settings):
+    # `make test` runs with DJANGO_ENV=test (MD5); a bare `pytest` would spend ~0.25 s per user on PBKDF2.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
@@ -59,7 +65,10 @@ def world(dash_world, settings, tmp_path):
     path = settings.EXPORT_DIR / "export-1.jsonl"
     path.write_bytes(b'{"x": 1}\n')
     job = Job.objects.create(
-        kind=Job.Kind.EXPORT, campaign=c, status=Job.Status.SUCCEEDED, created_by=dash_world["manager"],
+        kind=Job.Kind.EXPORT,
+        campaign=c,
+        status=Job.Status.SUCCEEDED,
+        created_by=dash_world["manager"],
         result={"path": str(path), "filename": "export-1.jsonl", "rows": 1, "summary": "1 row"},
     )
     users = {
@@ -71,7 +80,11 @@ def world(dash_world, settings, tmp_path):
         "admin": UserFactory(username="root", is_staff=True, is_superuser=True),
     }
     return {
-        **dash_world, "users": users, "disputed": disputed, "job": job, "ann": ann,
+        **dash_world,
+        "users": users,
+        "disputed": disputed,
+        "job": job,
+        "ann": ann,
         "plain_solution": dash_world["tasks"][1].solution_id,
     }
 
@@ -130,17 +143,26 @@ ENDPOINTS = {
     "annotators": Endpoint(False, "get", lambda w, s: f"/manage/{s}/annotators/?sort=name"),
     "annotator": Endpoint(False, "get", lambda w, s: f"/manage/{s}/annotators/{w['ann'].pk}/"),
     "annotator_status": Endpoint(
-        False, "post", lambda w, s: f"/manage/{s}/annotators/{w['ann'].pk}/status/",
-        body=lambda w: {"status": "paused", "reason": "matrix test"}, state=_membership_status,
+        False,
+        "post",
+        lambda w, s: f"/manage/{s}/annotators/{w['ann'].pk}/status/",
+        body=lambda w: {"status": "paused", "reason": "matrix test"},
+        state=_membership_status,
     ),
     "adjudication": Endpoint(False, "get", lambda w, s: f"/manage/{s}/adjudication/"),
     "adjudication_rescan": Endpoint(
-        False, "post", lambda w, s: f"/manage/{s}/adjudication/rescan/",
-        body=lambda w: {}, state=_adjudications, prepare=_drop_adjudications,
+        False,
+        "post",
+        lambda w, s: f"/manage/{s}/adjudication/rescan/",
+        body=lambda w: {},
+        state=_adjudications,
+        prepare=_drop_adjudications,
     ),
     "review": Endpoint(False, "get", lambda w, s: f"/manage/{s}/solutions/{w['disputed']}/"),
     "review_resolve": Endpoint(
-        False, "post", lambda w, s: f"/manage/{s}/solutions/{w['disputed']}/",
+        False,
+        "post",
+        lambda w, s: f"/manage/{s}/solutions/{w['disputed']}/",
         body=lambda w: {"step-0": "1", "step-1": "1", "step-2": "-1", "step-3": "", "action": "resolve"},
         state=_adjudication_status,
     ),
@@ -148,13 +170,22 @@ ENDPOINTS = {
     "retrain": Endpoint(False, "post", lambda w, s: f"/manage/{s}/model/retrain/", body=lambda w: {}, state=_runs),
     "data": Endpoint(False, "get", lambda w, s: f"/manage/{s}/data/"),
     "import": Endpoint(
-        False, "post", lambda w, s: f"/manage/{s}/data/import/", body=_upload, state=_jobs(Job.Kind.IMPORT),
+        False,
+        "post",
+        lambda w, s: f"/manage/{s}/data/import/",
+        body=_upload,
+        state=_jobs(Job.Kind.IMPORT),
     ),
     "export": Endpoint(
-        False, "post", lambda w, s: f"/manage/{s}/data/export/",
-        body=lambda w: {"format": "trl", "aggregate": "majority"}, state=_jobs(Job.Kind.EXPORT),
+        False,
+        "post",
+        lambda w, s: f"/manage/{s}/data/export/",
+        body=lambda w: {"format": "trl", "aggregate": "majority"},
+        state=_jobs(Job.Kind.EXPORT),
     ),
-    "export_stream": Endpoint(False, "get", lambda w, s: f"/manage/{s}/data/export.jsonl?format=prm800k&aggregate=none"),
+    "export_stream": Endpoint(
+        False, "get", lambda w, s: f"/manage/{s}/data/export.jsonl?format=prm800k&aggregate=none"
+    ),
     "job_json": Endpoint(False, "get", lambda w, s: f"/manage/{s}/jobs/{w['job'].pk}.json"),
     "job_download": Endpoint(False, "get", lambda w, s: f"/manage/{s}/jobs/{w['job'].pk}/download/"),
     # ---- manager API under /api/manage/campaigns/<slug>/
@@ -163,19 +194,32 @@ ENDPOINTS = {
     "api_agreement": Endpoint(True, "get", lambda w, s: f"/api/manage/campaigns/{s}/agreement/"),
     "api_adjudications": Endpoint(True, "get", lambda w, s: f"/api/manage/campaigns/{s}/adjudications/"),
     "api_resolve": Endpoint(
-        True, "post", lambda w, s: f"/api/manage/campaigns/{s}/adjudications/{w['disputed']}/resolve/",
-        body=lambda w: {"ratings": [1, 1, -1], "note": "matrix"}, state=_adjudication_status,
+        True,
+        "post",
+        lambda w, s: f"/api/manage/campaigns/{s}/adjudications/{w['disputed']}/resolve/",
+        body=lambda w: {"ratings": [1, 1, -1], "note": "matrix"},
+        state=_adjudication_status,
     ),
     "api_gold": Endpoint(
-        True, "put", lambda w, s: f"/api/manage/campaigns/{s}/gold/{w['plain_solution']}/",
-        body=lambda w: {"ratings": [1, -1]}, state=_gold,
+        True,
+        "put",
+        lambda w, s: f"/api/manage/campaigns/{s}/gold/{w['plain_solution']}/",
+        body=lambda w: {"ratings": [1, -1]},
+        state=_gold,
     ),
     "api_member_status": Endpoint(
-        True, "post", lambda w, s: f"/api/manage/campaigns/{s}/members/{w['ann'].pk}/status/",
-        body=lambda w: {"status": "paused", "reason": "matrix"}, state=_membership_status,
+        True,
+        "post",
+        lambda w, s: f"/api/manage/campaigns/{s}/members/{w['ann'].pk}/status/",
+        body=lambda w: {"status": "paused", "reason": "matrix"},
+        state=_membership_status,
     ),
     "api_retrain": Endpoint(
-        True, "post", lambda w, s: f"/api/manage/campaigns/{s}/retrain/", body=lambda w: {}, state=_runs,
+        True,
+        "post",
+        lambda w, s: f"/api/manage/campaigns/{s}/retrain/",
+        body=lambda w: {},
+        state=_runs,
     ),
 }
 
@@ -190,10 +234,10 @@ EXPECTED = {
     "annotators":          [302,     403,     403,      403,   403,      200,    200],
     "annotator":           [302,     403,     403,      403,   403,      200,    200],
     "annotator_status":    [302,     403,     403,      403,   403,      302,    302],
-    "adjudication":        [302,     403,     403,      403,   403,      200,    200],
+    "adjudication":        [302,     403,     403,      200,   403,      200,    200],
     "adjudication_rescan": [302,     403,     403,      403,   403,      302,    302],
-    "review":              [302,     403,     403,      403,   403,      200,    200],
-    "review_resolve":      [302,     403,     403,      403,   403,      302,    302],
+    "review":              [302,     403,     403,      200,   403,      200,    200],
+    "review_resolve":      [302,     403,     403,      302,   403,      302,    302],
     "model":               [302,     403,     403,      403,   403,      200,    200],
     "retrain":             [302,     403,     403,      403,   403,      302,    302],
     "data":                [302,     403,     403,      403,   403,      200,    200],
@@ -215,27 +259,44 @@ EXPECTED = {
 
 
 def test_matrix_covers_every_manager_route():
-    from django.urls import get_resolver
-
     from labeling.api import urls as api_urls
     from labeling.dashboard import urls as dash_urls
 
     html = {p.name for p in dash_urls.urlpatterns}
     api = {p.name for p in api_urls.urlpatterns if p.name.startswith("api-manage-")}
     covered_html = {
-        "index", "overview", "overview-json", "annotators", "annotator", "annotator-status", "adjudication",
-        "adjudication-rescan", "review", "model", "retrain", "data", "import", "export", "export-stream",
-        "job-json", "job-download",
+        "index",
+        "overview",
+        "overview-json",
+        "annotators",
+        "annotator",
+        "annotator-status",
+        "adjudication",
+        "adjudication-rescan",
+        "review",
+        "model",
+        "retrain",
+        "data",
+        "import",
+        "export",
+        "export-stream",
+        "job-json",
+        "job-download",
     }
     covered_api = {
-        "api-manage-overview", "api-manage-annotators", "api-manage-agreement", "api-manage-adjudications",
-        "api-manage-resolve", "api-manage-gold", "api-manage-member-status", "api-manage-retrain",
+        "api-manage-overview",
+        "api-manage-annotators",
+        "api-manage-agreement",
+        "api-manage-adjudications",
+        "api-manage-resolve",
+        "api-manage-gold",
+        "api-manage-member-status",
+        "api-manage-retrain",
     }
     assert html == covered_html, "a dashboard page was added or removed: update ENDPOINTS and EXPECTED"
     assert api == covered_api, "a manager API endpoint was added or removed: update ENDPOINTS and EXPECTED"
     assert set(EXPECTED) == set(ENDPOINTS)
     assert all(len(row) == len(ROLES) for row in EXPECTED.values())
-    get_resolver()  # the URLconf imports cleanly
 
 
 def _client(w, role, api: bool):
@@ -319,11 +380,46 @@ def test_expert_of_another_campaign_cannot_resolve_here(world):
 def test_expert_resolution_is_stored(world):
     resp = _call(world, "expert", ENDPOINTS["api_resolve"], world["campaign"].slug)
     assert resp.json() == {
-        "solution": world["disputed"], "status": "resolved", "ratings": [1, 1, -1, None, None],
+        "solution": world["disputed"],
+        "status": "resolved",
+        "ratings": [1, 1, -1, None, None],
         "first_error_index": 2,
     }
     adj = Adjudication.objects.get(campaign=world["campaign"], solution_id=world["disputed"])
     assert adj.resolved_by == world["users"]["expert"]
+
+
+@pytest.mark.parametrize("endpoint", ["review", "review_resolve", "api_resolve", "api_gold"])
+@pytest.mark.parametrize("elsewhere", ["other_campaign", "no_campaign"])
+def test_solution_endpoints_only_take_this_campaigns_solutions(world, endpoint, elsewhere):
+    """A solution id that is not in this campaign is 404, and nothing is created for it here."""
+    c = world["campaign"]
+    if elsewhere == "other_campaign":
+        foreign = TaskFactory(campaign=CampaignFactory(mode=Campaign.Mode.FIRST_ERROR)).solution
+    else:
+        foreign = SolutionFactory()
+    ep = ENDPOINTS[endpoint]
+    url = (
+        ep.url(world, c.slug)
+        .replace(f"/{world['disputed']}/", f"/{foreign.pk}/")
+        .replace(f"/{world['plain_solution']}/", f"/{foreign.pk}/")
+    )
+    client = _client(world, "manager", ep.api)
+    body = {"ratings": [1, -1]} if ep.api else {"step-0": "1", "step-1": "-1", "action": "resolve"}
+    if ep.api:
+        resp = getattr(client, ep.method)(url, body, format="json")
+    elif ep.method == "get":
+        resp = client.get(url)
+    else:
+        resp = client.post(url, body)
+    assert resp.status_code == 404, (
+        f"APP BUG: {ep.method.upper()} {url} as a manager of '{c.slug}' answered {resp.status_code} for solution "
+        f"{foreign.pk}, which is not in the campaign ({elsewhere}); labeling/api/manage.py GoldView.put looks the "
+        "solution up with Solution.objects.filter(pk=...) instead of within the campaign, so a manager can pull "
+        "any campaign's solution into theirs as a gold item (and then read it on the review page)"
+    )
+    assert not Task.objects.filter(campaign=c, solution=foreign).exists()
+    assert not GoldStepLabel.objects.filter(solution=foreign).exists()
 
 
 # --------------------------------------------------------------------------- retrain: the lock answers 409

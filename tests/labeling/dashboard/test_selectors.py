@@ -9,7 +9,7 @@ from labeling.dashboard import selectors as sel
 from labeling.errors import Forbidden, NotFound
 from labeling.services.agreement import agreement_refresh
 from tests.factories import UserFactory
-from tests.labeling.dashboard.conftest import label
+from tests.labeling.conftest import label
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ from labeling.models import Adjudication, GoldStepLabel, Membership, Task
 from labeling.services.adjudication import adjudication_resolve, adjudications_sync
 from labeling.services.exports import export_lines
 from tests.factories import UserFactory, submitted_labels
-from tests.labeling.dashboard.conftest import dash_world, label  # noqa: F401 (fixture)
+from tests.labeling.conftest import label
 
 pytestmark = pytest.mark.django_db
 

@@ -24,7 +24,7 @@ def labeled():
     truth = []
     matrix = {c.pk: {} for c in coders}  # coder -> {(solution, step): rating}
     fe_by = {c.pk: {} for c in coders}
-    for s in range(12):
+    for _s in range(12):
         task = TaskFactory(campaign=campaign, solution=SolutionFactory(steps=[f"s{i}" for i in range(6)]))
         err = rng.choice([None, None, None, 1, 2, 3, 4, 5])
         truth.append(err)
@@ -34,13 +34,14 @@ def labeled():
             mine = err if rng.random() < 0.7 else rng.choice([None, None, 0, 1, 2, 3, 4, 5])
             n = 6 if mine is None else mine + 1
             ratings = [(-1 if i == mine else rng.choice([1, 1, 1, 0])) for i in range(n)]
-            a = submitted_labels(task, coder, ratings)
+            submitted_labels(task, coder, ratings)
             for i, r in enumerate(ratings):
                 matrix[coder.pk][(task.solution_id, i)] = r
             fe_by[coder.pk][task.solution_id] = mine
     from labeling.models import Assignment
 
-    assignments_summarize(assignment_ids=list(Assignment.objects.filter(campaign=campaign).values_list("pk", flat=True)))
+    ids = list(Assignment.objects.filter(campaign=campaign).values_list("pk", flat=True))
+    assignments_summarize(assignment_ids=ids)
     return campaign, coders, matrix, fe_by
 
 

@@ -1,0 +1,17 @@
+"""Template context shared by every page."""
+
+from django.utils.functional import SimpleLazyObject
+
+
+def navigation(request):
+    """`can_manage`: show the Manage link only to campaign managers and admins (evaluated lazily)."""
+
+    def can_manage() -> bool:
+        from labeling.models import Membership
+
+        user = request.user
+        if not user.is_authenticated:
+            return False
+        return user.is_superuser or Membership.objects.filter(user=user, role=Membership.Role.MANAGER).exists()
+
+    return {"can_manage": SimpleLazyObject(can_manage)}
