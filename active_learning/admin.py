@@ -2,42 +2,8 @@ from django.contrib import admin, messages
 
 from active_learning import models
 from active_learning.services.training import training_run_request
+from labeling.admin_mixins import ManagedCampaignsMixin
 from labeling.errors import LabelingError
-from labeling.models import Membership
-
-
-class ManagedCampaignsMixin:
-    """Staff who manage a campaign (Membership role manager) see and edit its rows; superusers see all.
-
-    Without this a demo manager, who is staff but has no Django model
-    permissions, gets 403 on the settings they are meant to tune.
-    """
-
-    manager_can_change = False
-
-    def _managed(self, request):
-        return Membership.objects.filter(user=request.user, role=Membership.Role.MANAGER).values("campaign_id")
-
-    def _is_manager(self, request, obj=None) -> bool:
-        if not request.user.is_active or not request.user.is_staff:
-            return False
-        managed = self._managed(request)
-        return managed.filter(campaign_id=obj.campaign_id).exists() if obj is not None else managed.exists()
-
-    def get_queryset(self, request):
-        qs = super().get_queryset(request)
-        return qs if request.user.is_superuser else qs.filter(campaign_id__in=self._managed(request))
-
-    def has_module_permission(self, request):
-        return super().has_module_permission(request) or self._is_manager(request)
-
-    def has_view_permission(self, request, obj=None):
-        return super().has_view_permission(request, obj) or self._is_manager(request, obj)
-
-    def has_change_permission(self, request, obj=None):
-        return super().has_change_permission(request, obj) or (
-            self.manager_can_change and self._is_manager(request, obj)
-        )
 
 
 @admin.register(models.ActiveLearningConfig)

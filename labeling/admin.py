@@ -1,19 +1,25 @@
 from django.contrib import admin
 
 from labeling import models
+from labeling.admin_mixins import ManagedCampaignsMixin
 
 
 @admin.register(models.Campaign)
-class CampaignAdmin(admin.ModelAdmin):
-    list_display = ("slug", "name", "mode", "overlap", "qc_rate", "status", "created_at")
+class CampaignAdmin(ManagedCampaignsMixin, admin.ModelAdmin):
+    manager_can_change = True
+    campaign_field = "pk"
+    list_display = ("slug", "name", "mode", "overlap", "qc_rate", "screening_size", "autopause_threshold", "status",
+                    "created_at")
     list_filter = ("mode", "status")
     search_fields = ("slug", "name")
     prepopulated_fields = {"slug": ("name",)}
 
 
 @admin.register(models.Membership)
-class MembershipAdmin(admin.ModelAdmin):
-    list_display = ("campaign", "user", "role", "status")
+class MembershipAdmin(ManagedCampaignsMixin, admin.ModelAdmin):
+    manager_can_change = True
+    manager_can_add = True
+    list_display = ("campaign", "user", "role", "status", "can_adjudicate", "status_reason")
     list_filter = ("role", "status", "campaign")
     raw_id_fields = ("user",)
 
@@ -39,7 +45,7 @@ class SolutionAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.Task)
-class TaskAdmin(admin.ModelAdmin):
+class TaskAdmin(ManagedCampaignsMixin, admin.ModelAdmin):
     list_display = ("id", "campaign", "solution", "priority", "is_gold", "taken", "completed", "queue_strategy")
     list_filter = ("campaign", "is_gold", "is_screening", "queue_strategy")
     raw_id_fields = ("solution",)
@@ -52,7 +58,7 @@ class StepLabelInline(admin.TabularInline):
 
 
 @admin.register(models.Assignment)
-class AssignmentAdmin(admin.ModelAdmin):
+class AssignmentAdmin(ManagedCampaignsMixin, admin.ModelAdmin):
     list_display = ("id", "campaign", "annotator", "status", "finish_reason", "submitted_at", "source")
     list_filter = ("campaign", "status", "finish_reason", "source")
     raw_id_fields = ("task", "solution", "annotator")

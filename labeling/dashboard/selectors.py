@@ -208,6 +208,18 @@ def agreement_latest(*, campaign: Campaign) -> AgreementSnapshot | None:
     return AgreementSnapshot.objects.filter(campaign=campaign).order_by("-computed_at").first()
 
 
+def agreement_pairs(*, snapshot: AgreementSnapshot | None, limit: int = 20) -> list[dict]:
+    """The snapshot's best-covered annotator pairs, with usernames."""
+    if snapshot is None:
+        return []
+    pairs = snapshot.data.get("pairs", [])[:limit]
+    ids = {p["a"] for p in pairs} | {p["b"] for p in pairs}
+    from django.contrib.auth import get_user_model
+
+    names = dict(get_user_model().objects.filter(pk__in=ids).values_list("pk", "username"))
+    return [{**p, "a_name": names.get(p["a"], p["a"]), "b_name": names.get(p["b"], p["b"])} for p in pairs]
+
+
 ANNOTATOR_SQL = """
 SELECT annotator_id, count(*) AS tasks, sum(rated_steps) AS steps, max(submitted_at) AS last_active,
        percentile_cont(0.5) WITHIN GROUP (ORDER BY active_ms) / 1000.0 AS median_task_s,

@@ -120,8 +120,9 @@ def overview_json(request, campaign):
 def annotators(request, campaign):
     sort = request.GET.get("sort", "-tasks")
     rows = sel.annotator_rows(campaign=campaign, sort=sort)
+    snap = sel.agreement_latest(campaign=campaign)
     return render(request, "dashboard/annotators.html", {
-        "campaign": campaign, "rows": rows, "sort": sort, "snap": sel.agreement_latest(campaign=campaign),
+        "campaign": campaign, "rows": rows, "sort": sort, "snap": snap, "pairs": sel.agreement_pairs(snapshot=snap),
         "tab": "annotators",
         "columns": [("name", "Annotator"), ("status", "Status"), ("tasks", "Tasks"), ("steps", "Steps"),
                     ("today", "Today"), ("median_step_s", "Median s/step"), ("median_task_s", "Median s/task"),

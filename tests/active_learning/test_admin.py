@@ -47,3 +47,19 @@ def test_annotators_and_non_managers_are_refused(client, setup, staff):
     MembershipFactory(campaign=mine, user=user, role=Membership.Role.ANNOTATOR)
     client.force_login(user)
     assert client.get(URL).status_code in (302, 403)
+
+
+def test_a_campaign_manager_edits_their_campaign_and_members_in_the_admin(client, setup):
+    mine, other, manager = setup
+    client.force_login(manager)
+    assert client.get(f"/admin/labeling/campaign/{mine.pk}/change/").status_code == 200
+    assert client.get(f"/admin/labeling/campaign/{other.pk}/change/").status_code == 302  # not theirs
+    listing = client.get("/admin/labeling/campaign/")
+    assert listing.status_code == 200 and "mine" in listing.text and "other" not in listing.text
+    add = client.get("/admin/labeling/membership/add/")
+    assert add.status_code == 200
+    # The campaign choices are only the manager's own campaigns.
+    assert f'value="{mine.pk}"' in add.text and f'value="{other.pk}"' not in add.text
+    annotator = UserFactory()
+    client.force_login(annotator)
+    assert client.get(f"/admin/labeling/campaign/{mine.pk}/change/").status_code == 302  # not staff: login

@@ -100,3 +100,16 @@ def test_model_panel_learning_curve(dash_world):
     assert [(p["labels"], p["step_auroc"]) for p in panel["curve"]] == [(40, 0.6), (80, 0.7)]
     assert panel["active"].version == 2 and panel["last_duration_s"] == pytest.approx(100)
     assert panel["last_failure"].error == "CUDA out of memory"
+
+
+def test_agreement_pairs_named(dash_world):
+    c = dash_world["campaign"]
+    ann, ben, _ = dash_world["annotators"]
+    label(ann, c, [1, 1, -1])
+    label(ben, c, [1, -1])
+    pairs = sel.agreement_pairs(snapshot=agreement_refresh(campaign=c))
+    assert len(pairs) == 1
+    p = pairs[0]
+    assert {p["a_name"], p["b_name"]} == {"ann", "ben"} and p["step_units"] == 2 and p["solution_pairs"] == 1
+    assert p["first_error_exact"] == 0.0 and p["first_error_within_one"] == 1.0
+    assert sel.agreement_pairs(snapshot=None) == []
