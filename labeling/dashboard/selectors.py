@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Count, F, Max, Min, Q, Sum
+from django.db.models.functions import TruncHour
 from django.utils import timezone
 
 from labeling.errors import Forbidden, NotFound
@@ -23,6 +25,7 @@ from labeling.models import (
     Campaign,
     GoldScore,
     GoldStepLabel,
+    Job,
     Membership,
     Profile,
     Step,
@@ -137,7 +140,7 @@ def overview(*, campaign: Campaign, now=None, headline_only: bool = False) -> di
     hourly = {
         row["hour"]: row["n"]
         for row in subs.filter(submitted_at__gte=now - timedelta(days=7))
-        .annotate(hour=_trunc_hour())
+        .annotate(hour=TruncHour("submitted_at"))
         .values("hour")
         .annotate(n=Count("id"))
     }
@@ -198,12 +201,6 @@ def overview(*, campaign: Campaign, now=None, headline_only: bool = False) -> di
     }
 
 
-def _trunc_hour():
-    from django.db.models.functions import TruncHour
-
-    return TruncHour("submitted_at")
-
-
 def agreement_latest(*, campaign: Campaign) -> AgreementSnapshot | None:
     return AgreementSnapshot.objects.filter(campaign=campaign).order_by("-computed_at").first()
 
@@ -214,8 +211,6 @@ def agreement_pairs(*, snapshot: AgreementSnapshot | None, limit: int = 20) -> l
         return []
     pairs = snapshot.data.get("pairs", [])[:limit]
     ids = {p["a"] for p in pairs} | {p["b"] for p in pairs}
-    from django.contrib.auth import get_user_model
-
     names = dict(get_user_model().objects.filter(pk__in=ids).values_list("pk", "username"))
     return [{**p, "a_name": names.get(p["a"], p["a"]), "b_name": names.get(p["b"], p["b"])} for p in pairs]
 
@@ -228,7 +223,7 @@ SELECT annotator_id, count(*) AS tasks, sum(rated_steps) AS steps, max(submitted
        count(*) FILTER (WHERE finish_reason = 'give_up') AS give_up,
        count(*) FILTER (WHERE finish_reason = 'bad_problem') AS bad_problem,
        count(*) FILTER (WHERE submitted_at >= %s) AS today
-FROM {assignment} WHERE campaign_id = %s AND status = 'submitted'
+FROM {assignment} WHERE campaign_id = %s AND status = 'submitted' {only_user}
 GROUP BY annotator_id
 """
 
@@ -248,17 +243,25 @@ SORT_KEYS = {
 }
 
 
-def annotator_rows(*, campaign: Campaign, sort: str = "-tasks", now=None) -> list[dict]:
-    """One row per annotator who is a member or has labels in the campaign (three grouped queries)."""
+def annotator_rows(*, campaign: Campaign, sort: str = "-tasks", now=None, user_id: int | None = None) -> list[dict]:
+    """One row per annotator who is a member or has labels in the campaign (three grouped queries).
+
+    `user_id` restricts every query to one annotator (their own page).
+    """
     now = now or timezone.now()
     today = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    one = {} if user_id is None else {"annotator_id": user_id}
     with connection.cursor() as cur:
-        cur.execute(ANNOTATOR_SQL.format(assignment=Assignment._meta.db_table), [today, campaign.pk])
+        cur.execute(
+            ANNOTATOR_SQL.format(assignment=Assignment._meta.db_table,
+                                 only_user="" if user_id is None else "AND annotator_id = %s"),
+            [today, campaign.pk] + ([] if user_id is None else [user_id]),
+        )
         cols = [c.name for c in cur.description]
         work = {row[0]: dict(zip(cols, row, strict=True)) for row in cur.fetchall()}
     qc = {
         r["annotator_id"]: r
-        for r in GoldScore.objects.filter(campaign=campaign, is_screening=False)
+        for r in GoldScore.objects.filter(campaign=campaign, is_screening=False, **one)
         .values("annotator_id")
         .annotate(
             m=Sum("matches"), c=Sum("compared"), n=Count("id"), misses=Sum("misses"), neg=Sum("gold_negatives"),
@@ -268,13 +271,15 @@ def annotator_rows(*, campaign: Campaign, sort: str = "-tasks", now=None) -> lis
     }
     screening = {
         r["annotator_id"]: r
-        for r in GoldScore.objects.filter(campaign=campaign, is_screening=True)
+        for r in GoldScore.objects.filter(campaign=campaign, is_screening=True, **one)
         .values("annotator_id")
         .annotate(m=Sum("matches"), c=Sum("compared"), n=Count("id"))
     }
     members = {
         m.user_id: m
-        for m in Membership.objects.filter(campaign=campaign, role=Membership.Role.ANNOTATOR).select_related("user")
+        for m in Membership.objects.filter(campaign=campaign, role=Membership.Role.ANNOTATOR)
+        .filter(**({} if user_id is None else {"user_id": user_id}))
+        .select_related("user")
     }
     ids = set(work) | set(members)
     names = dict(
@@ -387,6 +392,4 @@ def model_panel(*, campaign: Campaign, limit: int = 30) -> dict:
 
 
 def campaign_jobs(*, campaign: Campaign, kind: str, limit: int = 10):
-    from labeling.models import Job
-
     return list(Job.objects.filter(campaign=campaign, kind=kind).order_by("-created_at")[:limit])

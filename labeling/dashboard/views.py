@@ -136,7 +136,8 @@ def annotator(request, campaign, user_id: int):
     detail = sel.annotator_detail(campaign=campaign, user_id=user_id)
     if detail["membership"] is None and not detail["recent"]:
         raise Http404("no such annotator in this campaign")
-    row = next((r for r in sel.annotator_rows(campaign=campaign) if r["user_id"] == user_id), None)
+    rows = sel.annotator_rows(campaign=campaign, user_id=user_id)
+    row = rows[0] if rows else None
     return render(request, "dashboard/annotator.html", {
         "campaign": campaign, "detail": detail, "row": row, "tab": "annotators",
         "statuses": Membership.Status.values,
@@ -189,10 +190,10 @@ def review(request, campaign, solution_id: int):
         data = sel.solution_review(campaign=campaign, solution_id=solution_id)
     except NotFound as exc:
         raise Http404(exc.message) from exc
+    manager = sel.is_manager(user=request.user, campaign=campaign)
     if request.method == "POST":
         ratings = _form_ratings(request.POST, len(data["steps"]))
         action = request.POST.get("action", "resolve")
-        manager = sel.is_manager(user=request.user, campaign=campaign)
         try:
             if (action == "gold" or request.POST.get("as_gold")) and not manager:
                 raise PermissionDenied("only campaign managers make gold items")
@@ -212,7 +213,6 @@ def review(request, campaign, solution_id: int):
         except LabelingError as exc:
             messages.error(request, exc.message)
         return redirect("dashboard:review", slug=campaign.slug, solution_id=solution_id)
-    manager = sel.is_manager(user=request.user, campaign=campaign)
     adj = data["adjudication"]
     preset = {}
     if adj and adj.ratings:
@@ -228,7 +228,7 @@ def review(request, campaign, solution_id: int):
         })
     return render(request, "dashboard/review.html", {
         "campaign": campaign, "data": data, "rows": rows, "tab": "adjudication",
-        "can_adjudicate": True, "is_manager": manager, "expert_only": not manager,
+        "is_manager": manager, "expert_only": not manager,
     })
 
 

@@ -48,8 +48,8 @@ def adjudications_sync(*, campaign: Campaign, solution_ids: list[int] | None = N
         rows = cur.fetchall()
     if not rows:
         return 0
-    found = {sid: (n, sorted(None if fe == -1 else fe for fe in fes if fe != -1) + ([None] if -1 in fes else []))
-             for sid, n, fes in rows}
+    # Back from SQL's -1 code to None ("no error"), listed last.
+    found = {sid: (n, sorted(fe for fe in fes if fe != -1) + ([None] if -1 in fes else [])) for sid, n, fes in rows}
     existing = {
         adj.solution_id: adj
         for adj in Adjudication.objects.select_for_update().filter(campaign=campaign, solution_id__in=list(found))

@@ -78,7 +78,7 @@ def _campaign_alpha(campaign_id: int) -> tuple[float | None, int]:
 
 
 def _solution_stats(pairs: list[tuple]) -> dict:
-    fe = first_error_agreement([(x, y) for x, y, n in pairs for _ in range(n)]) if pairs else first_error_agreement([])
+    fe = first_error_agreement([(x, y) for x, y, n in pairs for _ in range(n)])
     kappa_counts: dict[tuple[bool, bool], int] = defaultdict(int)
     for x, y, n in pairs:
         kappa_counts[(x is not None, y is not None)] += n

@@ -121,9 +121,6 @@ def demo_gold_seed(*, campaign: Campaign, count: int) -> int:
             steps = list(sol.steps.order_by("index").values_list("text", flat=True))
             ratings = reference_oracle(sol.problem.text, steps, answer_correct=sol.answer_is_correct,
                                        reference=sol.problem.ground_truth_solution)
-            if first_error and -1 in ratings:
-                cut = ratings.index(-1) + 1
-                ratings = ratings[:cut]
             gold_set(campaign=campaign, solution=sol, ratings=ratings, note="demo gold (reference-derived)")
             made += 1
     return made

@@ -40,13 +40,14 @@ class ExportResult:
     path: str | None = None
 
 
-def _check(fmt: str, aggregate: str) -> None:
+def export_params_check(fmt: str, aggregate: str) -> None:
+    """Refuse an unknown format or aggregation, and an aggregated prm800k export."""
     if fmt not in EXPORT_FORMATS:
         raise ValidationFailed(f"unknown export format {fmt!r}; choose from {', '.join(EXPORT_FORMATS)}")
     if aggregate not in AGGREGATIONS:
         raise ValidationFailed(f"unknown aggregation {aggregate!r}; choose from {', '.join(AGGREGATIONS)}")
     if fmt == "prm800k" and aggregate != "none":
-        raise ValidationFailed("the prm800k format has one line per labeler; use --aggregate none")
+        raise ValidationFailed("the prm800k format has one line per labeler; use the aggregation 'none'")
 
 
 def export_rows(
@@ -54,7 +55,7 @@ def export_rows(
     stats: dict | None = None,
 ) -> Iterator[dict]:
     """Yield export rows as dicts. `stats` (if given) gets 'rows' and 'skipped' counts."""
-    _check(fmt, aggregate)
+    export_params_check(fmt, aggregate)
     stats = stats if stats is not None else {}
     stats.update(rows=0, skipped=0)
     chunk = settings.EXPORT_CHUNK_SIZE
@@ -115,7 +116,7 @@ def labels_export(
     Invariant: a file at `output` is either the previous file or the complete
     new export, never a partial one.
     """
-    _check(fmt, aggregate)
+    export_params_check(fmt, aggregate)
     stats: dict = {}
     lines = export_lines(campaign=campaign, fmt=fmt, aggregate=aggregate,
                          neutral_is_correct=neutral_is_correct, stats=stats)

@@ -18,10 +18,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from labeling.errors import LabelingError, NotFound, ValidationFailed
-from labeling.exporting.formats import AGGREGATIONS, EXPORT_FORMATS
 from labeling.importing.formats import FORMATS
 from labeling.models import Campaign, Job
-from labeling.services.exports import labels_export
+from labeling.services.exports import export_params_check, labels_export
 from labeling.services.imports import solutions_import
 
 
@@ -67,12 +66,7 @@ def import_job_create(
 @transaction.atomic
 def export_job_create(*, campaign: Campaign, user, fmt: str, aggregate: str = "none") -> Job:
     """Queue an export of the campaign to a file under EXPORT_DIR."""
-    if fmt not in EXPORT_FORMATS:
-        raise ValidationFailed(f"unknown export format {fmt!r}; choose from {', '.join(EXPORT_FORMATS)}")
-    if aggregate not in AGGREGATIONS:
-        raise ValidationFailed(f"unknown aggregation {aggregate!r}; choose from {', '.join(AGGREGATIONS)}")
-    if fmt == "prm800k" and aggregate != "none":
-        raise ValidationFailed("the prm800k format has one line per labeler; choose no aggregation")
+    export_params_check(fmt, aggregate)
     job = Job.objects.create(
         kind=Job.Kind.EXPORT, campaign=campaign, created_by=user, params={"format": fmt, "aggregate": aggregate}
     )

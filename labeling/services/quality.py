@@ -153,6 +153,7 @@ class Accuracy:
 
 
 def _accuracy(scores) -> Accuracy:
+    # Works on a sliced queryset too (the auto-pause window).
     rows = list(scores.values_list("matches", "compared"))
     return Accuracy(sum(m for m, _ in rows), sum(c for _, c in rows), len(rows))
 
@@ -207,7 +208,7 @@ def membership_quality_update(*, campaign: Campaign, user) -> Membership | None:
     recent = GoldScore.objects.filter(campaign=campaign, annotator=user, is_screening=False).order_by(
         "-created_at", "-pk"
     )[:window]
-    acc = _accuracy(GoldScore.objects.filter(pk__in=list(recent.values_list("pk", flat=True))))
+    acc = _accuracy(recent)
     if acc.items >= window and acc.value is not None and acc.value < campaign.autopause_threshold:
         _set_status(
             membership, Membership.Status.PAUSED,
