@@ -33,22 +33,21 @@ def solution_key(problem: str, steps: Sequence[str]) -> str:
 
 
 def prm800k_ratings(record: dict) -> tuple[str, list[str], list[int | None]]:
-    """(problem, chosen step texts, their ratings) from one PRM800K record."""
-    problem = record["question"]["problem"]
-    steps, ratings = [], []
-    for step in record["label"]["steps"]:
-        chosen = step.get("chosen_completion")
-        if chosen is None:
-            human = step.get("human_completion") or {}
-            if not human.get("text"):
-                break
-            steps.append(human["text"])
-            ratings.append(human.get("rating", 1))
-        else:
-            comp = step["completions"][chosen]
-            steps.append(comp["text"])
-            ratings.append(comp.get("rating"))
-    return problem, steps, ratings
+    """(problem, step texts, their ratings) from one PRM800K record, read as the importer reads it.
+
+    Going through the import parser keeps the oracle and an imported file in
+    step: phase 2 steps are the pre-generated ones, each rated by its first
+    completion. Real phase-2 records leave `chosen_completion` null on the
+    -1 step that ends a found_error label, so following chosen completions
+    would silently drop every first error. Steps past the label are None.
+    Raises ValueError (RecordError) for a record the importer would refuse.
+    """
+    from labeling.importing.formats import parse_prm800k
+
+    (parsed,) = parse_prm800k(record)
+    ratings: list[int | None] = [ls.completions[0].rating for ls in parsed.label.steps]
+    ratings += [None] * (len(parsed.steps) - len(ratings))
+    return parsed.problem.text, list(parsed.steps), ratings
 
 
 class LabeledOracle:
@@ -64,7 +63,7 @@ class LabeledOracle:
                     continue
                 try:
                     problem, steps, ratings = prm800k_ratings(json.loads(line))
-                except (KeyError, TypeError, IndexError, json.JSONDecodeError) as exc:
+                except (KeyError, TypeError, IndexError, ValueError) as exc:
                     raise ValueError(f"{path}:{n}: not a PRM800K record ({exc})") from None
                 table[solution_key(problem, steps)] = ratings
         return cls(table)

@@ -66,7 +66,10 @@ class TrainConfig(_JsonMixin):
     """Fine-tuning settings.
 
     Budgets: training stops at whichever comes first of `epochs`, `max_steps`
-    and `time_budget_s`; the report says which one stopped it.
+    and `time_budget_s`; the report says which one stopped it. The learning
+    rate decays along whichever budget is closest to spent. A time budget
+    makes the step count depend on the machine, so bit-for-bit reruns need
+    epochs or max_steps as the binding budget.
     neutral: how a 0 rating is trained. The paper counts neutral as correct
     ("positive"); "negative" is the strict reading; "ignore" drops the step.
     balance_classes: give each class equal total weight (capped at 5x).
@@ -103,14 +106,18 @@ class ScoreConfig(_JsonMixin):
     """Inference settings.
 
     max_batch_tokens bounds padded tokens per forward pass (windows are sorted
-    by length, so padding waste stays small). quantize_cpu applies dynamic
+    by length, so padding waste stays small). None picks per device: 2048 on
+    CPU, where activations that stay in cache matter more than GEMM width
+    (measured 85 solutions/s at 2048 against 61 at 8192 with the 6-layer
+    int8 MiniLM on two cores), and 32768 on a GPU, which wants wide batches.
+    quantize_cpu applies dynamic
     int8 quantization of the linear layers when scoring on CPU: about 1.6x
     faster on this class of machine, and scores move by ~1e-2, which does
     not matter for ranking a queue (evaluation runs unquantized).
     aggregate: solution score from step scores, "product" (the paper) or "min".
     """
 
-    max_batch_tokens: int = 8192
+    max_batch_tokens: int | None = None
     max_batch_size: int = 128
     device: str = "auto"
     quantize_cpu: bool = True
@@ -119,6 +126,13 @@ class ScoreConfig(_JsonMixin):
     def __post_init__(self):
         if self.aggregate not in {"product", "min"}:
             raise ValueError("aggregate must be product or min")
+        if self.max_batch_tokens is not None and self.max_batch_tokens < 32:
+            raise ValueError("max_batch_tokens must be at least 32")
+
+    def batch_tokens(self, device) -> int:
+        if self.max_batch_tokens is not None:
+            return self.max_batch_tokens
+        return 2048 if device.type == "cpu" else 32768
 
 
 def resolve_device(name: str):

@@ -40,6 +40,7 @@ def score(
     flat = [(i, w) for i, enc in enumerate(encoded) for w in enc.windows]
     flat.sort(key=lambda iw: len(iw[1].input_ids))
     probs: list[list[float]] = [[0.0] * enc.n_steps for enc in encoded]
+    budget = config.batch_tokens(device)
     pad = prm.encoder.pad_id
     pos_id = prm.positive_id
     done = 0
@@ -51,7 +52,7 @@ def score(
             while (
                 end < len(flat)
                 and end - start < config.max_batch_size
-                and len(flat[end][1].input_ids) * (end - start + 1) <= config.max_batch_tokens
+                and len(flat[end][1].input_ids) * (end - start + 1) <= budget
             ):
                 end += 1
             batch = flat[start:end]

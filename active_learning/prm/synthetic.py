@@ -255,6 +255,37 @@ def build_examples(records: Iterable[dict], *, variants: int = 2, seed: int = 0)
             )
 
 
+def prm800k_records(examples: Iterable[SolutionExample], *, labeler: str = "synthetic-oracle",
+                    timestamp: str = "2026-01-01T00:00:00") -> Iterator[dict]:
+    """Examples as PRM800K phase-2 records, shaped like the real ones.
+
+    The solution is `pre_generated_steps`; the label covers the steps up to
+    the first error, whose `chosen_completion` is null as in PRM800K. The
+    ground truth is the answer of the group's reference solution, which
+    build_examples yields before its corruptions. The records import with
+    `import_solutions` as submitted labels and feed the LabeledOracle.
+    """
+    truth: dict[str, str] = {}
+    for ex in examples:
+        if ex.answer_correct:
+            truth.setdefault(ex.group, ex.answer)
+        steps = []
+        for text, label in zip(ex.steps, ex.labels, strict=True):
+            if label is None:
+                break
+            rating = 1 if label == 1 else -1
+            steps.append({"completions": [{"text": text, "rating": rating, "flagged": False}],
+                          "human_completion": None, "chosen_completion": 0 if rating == 1 else None})
+        finish = "found_error" if steps and steps[-1]["completions"][0]["rating"] == -1 else "solution"
+        yield {
+            "labeler": labeler, "timestamp": timestamp, "generation": None,
+            "is_quality_control_question": False, "is_initial_screening_question": False,
+            "question": {"problem": ex.problem, "ground_truth_answer": truth.get(ex.group),
+                         "pre_generated_steps": list(ex.steps), "pre_generated_answer": ex.answer},
+            "label": {"steps": steps, "total_time": None, "finish_reason": finish},
+        }
+
+
 def read_gsm8k(path) -> Iterator[dict]:
     with open(path, encoding="utf-8") as fh:
         for line in fh:

@@ -69,6 +69,22 @@ def _length_bucketed_batches(windows: Sequence[Window], batch_size: int, gen) ->
     return [batches[i] for i in perm]
 
 
+def lr_factor(step: int, *, total: int, warmup: int, elapsed: float = 0.0,
+              time_budget: float | None = None) -> float:
+    """Learning-rate multiplier: linear warmup, then cosine decay to 10%.
+
+    The decay follows whichever budget runs out first. Under a time budget
+    the step count is unknown up front; scheduling by steps alone would stop
+    a CPU run at peak learning rate, never annealed.
+    """
+    if step < warmup:
+        return (step + 1) / (warmup + 1)
+    frac = (step - warmup) / max(1, total - warmup)
+    if time_budget:
+        frac = max(frac, elapsed / time_budget)
+    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac)))
+
+
 def train(
     prm: PRM,
     examples: Sequence[SolutionExample],
@@ -126,11 +142,8 @@ def train(
     warmup = int(total * config.warmup_fraction)
 
     def lr_at(step: int) -> float:
-        # Linear warmup then cosine decay to 10%: forgiving of a wrong step count.
-        if step < warmup:
-            return (step + 1) / (warmup + 1)
-        frac = (step - warmup) / max(1, total - warmup)
-        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac))
+        return lr_factor(step, total=total, warmup=warmup, elapsed=time.monotonic() - t0,
+                         time_budget=config.time_budget_s)
 
     gen = torch.Generator().manual_seed(config.seed)
     step, running, stopped_by = 0, None, "epochs"

@@ -87,7 +87,8 @@ def training_run_request(
 ) -> TrainingRun:
     """Queue a retrain -> score -> refill cycle for `campaign`.
 
-    Raises Conflict when a live run already exists (the lock). Dead runs are
+    Raises ValidationFailed below the campaign's min_labels and Conflict
+    when a live run already exists (the lock). Dead runs are
     reaped first so a crashed worker never blocks the next cycle. The Celery
     chain is sent only after commit, so a worker never sees an uncommitted run
     (enqueue=False leaves the run for the caller to execute in-process).
@@ -95,6 +96,13 @@ def training_run_request(
     training_runs_reap()
     config = al_config_get_or_create(campaign=campaign)
     labels = submitted_label_count(campaign)
+    if labels < config.min_labels:
+        # Refused here rather than failing in the worker: "Retrain now" on a
+        # young campaign should say why at once, not leave a failed run behind.
+        raise ValidationFailed(
+            f"campaign '{campaign.slug}' has {labels} submitted labels and trains from {config.min_labels} "
+            "(min_labels in its active-learning settings)"
+        )
     try:
         with transaction.atomic():
             run = TrainingRun.objects.create(

@@ -12,7 +12,7 @@ URL = "/admin/active_learning/activelearningconfig/"
 def setup():
     mine, other = CampaignFactory(slug="mine"), CampaignFactory(slug="other")
     for c in (mine, other):
-        ActiveLearningConfig.objects.create(campaign=c)
+        ActiveLearningConfig.objects.create(campaign=c, min_labels=0)
     manager = UserFactory(is_staff=True)
     MembershipFactory(campaign=mine, user=manager, role=Membership.Role.MANAGER)
     return mine, other, manager
@@ -38,6 +38,15 @@ def test_retrain_now_action_queues_a_run(client, setup, django_capture_on_commit
     assert "queued training run" in resp.text
     run = TrainingRun.objects.get(campaign=mine)
     assert run.trigger == "manual" and run.requested_by == manager
+
+
+def test_retrain_now_below_min_labels_warns_and_queues_nothing(client, setup):
+    mine, _, manager = setup
+    ActiveLearningConfig.objects.filter(campaign=mine).update(min_labels=20)
+    client.force_login(manager)
+    resp = client.post(URL, {"action": "retrain_now", "_selected_action": [mine.al_config.pk]}, follow=True)
+    assert "has 0 submitted labels and trains from 20" in resp.text
+    assert not TrainingRun.objects.filter(campaign=mine).exists()
 
 
 @pytest.mark.parametrize("staff", [False, True])

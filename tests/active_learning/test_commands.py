@@ -4,7 +4,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from active_learning.models import PRMModel, TrainingRun
-from labeling.models import Assignment, Campaign, Task
+from labeling.models import Assignment, Campaign, StepLabel, Task
+from labeling.services.imports import solutions_import
 from tests.factories import CampaignFactory, ProblemFactory, SolutionFactory, TaskFactory
 
 pytestmark = pytest.mark.django_db
@@ -80,6 +81,14 @@ def test_simulate_active_learning_writes_curves_plot_and_dataset(tiny_bert_dir, 
 
     assert len(LabeledOracle.from_file(data).table) == len(records)
     assert Campaign.objects.count() == 0  # the simulation touches no campaign
+    errors = sum(1 for r in records if r["label"]["finish_reason"] == "found_error")
+    assert errors > 0 and all(r["question"]["ground_truth_answer"] for r in records)
+    # ...and it imports as submitted labels with every first error kept.
+    campaign = CampaignFactory()
+    result = solutions_import(campaign=campaign, path=data)
+    assert result.assignments_created == len(records)
+    assert StepLabel.objects.filter(assignment__campaign=campaign, rating=-1).count() == errors
+    assert result.graded_incorrect == errors
 
 
 def test_simulate_active_learning_reads_a_real_prm800k_file(prm800k_records_path, tiny_bert_dir, tmp_path):

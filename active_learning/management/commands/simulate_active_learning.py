@@ -8,7 +8,7 @@ from active_learning.oracle import prm800k_ratings
 from active_learning.prm.config import ModelConfig, ScoreConfig, TrainConfig
 from active_learning.prm.data import SolutionExample, ratings_to_labels
 from active_learning.prm.simulate import SimulationConfig, run_simulation
-from active_learning.prm.synthetic import build_examples, read_gsm8k
+from active_learning.prm.synthetic import build_examples, prm800k_records, read_gsm8k
 from active_learning.strategies import STRATEGIES
 from labeling.grading import extract_final_answer, grade_answer
 
@@ -24,7 +24,7 @@ def _prm800k_examples(path: str) -> list[SolutionExample]:
             try:
                 rec = json.loads(line)
                 problem, steps, ratings = prm800k_ratings(rec)
-            except (KeyError, TypeError, IndexError, json.JSONDecodeError) as exc:
+            except (KeyError, TypeError, IndexError, ValueError) as exc:
                 raise CommandError(f"{path}:{n}: not a PRM800K record ({exc})") from None
             if not steps:
                 continue
@@ -36,21 +36,6 @@ def _prm800k_examples(path: str) -> list[SolutionExample]:
                 key=f"line{n}",
             ))
     return out
-
-
-def _example_record(ex: SolutionExample) -> dict:
-    """A synthetic example as a PRM800K record, so simulate_annotators and imports can read it."""
-    steps = []
-    for text, label in zip(ex.steps, ex.labels, strict=True):
-        if label is None:
-            break
-        steps.append({"completions": [{"text": text, "rating": 1 if label == 1 else -1, "flagged": False}],
-                      "human_completion": None, "chosen_completion": 0})
-    finish = "found_error" if any(s["completions"][0]["rating"] == -1 for s in steps) else "solution"
-    return {"labeler": "synthetic-oracle", "timestamp": None, "generation": None,
-            "is_quality_control_question": False, "is_initial_screening_question": False,
-            "question": {"problem": ex.problem, "ground_truth_answer": None},
-            "label": {"steps": steps, "total_time": None, "finish_reason": finish}}
 
 
 class Command(BaseCommand):
@@ -101,8 +86,8 @@ class Command(BaseCommand):
         out.mkdir(parents=True, exist_ok=True)
         if opts["write_dataset"]:
             with open(opts["write_dataset"], "w", encoding="utf-8") as fh:
-                for ex in examples:
-                    fh.write(json.dumps(_example_record(ex)) + "\n")
+                for rec in prm800k_records(examples):
+                    fh.write(json.dumps(rec) + "\n")
         wrong = sum(ex.answer_correct is False for ex in examples)
         self.stdout.write(f"{len(examples)} labeled solutions ({wrong} wrong-answer) from "
                           f"{len({ex.group for ex in examples})} problems")

@@ -58,3 +58,18 @@ def test_quantized_cpu_scoring_ranks_like_exact_scoring(tiny_bert_dir):
     exact = [s.score for s in score(prm, items, EXACT)]
     quant = [s.score for s in score(prm, items, ScoreConfig(quantize_cpu=True))]
     assert quant == pytest.approx(exact, abs=0.05)
+
+
+def test_score_batch_budget_defaults_per_device_and_still_covers_every_window(tiny_bert_dir):
+    cfg = ScoreConfig()
+    assert cfg.batch_tokens(torch.device("cpu")) == 2048
+    assert cfg.batch_tokens(torch.device("cuda")) == 32768
+    assert ScoreConfig(max_batch_tokens=64).batch_tokens(torch.device("cpu")) == 64
+    with pytest.raises(ValueError):
+        ScoreConfig(max_batch_tokens=8)
+    prm = PRM.from_backbone(ModelConfig(backbone=str(tiny_bert_dir), max_length=96, max_problem_tokens=32))
+    wide = score(prm, ITEMS * 5, EXACT)
+    # A budget narrower than two windows forces one window per forward pass.
+    narrow = score(prm, ITEMS * 5, ScoreConfig(quantize_cpu=False, max_batch_tokens=32))
+    for a, b in zip(wide, narrow, strict=True):
+        assert a.step_probs == pytest.approx(b.step_probs, abs=1e-5)

@@ -87,3 +87,23 @@ def test_configs_reject_bad_values():
         ScoreConfig(aggregate="mean")
     with pytest.raises(ValueError, match="max_problem_tokens"):
         ModelConfig(max_length=64, max_problem_tokens=40)
+
+
+def test_lr_schedule_warms_up_then_decays_by_steps():
+    from active_learning.prm.train import lr_factor
+
+    assert lr_factor(0, total=100, warmup=10) == pytest.approx(1 / 11)
+    assert lr_factor(10, total=100, warmup=10) == pytest.approx(1.0)
+    assert lr_factor(55, total=100, warmup=10) == pytest.approx(0.55)
+    assert lr_factor(100, total=100, warmup=10) == pytest.approx(0.1)
+
+
+def test_lr_schedule_follows_the_time_budget_when_it_runs_out_first():
+    from active_learning.prm.train import lr_factor
+
+    # 1% of the steps done but the time budget half spent: halfway down the cosine.
+    assert lr_factor(11, total=1000, warmup=10, elapsed=60, time_budget=120) == pytest.approx(0.55)
+    # Past the budget the rate sits at the floor instead of wrapping around.
+    assert lr_factor(11, total=1000, warmup=10, elapsed=500, time_budget=120) == pytest.approx(0.1)
+    # Steps ahead of time: the step count still drives it.
+    assert lr_factor(505, total=1000, warmup=10, elapsed=1, time_budget=120) == pytest.approx(0.55)

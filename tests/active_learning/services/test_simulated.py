@@ -1,8 +1,11 @@
+import json
+
 import pytest
 
-from active_learning.oracle import LabeledOracle, as_submission, reference_oracle, solution_key
+from active_learning.oracle import LabeledOracle, as_submission, prm800k_ratings, reference_oracle, solution_key
 from active_learning.services.simulated import annotators_simulate
 from labeling.models import Assignment, StepLabel
+from labeling.services.imports import solutions_import
 from tests.factories import CampaignFactory, ProblemFactory, SolutionFactory, TaskFactory
 
 pytestmark = pytest.mark.django_db
@@ -29,6 +32,35 @@ def test_labeled_oracle_reads_real_prm800k_records(prm800k_records_path):
     oracle = LabeledOracle.from_file(prm800k_records_path)
     assert len(oracle.table) == 12
     assert all(r in (-1, 0, 1, None) for ratings in oracle.table.values() for r in ratings)
+
+
+def test_labeled_oracle_keeps_the_first_error_of_real_phase2_records(prm800k_records_path):
+    # Real phase-2 records leave chosen_completion null on the -1 step that
+    # ends the label; the oracle must still see that error.
+    records = [json.loads(line) for line in prm800k_records_path.read_text().splitlines()]
+    phase2 = [r for r in records if r["question"].get("pre_generated_steps")]
+    assert len(phase2) == 9
+    for rec in phase2:
+        problem, steps, ratings = prm800k_ratings(rec)
+        labeled = len(rec["label"]["steps"])
+        assert steps == rec["question"]["pre_generated_steps"]
+        assert ratings[labeled - 1] == -1 and -1 not in ratings[: labeled - 1]
+        assert ratings[labeled:] == [None] * (len(steps) - labeled)
+
+
+def test_oracle_ratings_equal_what_the_import_stores(prm800k_records_path):
+    campaign = CampaignFactory()
+    solutions_import(campaign=campaign, path=prm800k_records_path)
+    oracle = LabeledOracle.from_file(prm800k_records_path)
+    compared = 0
+    for a in Assignment.objects.filter(campaign=campaign).select_related("solution__problem"):
+        steps = list(a.solution.steps.order_by("index").values_list("text", flat=True))
+        stored = dict(StepLabel.objects.filter(assignment=a).values_list("step__index", "rating"))
+        expected = oracle(a.solution.problem.text, steps)
+        assert expected is not None
+        assert [expected[i] for i in sorted(stored)] == [stored[i] for i in sorted(stored)]
+        compared += 1
+    assert compared == 12
 
 
 def test_simulated_annotators_label_through_the_real_services():

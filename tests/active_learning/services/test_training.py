@@ -12,6 +12,7 @@ from active_learning.services.training import (
     training_runs_reap,
 )
 from labeling.errors import Conflict, ValidationFailed
+from labeling.models import Assignment
 
 pytestmark = pytest.mark.django_db
 
@@ -65,12 +66,14 @@ def test_a_regressing_model_is_stored_but_not_promoted(al_campaign):
 def test_a_failed_run_leaves_the_previous_model_active(al_campaign):
     campaign, _ = al_campaign
     cycle_run_inline(run_id=request(campaign).pk)
-    ActiveLearningConfig.objects.filter(campaign=campaign).update(min_labels=1000)
     run = request(campaign)
-    with pytest.raises(ValidationFailed, match="trains from 1000"):
+    # Between request and execution every label is reported as a bad problem,
+    # which training leaves out: nothing is left to train on.
+    Assignment.objects.filter(campaign=campaign).update(finish_reason=Assignment.FinishReason.BAD_PROBLEM)
+    with pytest.raises(ValidationFailed, match="only 0 submitted labels .* trains from 4"):
         training_run_execute(run_id=run.pk)
     run.refresh_from_db()
-    assert run.status == TrainingRun.Status.FAILED and "1000" in run.error
+    assert run.status == TrainingRun.Status.FAILED and "trains from 4" in run.error
     assert PRMModel.objects.get(campaign=campaign, is_active=True).version == 1
 
 
@@ -105,3 +108,27 @@ def test_invalid_campaign_settings_are_refused_with_a_clear_error(al_campaign):
     ActiveLearningConfig.objects.filter(campaign=campaign).update(train_config={"epoch": 3})
     with pytest.raises(ValidationFailed, match="unknown TrainConfig field"):
         request(campaign)
+
+
+def test_new_campaigns_get_the_cpu_defaults_and_runs_carry_them():
+    from tests.factories import CampaignFactory
+
+    campaign = CampaignFactory()
+    ActiveLearningConfig.objects.create(campaign=campaign, min_labels=0)
+    run = request(campaign)
+    # The fast CPU model (2 layers) and a capped training time, unless a manager changes them.
+    assert run.config["model"]["num_hidden_layers"] == 2 and run.config["model"]["backbone"] == ""
+    assert run.config["train"]["time_budget_s"] == 300
+    config = ActiveLearningConfig.objects.get(campaign=campaign)
+    config.model_config = {}
+    config.save()
+    TrainingRun.objects.filter(pk=run.pk).update(status=TrainingRun.Status.FAILED)
+    assert request(campaign).config["model"]["num_hidden_layers"] is None  # emptied: the full backbone
+
+
+def test_a_request_below_min_labels_is_refused_up_front(al_campaign):
+    campaign, _ = al_campaign
+    ActiveLearningConfig.objects.filter(campaign=campaign).update(min_labels=1000)
+    with pytest.raises(ValidationFailed, match="has 18 submitted labels and trains from 1000"):
+        request(campaign)
+    assert not TrainingRun.objects.filter(campaign=campaign).exists()

@@ -20,7 +20,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from rest_framework.test import APIClient
 
-from active_learning.models import TrainingRun
+from active_learning.models import ActiveLearningConfig, TrainingRun
 from labeling.models import Adjudication, Campaign, GoldStepLabel, Job, Membership, Task
 from labeling.services.campaigns import membership_set
 from tests.factories import CampaignFactory, SolutionFactory, TaskFactory, UserFactory
@@ -55,6 +55,9 @@ def world(dash_world, settings, tmp_path):
     assert a1.solution_id == a2.solution_id == dash_world["tasks"][0].solution_id
     disputed = a1.solution_id
     assert Adjudication.objects.get(campaign=c, solution_id=disputed).status == Adjudication.Status.OPEN
+
+    # A handful of labels is enough to request a retrain in this world.
+    ActiveLearningConfig.objects.update_or_create(campaign=c, defaults={"min_labels": 1})
 
     expert = UserFactory(username="expert")
     Membership.objects.filter(pk=membership_set(campaign=c, user=expert).pk).update(can_adjudicate=True)
@@ -451,8 +454,8 @@ def test_retrain_refuses_unauthorised_before_the_lock(world, role):
     assert TrainingRun.objects.filter(campaign=c).count() == 1
 
 
-def test_retrain_without_labels_or_config_is_accepted(dash_world):
-    """No ActiveLearningConfig and no labels yet: the request creates the config and queues the run."""
+def test_retrain_below_min_labels_is_a_clear_400_and_queues_nothing(dash_world):
+    """A young campaign (no config yet, few labels): refused with the reason, no failed run left behind."""
     from active_learning.models import ActiveLearningConfig
 
     c = dash_world["campaign"]
@@ -460,9 +463,9 @@ def test_retrain_without_labels_or_config_is_accepted(dash_world):
     client = APIClient()
     client.force_authenticate(dash_world["manager"])
     resp = client.post(f"/api/manage/campaigns/{c.slug}/retrain/", {}, format="json")
-    assert resp.status_code == 202, resp.content
-    assert TrainingRun.objects.get(pk=resp.json()["run"]).label_count == 0
-    assert ActiveLearningConfig.objects.filter(campaign=c).exists()
+    assert resp.status_code == 400, resp.content
+    assert "trains from 20" in resp.json()["detail"]
+    assert not TrainingRun.objects.filter(campaign=c).exists()
 
 
 def test_post_only_pages_refuse_get(world):
