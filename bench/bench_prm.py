@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from active_learning.prm.config import ModelConfig, ScoreConfig, TrainConfig  # noqa: E402
+from active_learning.prm.config import ModelConfig, ScoreConfig, TrainConfig, resolve_device  # noqa: E402
 from active_learning.prm.model import PRM  # noqa: E402
 from active_learning.prm.score import score  # noqa: E402
 from active_learning.prm.synthetic import build_examples, read_gsm8k  # noqa: E402
@@ -57,21 +57,25 @@ def main() -> None:
                "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None, "scoring": [],
                "training": []}
     items = demo_items(args.solutions)
-    for layers, quant, max_len in [(None, False, 384), (None, True, 384), (3, True, 384), (2, True, 256)]:
+    # (layers, int8, max_length, batch token budget); None: the per-device default.
+    configs = [(None, False, 384, None), (None, True, 384, 8192), (None, True, 384, None), (3, True, 384, None),
+               (2, True, 384, None)]
+    for layers, quant, max_len, batch_tokens in configs:
         prm = PRM.from_backbone(ModelConfig(num_hidden_layers=layers, max_length=max_len))
-        cfg = ScoreConfig(quantize_cpu=quant, device=args.device)
+        cfg = ScoreConfig(quantize_cpu=quant, device=args.device, max_batch_tokens=batch_tokens)
         score(prm, items[:64], cfg)  # warm-up (and the int8 conversion)
         t0 = time.perf_counter()
         out = score(prm, items, cfg)
         dt = time.perf_counter() - t0
-        row = {"layers": layers or 6, "int8": quant, "max_length": max_len, "solutions": len(items),
+        row = {"layers": layers or 6, "int8": quant, "max_length": max_len,
+               "batch_tokens": cfg.batch_tokens(resolve_device(args.device)), "solutions": len(items),
                "seconds": round(dt, 2), "solutions_per_second": round(len(items) / dt, 1),
                "truncated": sum(o.truncated for o in out)}
         results["scoring"].append(row)
         print("score", row, flush=True)
     examples = list(build_examples(itertools.islice(read_gsm8k(TRAIN), args.train_solutions), variants=2))
     for layers in (None, 2):
-        prm = PRM.from_backbone(ModelConfig(num_hidden_layers=layers, max_length=256))
+        prm = PRM.from_backbone(ModelConfig(num_hidden_layers=layers))
         rep = train(prm, examples, TrainConfig(epochs=1, batch_size=16, device=args.device))
         row = {"layers": layers or 6, "solutions": len(examples), "labeled_steps": rep.labeled_steps,
                "steps": rep.steps, "seconds": rep.seconds,

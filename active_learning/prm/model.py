@@ -75,7 +75,7 @@ class PRM:
     def from_backbone(cls, config: ModelConfig, *, seed: int = 0) -> PRM:
         """A fresh PRM: pretrained backbone, new 2-way head (initialised from `seed`)."""
         import torch
-        from transformers import AutoModelForTokenClassification, AutoTokenizer
+        from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer
 
         path, name = resolve_backbone(config.backbone)
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
@@ -95,6 +95,11 @@ class PRM:
         if separator is None:
             separator = tokenizer.sep_token if tokenizer.sep_token is not None else "\n\n"
         limit = getattr(model.config, "max_position_embeddings", None) or config.max_length
+        if config.num_hidden_layers is not None:
+            # A cut backbone is a different model; say so wherever the name is shown.
+            full = AutoConfig.from_pretrained(path, local_files_only=True).num_hidden_layers
+            if config.num_hidden_layers < full:
+                name = f"{name} (first {config.num_hidden_layers} of {full} layers)"
         meta = PRMMeta(
             backbone=name, separator=separator, max_length=min(config.max_length, int(limit)),
             max_problem_tokens=config.max_problem_tokens, label2id=dict(LABEL2ID),

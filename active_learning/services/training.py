@@ -305,7 +305,7 @@ def _train_and_promote(run: TrainingRun, keeper: LeaseKeeper) -> None:
         if locked.status != TrainingRun.Status.RUNNING:
             raise Conflict(f"training run {run.pk} was reaped while training; not promoting")
         model = PRMModel.objects.create(
-            campaign=campaign, version=version, backbone=prm.meta.backbone, checkpoint_path=str(final_dir),
+            campaign=campaign, version=version, backbone=prm.meta.backbone[:255], checkpoint_path=str(final_dir),
             config={"model": model_cfg.to_dict(), "train": train_cfg.to_dict(), "warm_start_from": warm_from,
                     "separator": prm.meta.separator, "max_length": prm.meta.max_length},
             metrics=metrics, label_count=counts["assignments"],

@@ -79,15 +79,22 @@ def index(request):
     return render(request, "dashboard/index.html", {"rows": rows})
 
 
+def _queue_label(q: dict) -> str:
+    """"convincing_wrong · v2": the generation is shown only where it differs from the model version
+    (the refill sets both; an import can carry its own generation)."""
+    label = q["queue_strategy"] or "import"
+    version = q["queue_model_version"] or ""
+    if version:
+        label += f" · {version}"
+    if q["queue_generation"] is not None and version != f"v{q['queue_generation']}":
+        label += f" · gen {q['queue_generation']}"
+    return label
+
+
 def _overview_charts(o: dict) -> dict:
     fe = [("no error" if idx is None else f"step {idx + 1}", n) for idx, n in o["first_errors"]]
     reasons = [(k.replace("_", " "), v) for k, v in o["finish_reasons"].items()]
-    queue = [
-        (f"{q['queue_strategy'] or 'import'}"
-         + (f" · v{q['queue_model_version']}" if q["queue_model_version"] else "")
-         + (f" · gen {q['queue_generation']}" if q["queue_generation"] is not None else ""), q["n"])
-        for q in o["queue"]
-    ]
+    queue = [(_queue_label(q), q["n"]) for q in o["queue"]]
     r = o["ratings"]
     return {
         "ratings": _svg(charts.stacked_bar(

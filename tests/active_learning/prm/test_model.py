@@ -48,6 +48,8 @@ def test_a_decoder_model_goes_through_the_same_path(tiny_qwen_dir, tmp_path):
 def test_keeping_fewer_layers_is_a_config_option(tiny_bert_dir):
     prm = PRM.from_backbone(ModelConfig(backbone=str(tiny_bert_dir), num_hidden_layers=1))
     assert prm.model.config.num_hidden_layers == 1
+    assert prm.meta.backbone.endswith("(first 1 of 2 layers)")
+    assert "layers" not in PRM.from_backbone(ModelConfig(backbone=str(tiny_bert_dir))).meta.backbone
     assert len(prm.model.bert.encoder.layer) == 1
 
 
