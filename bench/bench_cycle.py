@@ -15,7 +15,9 @@ What it does:
    - an unlabeled pool of `--pool` solutions: the 5,276 real model solutions of the demo file plus
      synthetic GSM8K-train solutions (references and corruptions from further seeds) up to the
      size. Correctness comes from the import's own grader.
-   A database already seeded with the same parameters is reused; --reseed recreates it.
+   A database already seeded with the same parameters is reused with everything in it (earlier
+   runs, the active model, the stored settings), so its next cycle is a warm-started one;
+   --reseed recreates it for a first cycle from scratch.
 3. Runs `--cycles` cycles with the campaign's shipped defaults through the same services the
    training worker runs (training_run_request + cycle_run_inline), and reads each stage's time
    from the run's report.
@@ -268,6 +270,11 @@ def main(argv=None) -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2, default=str))
     log(f"wrote {args.out}")
+    bad = [c["run"] for c in result["cycles"]
+           if c["status"] != "succeeded" or not c["queue_head"]["scores_descending"]
+           or not c["queue_head"]["convincing_wrong_in_head"]]
+    if bad:
+        raise SystemExit(f"cycle(s) {bad} failed or queued the wrong head; see {args.out}")
 
 
 if __name__ == "__main__":

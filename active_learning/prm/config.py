@@ -2,7 +2,8 @@
 
 They are stored with every checkpoint and training run, which is what makes a
 run reproducible: same data, same config, same seed, same weights (on the same
-device and thread count).
+device and thread count, and with no time budget, which makes the step count
+depend on the machine's speed).
 """
 
 from __future__ import annotations
@@ -66,10 +67,10 @@ class TrainConfig(_JsonMixin):
     """Fine-tuning settings.
 
     Budgets: training stops at whichever comes first of `epochs`, `max_steps`
-    and `time_budget_s`; the report says which one stopped it. The learning
-    rate decays along whichever budget is closest to spent. A time budget
-    makes the step count depend on the machine, so bit-for-bit reruns need
-    epochs or max_steps as the binding budget.
+    and `time_budget_s`; the report says which one stopped it. Warmup and
+    decay follow whichever budget is closest to spent. With `time_budget_s`
+    set, the step count and the schedule depend on the machine's speed, so
+    a run is reproducible from its seed only without a time budget.
     neutral: how a 0 rating is trained. The paper counts neutral as correct
     ("positive"); "negative" is the strict reading; "ignore" drops the step.
     balance_classes: give each class equal total weight (capped at 5x).
@@ -99,6 +100,12 @@ class TrainConfig(_JsonMixin):
             raise ValueError("device must be auto, cpu, cuda or cuda:N")
         if self.epochs <= 0 or self.batch_size < 1 or self.learning_rate <= 0:
             raise ValueError("epochs, batch_size and learning_rate must be positive")
+        if self.time_budget_s is not None and self.time_budget_s <= 0:
+            raise ValueError("time_budget_s must be positive (leave it unset for no time budget)")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError("max_steps must be at least 1")
+        if not 0 <= self.warmup_fraction < 1:
+            raise ValueError("warmup_fraction must be in [0, 1)")
 
 
 @dataclass(frozen=True)

@@ -69,20 +69,25 @@ def _length_bucketed_batches(windows: Sequence[Window], batch_size: int, gen) ->
     return [batches[i] for i in perm]
 
 
-def lr_factor(step: int, *, total: int, warmup: int, elapsed: float = 0.0,
+def lr_factor(step: int, *, total: int, warmup_fraction: float, elapsed: float = 0.0,
               time_budget: float | None = None) -> float:
     """Learning-rate multiplier: linear warmup, then cosine decay to 10%.
 
-    The decay follows whichever budget runs out first. Under a time budget
-    the step count is unknown up front; scheduling by steps alone would stop
-    a CPU run at peak learning rate, never annealed.
+    Both phases run on one progress value, the larger of step progress and
+    time progress. Under a time budget the step count is unknown up front:
+    scheduling warmup and decay by a step total derived from `epochs` could
+    spend the whole budget warming up, or stop at peak rate, never annealed.
+    Without a time budget only steps count, so the schedule (and the run) is
+    reproducible.
     """
-    if step < warmup:
-        return (step + 1) / (warmup + 1)
-    frac = (step - warmup) / max(1, total - warmup)
+    p = (step + 1) / max(1, total)
     if time_budget:
-        frac = max(frac, elapsed / time_budget)
-    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac)))
+        p = max(p, elapsed / time_budget)
+    p = min(1.0, p)
+    if p < warmup_fraction:
+        return p / warmup_fraction
+    frac = (p - warmup_fraction) / (1.0 - warmup_fraction)
+    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac))
 
 
 def train(
@@ -139,10 +144,9 @@ def train(
         [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=config.learning_rate,
     )
-    warmup = int(total * config.warmup_fraction)
 
     def lr_at(step: int) -> float:
-        return lr_factor(step, total=total, warmup=warmup, elapsed=time.monotonic() - t0,
+        return lr_factor(step, total=total, warmup_fraction=config.warmup_fraction, elapsed=time.monotonic() - t0,
                          time_budget=config.time_budget_s)
 
     gen = torch.Generator().manual_seed(config.seed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from django.db.models import Count, Q
@@ -9,8 +10,10 @@ from django.utils import timezone
 
 from active_learning.models import ActiveLearningConfig, TrainingRun
 from active_learning.services.training import LIVE, training_run_request, training_runs_reap
-from labeling.errors import Conflict
+from labeling.errors import Conflict, LabelingError
 from labeling.models import Assignment
+
+logger = logging.getLogger(__name__)
 
 
 def cycle_due_reason(*, config: ActiveLearningConfig, labels: int, last: TrainingRun | None, now) -> str | None:
@@ -56,4 +59,8 @@ def cycles_start_due(*, now=None) -> list[TrainingRun]:
             started.append(training_run_request(campaign=campaign, trigger=reason))
         except Conflict:
             continue  # another scheduler got there first
+        except LabelingError as exc:
+            # One campaign's bad settings (or labels gone below min_labels
+            # since the count) must not stop the others' cycles.
+            logger.warning("not starting a cycle for %s: %s", campaign.slug, exc)
     return started

@@ -271,7 +271,11 @@ def _train_and_promote(run: TrainingRun, keeper: LeaseKeeper) -> None:
     active = PRMModel.objects.filter(campaign=campaign, is_active=True).first()
     model_cfg = ModelConfig.from_dict(cfg["model"])
     train_cfg = TrainConfig.from_dict(cfg["train"])
-    if cfg["warm_start"] and active is not None and Path(active.checkpoint_path).is_dir():
+    # Warm start only from a model built with the same ModelConfig: after a
+    # manager changes the backbone or its depth, continuing from the old
+    # checkpoint would silently keep the old architecture.
+    same_model = active is not None and (active.config or {}).get("model") == model_cfg.to_dict()
+    if cfg["warm_start"] and same_model and Path(active.checkpoint_path).is_dir():
         prm = PRM.load(active.checkpoint_path)
         warm_from = active.version
     else:

@@ -108,3 +108,9 @@ def test_simulate_active_learning_refuses_too_few_problems(prm800k_records_path,
     two.write_text("".join(prm800k_records_path.read_text().splitlines(keepends=True)[:2]))
     with pytest.raises(CommandError, match="at least 4 problems"):
         call_command("simulate_active_learning", "--source", "prm800k", "--dataset", str(two))
+
+
+def test_simulate_active_learning_writes_only_the_synthetic_set(prm800k_records_path, tmp_path):
+    with pytest.raises(CommandError, match="needs --source gsm8k"):
+        call_command("simulate_active_learning", "--source", "prm800k", "--dataset", str(prm800k_records_path),
+                     "--write-dataset", str(tmp_path / "x.jsonl"))

@@ -69,6 +69,10 @@ class Command(BaseCommand):
         unknown = set(opts["strategies"]) - set(STRATEGIES)
         if unknown:
             raise CommandError(f"unknown strategies: {', '.join(sorted(unknown))}")
+        if opts["write_dataset"] and opts["source"] != "gsm8k":
+            # Rewriting a user's PRM800K file would drop what the examples do not carry (neutral
+            # ratings past the label, ground truth); they already have the file.
+            raise CommandError("--write-dataset writes the synthetic GSM8K set; it needs --source gsm8k")
         if opts["source"] == "gsm8k":
             path = opts["dataset"] or BUNDLED_GSM8K
             try:

@@ -1,3 +1,4 @@
+import math
 import random
 
 import pytest
@@ -63,7 +64,7 @@ def test_budgets_stop_training_and_say_which_one(tiny_bert_dir):
     data = marker_dataset(40, seed=0)
     report = train(fresh(tiny_bert_dir), data, TrainConfig(epochs=10, batch_size=4, max_steps=3))
     assert (report.steps, report.stopped_by) == (3, "max_steps")
-    report = train(fresh(tiny_bert_dir), data, TrainConfig(epochs=10, batch_size=4, time_budget_s=0))
+    report = train(fresh(tiny_bert_dir), data, TrainConfig(epochs=10, batch_size=4, time_budget_s=1e-9))
     assert (report.steps, report.stopped_by) == (0, "time_budget")
     calls = []
     report = train(fresh(tiny_bert_dir), data, TrainConfig(epochs=10, batch_size=4),
@@ -92,18 +93,28 @@ def test_configs_reject_bad_values():
 def test_lr_schedule_warms_up_then_decays_by_steps():
     from active_learning.prm.train import lr_factor
 
-    assert lr_factor(0, total=100, warmup=10) == pytest.approx(1 / 11)
-    assert lr_factor(10, total=100, warmup=10) == pytest.approx(1.0)
-    assert lr_factor(55, total=100, warmup=10) == pytest.approx(0.55)
-    assert lr_factor(100, total=100, warmup=10) == pytest.approx(0.1)
+    assert lr_factor(0, total=100, warmup_fraction=0.1) == pytest.approx(0.1)
+    assert lr_factor(9, total=100, warmup_fraction=0.1) == pytest.approx(1.0)
+    assert lr_factor(54, total=100, warmup_fraction=0.1) == pytest.approx(0.55)
+    assert lr_factor(99, total=100, warmup_fraction=0.1) == pytest.approx(0.1)
+    assert lr_factor(0, total=10, warmup_fraction=0.0) == pytest.approx(0.1 + 0.45 * (1 + math.cos(math.pi * 0.1)))
 
 
 def test_lr_schedule_follows_the_time_budget_when_it_runs_out_first():
     from active_learning.prm.train import lr_factor
 
-    # 1% of the steps done but the time budget half spent: halfway down the cosine.
-    assert lr_factor(11, total=1000, warmup=10, elapsed=60, time_budget=120) == pytest.approx(0.55)
+    # A step total from `epochs` far beyond what the budget allows: warmup ends
+    # by the clock, not after 6% of those steps...
+    assert lr_factor(0, total=4000, warmup_fraction=0.1, elapsed=6, time_budget=120) == pytest.approx(0.5)
+    # ...and the decay is halfway down when half the time is gone.
+    assert lr_factor(11, total=4000, warmup_fraction=0.1, elapsed=66, time_budget=120) == pytest.approx(0.55)
     # Past the budget the rate sits at the floor instead of wrapping around.
-    assert lr_factor(11, total=1000, warmup=10, elapsed=500, time_budget=120) == pytest.approx(0.1)
+    assert lr_factor(11, total=4000, warmup_fraction=0.1, elapsed=500, time_budget=120) == pytest.approx(0.1)
     # Steps ahead of time: the step count still drives it.
-    assert lr_factor(505, total=1000, warmup=10, elapsed=1, time_budget=120) == pytest.approx(0.55)
+    assert lr_factor(549, total=1000, warmup_fraction=0.1, elapsed=1, time_budget=120) == pytest.approx(0.55)
+
+
+def test_budgets_are_validated():
+    for bad in ({"time_budget_s": 0}, {"max_steps": 0}, {"warmup_fraction": 1.0}, {"warmup_fraction": -0.1}):
+        with pytest.raises(ValueError):
+            TrainConfig(**bad)

@@ -49,3 +49,17 @@ def test_beat_check_starts_due_campaigns_once(al_campaign, django_capture_on_com
     assert cycles_start_due() == []  # a live run holds the lock
     TrainingRun.objects.filter(pk=started[0].pk).update(status="succeeded")
     assert cycles_start_due() == []  # nothing new since
+
+
+@pytest.mark.django_db
+def test_one_campaign_with_broken_settings_does_not_stop_the_others(al_campaign, monkeypatch, caplog):
+    from tests.factories import AssignmentFactory, CampaignFactory
+
+    campaign, _ = al_campaign
+    broken = CampaignFactory(slug="broken")
+    AssignmentFactory(task__campaign=broken, status="submitted", submitted_at=timezone.now(), lease_expires_at=None)
+    ActiveLearningConfig.objects.create(campaign=broken, min_labels=1, model_config={"no_such_field": 1})
+    monkeypatch.setattr("active_learning.services.training._enqueue_cycle", lambda run_id: None)
+    started = cycles_start_due()
+    assert [r.campaign_id for r in started] == [campaign.pk]
+    assert "not starting a cycle for broken" in caplog.text and "no_such_field" in caplog.text

@@ -48,19 +48,37 @@ def test_labeled_oracle_keeps_the_first_error_of_real_phase2_records(prm800k_rec
         assert ratings[labeled:] == [None] * (len(steps) - labeled)
 
 
+def test_labeled_oracle_follows_the_labelers_path_in_phase1_records(prm800k_records_path):
+    records = [json.loads(line) for line in prm800k_records_path.read_text().splitlines()]
+    phase1 = [r for r in records if not r["question"].get("pre_generated_steps")]
+    assert [r["label"]["finish_reason"] for r in phase1] == ["solution", "give_up", "solution"]
+    for rec in phase1:
+        _, steps, ratings = prm800k_ratings(rec)
+        # Solved paths hold no error: rejected alternatives are not the path.
+        assert -1 not in ratings
+        for text, step in zip(steps, rec["label"]["steps"], strict=False):
+            chosen = step["chosen_completion"]
+            if chosen is not None:
+                assert text == step["completions"][chosen]["text"]
+            elif step["human_completion"]:
+                assert text == step["human_completion"]["text"]
+
+
 def test_oracle_ratings_equal_what_the_import_stores(prm800k_records_path):
     campaign = CampaignFactory()
     solutions_import(campaign=campaign, path=prm800k_records_path)
     oracle = LabeledOracle.from_file(prm800k_records_path)
     compared = 0
-    for a in Assignment.objects.filter(campaign=campaign).select_related("solution__problem"):
+    # Phase 2 (pre-generated solutions, the bulk of PRM800K); phase 1 paths differ, see above.
+    for a in Assignment.objects.filter(campaign=campaign, solution__generator="prm800k-phase2").select_related(
+            "solution__problem"):
         steps = list(a.solution.steps.order_by("index").values_list("text", flat=True))
         stored = dict(StepLabel.objects.filter(assignment=a).values_list("step__index", "rating"))
         expected = oracle(a.solution.problem.text, steps)
         assert expected is not None
         assert [expected[i] for i in sorted(stored)] == [stored[i] for i in sorted(stored)]
         compared += 1
-    assert compared == 12
+    assert compared == 9
 
 
 def test_simulated_annotators_label_through_the_real_services():

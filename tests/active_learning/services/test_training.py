@@ -51,6 +51,21 @@ def test_warm_start_from_the_active_model_and_versions_increase(al_campaign):
     assert list(PRMModel.objects.filter(campaign=campaign, is_active=True).values_list("version", flat=True)) == [2]
 
 
+def test_a_changed_model_config_starts_cold(al_campaign):
+    campaign, _ = al_campaign
+    cycle_run_inline(run_id=request(campaign).pk)
+    config = ActiveLearningConfig.objects.get(campaign=campaign)
+    config.model_config = {**config.model_config, "num_hidden_layers": 1}
+    config.save()
+    run = training_run_execute(run_id=request(campaign).pk)
+    # The tiny backbone has 2 layers; continuing from v1 would have kept both.
+    assert run.model.config["warm_start_from"] is None
+    assert run.model.config["model"]["num_hidden_layers"] == 1
+    from active_learning.prm.model import PRM
+
+    assert PRM.load(run.model.checkpoint_path).model.config.num_hidden_layers == 1
+
+
 def test_a_regressing_model_is_stored_but_not_promoted(al_campaign):
     campaign, _ = al_campaign
     cycle_run_inline(run_id=request(campaign).pk)
@@ -118,7 +133,7 @@ def test_new_campaigns_get_the_cpu_defaults_and_runs_carry_them():
     run = request(campaign)
     # The fast CPU model (2 layers) and a capped training time, unless a manager changes them.
     assert run.config["model"]["num_hidden_layers"] == 2 and run.config["model"]["backbone"] == ""
-    assert run.config["train"]["time_budget_s"] == 300
+    assert run.config["train"]["max_steps"] == 400 and run.config["train"]["time_budget_s"] is None
     config = ActiveLearningConfig.objects.get(campaign=campaign)
     config.model_config = {}
     config.save()
