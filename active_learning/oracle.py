@@ -33,40 +33,22 @@ def solution_key(problem: str, steps: Sequence[str]) -> str:
 
 
 def prm800k_ratings(record: dict) -> tuple[str, list[str], list[int | None]]:
-    """(problem, step texts, their ratings) from one PRM800K record.
+    """(problem, step texts, their ratings) from one PRM800K record, read as the importer reads it.
 
-    Phase 2 (pre-generated solutions) is read through the import parser, so
-    the oracle and an imported file agree: the steps are the pre-generated
-    ones, each rated by its first completion, None past the label. Real
-    phase-2 records leave `chosen_completion` null on the -1 step that ends
-    a found_error label; following chosen completions would drop every
-    first error. Phase 1 (labeler-built paths) follows the path the labeler
-    took: the chosen completion, else their own written step.
-    Raises ValueError (RecordError) for a record the importer would refuse.
+    Going through the import parser keeps the oracle and an imported file in
+    step. Phase 2: the pre-generated steps, each rated by its first
+    completion (real records leave `chosen_completion` null on the -1 step
+    that ends a found_error label, so following chosen completions would
+    drop every first error). Phase 1: the path the labeler took. Steps past
+    the label are None. Raises ValueError (RecordError) for a record the
+    importer would refuse.
     """
     from labeling.importing.formats import parse_prm800k
 
     (parsed,) = parse_prm800k(record)
-    if record["question"].get("pre_generated_steps") is not None:
-        ratings: list[int | None] = [ls.completions[0].rating for ls in parsed.label.steps]
-        ratings += [None] * (len(parsed.steps) - len(ratings))
-        return parsed.problem.text, list(parsed.steps), ratings
-    steps, ratings = [], []
-    for ls in parsed.label.steps:
-        if ls.chosen_completion is not None:
-            chosen = ls.completions[ls.chosen_completion]
-            steps.append(chosen.text)
-            ratings.append(chosen.rating)
-        elif ls.human_completion and ls.human_completion.get("text"):
-            steps.append(ls.human_completion["text"])
-            rating = ls.human_completion.get("rating")
-            ratings.append(1 if rating is None else rating)  # a step the expert wrote is taken as correct
-        else:
-            # No way forward: the labeler stopped here. Keep the step they rated.
-            steps.append(ls.completions[0].text)
-            ratings.append(ls.completions[0].rating)
-            break
-    return parsed.problem.text, steps, ratings
+    ratings: list[int | None] = [ls.path.rating for ls in parsed.label.steps]
+    ratings += [None] * (len(parsed.steps) - len(ratings))
+    return parsed.problem.text, list(parsed.steps), ratings
 
 
 class LabeledOracle:

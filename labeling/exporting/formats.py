@@ -101,7 +101,7 @@ def prm800k_record(ls: LabeledSolution) -> dict:
         alts = by_step.get(r.index, [])
         override = next((a for a in alts if a.kind == "alternative" and a.position == 0), None)
         if override is not None:
-            first = {"text": override.text, "rating": r.rating, "flagged": r.flagged}
+            first = {"text": override.text, "rating": override.rating, "flagged": override.flagged}
             first.update(override.extra.get("completion", {}))
             step_extra = override.extra.get("step", {})
         else:

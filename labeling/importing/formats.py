@@ -209,11 +209,18 @@ def parse_prm800k(obj: dict) -> list[ParsedSolution]:
         final_answer = None if final_answer is None else _str(
             final_answer, "question.pre_generated_answer", allow_empty=True, allow_number=True)
     else:
-        # Phase 1: the labeler built the solution step by step; completions[0]
-        # of each step is the step, the rest are alternatives.
+        # Phase 1: the labeler built the solution step by step, so the
+        # solution is the path they took (chosen completion, else their own
+        # step); the other completions are rated alternatives.
         if not label_steps:
             raise RecordError("'label.steps' is empty and there are no pre_generated_steps")
-        steps = [s.completions[0].text for s in label_steps]
+        for ls in label_steps:
+            if ls.chosen_completion is not None:
+                ls.on_path = ls.completions[ls.chosen_completion]
+            elif ls.human_completion is not None and ls.human_completion.get("text"):
+                hc = ls.human_completion
+                ls.on_path = ParsedCompletion(text=hc["text"], rating=hc.get("rating"), flagged=hc.get("flagged"))
+        steps = [s.path.text for s in label_steps]
         final_answer = None
     if not any(s.strip() for s in steps):
         raise RecordError("solution steps are all empty")

@@ -41,6 +41,15 @@ class ParsedLabelStep:
     human_completion: dict | None
     chosen_completion: int | None
     extra: dict = field(default_factory=dict)
+    # The completion that is the solution's step here, with the rating that
+    # step gets: completions[0] for pre-generated (phase 2) solutions; in a
+    # phase-1 record the labeler's path: the chosen completion, else their
+    # own written step, else completions[0] (where the label stopped).
+    on_path: ParsedCompletion | None = None
+
+    @property
+    def path(self) -> ParsedCompletion:
+        return self.on_path if self.on_path is not None else self.completions[0]
 
 
 @dataclass

@@ -385,13 +385,14 @@ class _BatchWriter:
                     extra["completion"] = first.extra
                 step_labels.append(
                     StepLabel(
-                        assignment_id=assignment.pk, step_id=step_id, rating=first.rating,
-                        flagged=first.flagged, chosen_completion=ls.chosen_completion,
+                        assignment_id=assignment.pk, step_id=step_id, rating=ls.path.rating,
+                        flagged=ls.path.flagged, chosen_completion=ls.chosen_completion,
                     )
                 )
-                if p.steps[i] != first.text or extra:
-                    # completions[0] differs from the stored step (or carries
-                    # unknown fields): keep it verbatim at position 0.
+                if p.steps[i] != first.text or extra or ls.path is not first:
+                    # completions[0] is not the stored step with its rating
+                    # (a phase-1 path went elsewhere, or the text or fields
+                    # differ): keep it verbatim at position 0.
                     alternatives.append(
                         StepAlternative(
                             assignment_id=assignment.pk, step_id=step_id, kind="alternative", position=0,

@@ -72,6 +72,26 @@ def test_prm800k_import_creates_external_labelers_and_labels(prm800k_records_pat
     assert StepLabel.objects.filter(rating__isnull=True).exists()
 
 
+def test_prm800k_phase1_solution_is_the_path_the_labeler_took(prm800k_records_path):
+    # Record 1 (phase 1, "solution"): the last step's chosen completion is 4, and
+    # record 3 replaces a rejected completion with the labeler's own step.
+    records = [json.loads(line) for line in open(prm800k_records_path)]
+    campaign = CampaignFactory()
+    solutions_import(campaign=campaign, path=prm800k_records_path)
+    for rec in (records[0], records[2]):
+        a = Assignment.objects.get(extra__timestamp_raw=rec["timestamp"])
+        labels = list(a.step_labels.order_by("step__index").select_related("step"))
+        for label, step in zip(labels, rec["label"]["steps"], strict=True):
+            chosen = step["chosen_completion"]
+            on_path = step["completions"][chosen] if chosen is not None else step["human_completion"]
+            assert label.step.text == on_path["text"]
+            assert label.rating == on_path.get("rating")
+        # A solved path: the rejected alternatives' -1 ratings are not the solution's.
+        assert -1 not in [lab.rating for lab in labels]
+        # The path ends in the labeler's final answer, which grades as correct.
+        assert a.solution.answer_is_correct is True
+
+
 def test_prm800k_conflicting_label_rolls_back_everything(prm800k_records_path, write_jsonl):
     rec = json.loads(open(prm800k_records_path).readlines()[4])
     again = json.loads(json.dumps(rec))
