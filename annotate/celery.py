@@ -26,6 +26,10 @@ app.conf.beat_schedule = {
     },
     # Agreement is a self-join over all labels: recomputed in the background
     # (only for campaigns with new labels) and read by the dashboard.
+    "reap-stale-jobs": {
+        "task": "labeling.tasks.reap_stale_jobs",
+        "schedule": float(os.environ.get("JOB_REAP_SECONDS", "300")),
+    },
     "refresh-agreement": {
         "task": "labeling.tasks.refresh_agreement",
         "schedule": float(os.environ.get("AGREEMENT_REFRESH_SECONDS", "120")),

@@ -12,6 +12,14 @@ def expire_stale_leases() -> int:
     return assignments_expire_stale()
 
 
+@shared_task(name="labeling.tasks.reap_stale_jobs")
+def reap_stale_jobs() -> int:
+    """Beat runs this every JOB_REAP_SECONDS; reaping twice is harmless."""
+    from labeling.services.jobs import jobs_reap
+
+    return jobs_reap()
+
+
 @shared_task(name="labeling.tasks.refresh_agreement")
 def refresh_agreement() -> list[int]:
     """Beat runs this every AGREEMENT_REFRESH_SECONDS; a missed run is simply caught up by the next."""
@@ -20,9 +28,9 @@ def refresh_agreement() -> list[int]:
     return agreement_refresh_due()
 
 
-# Import/export jobs ack early (no replay after a worker dies mid-way): the
-# job row would say "running" forever, but a replay would double the work;
-# the service refuses a job that is not pending.
+# Import/export jobs ack early (no replay after a worker dies mid-way): a
+# replay would double the work, and the service refuses a job that is not
+# pending. A job whose worker died is failed by reap_stale_jobs instead.
 @shared_task(name="labeling.tasks.run_import_job", acks_late=False)
 def run_import_job(job_id: int) -> str:
     """Run one import job (all-or-nothing)."""

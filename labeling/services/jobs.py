@@ -5,7 +5,9 @@ Invariants:
   always show it; the task moves it pending -> running -> succeeded/failed;
 - an import is all-or-nothing (solutions_import) and a failed job keeps the
   error that names the bad lines; an export file appears only complete;
-- running a job twice (a redelivered task) does nothing the second time.
+- running a job twice (a redelivered task) does nothing the second time;
+- a job whose worker died (no heartbeat for JOB_STALE_SECONDS) is failed by
+  jobs_reap with a reason, so no page shows "running" forever.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from labeling.errors import LabelingError, NotFound, ValidationFailed
@@ -82,16 +85,45 @@ def _claim(job_id: int, kind: str) -> Job | None:
         if job.status != Job.Status.PENDING:
             return None
         job.status = Job.Status.RUNNING
-        job.started_at = timezone.now()
-        job.save(update_fields=["status", "started_at"])
+        job.started_at = job.heartbeat_at = timezone.now()
+        job.save(update_fields=["status", "started_at", "heartbeat_at"])
         return job
 
 
 def _progress(job: Job):
     def report(done: int, total: int | None) -> None:
-        Job.objects.filter(pk=job.pk).update(progress_done=done, progress_total=total)
+        Job.objects.filter(pk=job.pk).update(progress_done=done, progress_total=total, heartbeat_at=timezone.now())
 
     return report
+
+
+def jobs_reap(*, now=None) -> int:
+    """Fail running jobs whose worker stopped reporting; returns how many.
+
+    Invariants: only jobs still RUNNING with a heartbeat older than
+    JOB_STALE_SECONDS are touched (the row lock and the status check make a
+    job that finishes meanwhile win); an import wrote nothing (it is one
+    transaction), so its upload is removed and the reason says to run it
+    again; an export's partial file never replaced a complete one.
+    """
+    now = now or timezone.now()
+    cutoff = now - timezone.timedelta(seconds=settings.JOB_STALE_SECONDS)
+    reaped = 0
+    with transaction.atomic():
+        # Jobs claimed before heartbeats existed only have started_at.
+        stale = Job.objects.select_for_update(skip_locked=True).filter(
+            Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff),
+            status=Job.Status.RUNNING,
+        )
+        for job in stale:
+            minutes = round((now - (job.heartbeat_at or job.started_at)).total_seconds() / 60)
+            what = "nothing was imported; upload the file again" if job.kind == Job.Kind.IMPORT \
+                else "no file was written; start the export again"
+            _finish(job, error=f"the worker running this job stopped (no progress for {minutes} min); {what}")
+            if job.kind == Job.Kind.IMPORT and job.params.get("path"):
+                Path(job.params["path"]).unlink(missing_ok=True)
+            reaped += 1
+    return reaped
 
 
 def _finish(job: Job, *, result: dict | None = None, error: str = "") -> Job:

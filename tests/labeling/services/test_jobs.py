@@ -34,6 +34,36 @@ def test_import_job_with_a_bad_line_imports_nothing_and_names_it(demo_file, sett
 
 
 @pytest.mark.django_db
+def test_a_job_whose_worker_died_is_failed_with_the_reason(demo_file, settings, tmp_path):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from labeling.services.jobs import _claim, jobs_reap
+
+    settings.IMPORT_UPLOAD_DIR = tmp_path
+    settings.JOB_STALE_SECONDS = 600
+    campaign = CampaignFactory()
+    dead = import_job_create(campaign=campaign, filename="x.jsonl", chunks=iter(_lines(demo_file, 2)),
+                             user=UserFactory())
+    _claim(dead.pk, Job.Kind.IMPORT)  # the worker took it, then was killed
+    alive = export_job_create(campaign=campaign, user=UserFactory(), fmt="prm800k")
+    _claim(alive.pk, Job.Kind.EXPORT)
+    waiting = export_job_create(campaign=campaign, user=UserFactory(), fmt="prm800k")
+    now = timezone.now()
+    Job.objects.filter(pk=dead.pk).update(heartbeat_at=now - timedelta(minutes=25))
+    Job.objects.filter(pk=alive.pk).update(heartbeat_at=now - timedelta(minutes=5))
+    assert jobs_reap(now=now) == 1
+    dead.refresh_from_db()
+    assert dead.status == Job.Status.FAILED and dead.finished_at is not None
+    assert "stopped (no progress for 25 min); nothing was imported" in dead.error
+    assert not list(tmp_path.iterdir())  # the orphaned upload is removed
+    assert Job.objects.get(pk=alive.pk).status == Job.Status.RUNNING
+    assert Job.objects.get(pk=waiting.pk).status == Job.Status.PENDING  # not started is not dead
+    assert jobs_reap(now=now) == 0  # reaping twice is harmless
+
+
+@pytest.mark.django_db
 def test_empty_or_unknown_uploads_are_refused(settings, tmp_path):
     settings.IMPORT_UPLOAD_DIR = tmp_path
     campaign = CampaignFactory()
@@ -82,3 +112,8 @@ def test_import_job_round_trip_through_redis_and_a_worker(demo_file, settings, t
     assert job.progress_done == job.progress_total == 5
     assert Solution.objects.filter(tasks__campaign=campaign).count() == job.result["tasks_created"] > 0
     assert "created:" in job.result["summary"]
+
+
+def test_beat_schedules_the_job_reaper():
+    entry = app.conf.beat_schedule["reap-stale-jobs"]
+    assert entry["task"] == "labeling.tasks.reap_stale_jobs" and entry["task"] in app.tasks
