@@ -115,5 +115,7 @@ def test_import_job_round_trip_through_redis_and_a_worker(demo_file, settings, t
 
 
 def test_beat_schedules_the_job_reaper():
+    import labeling.tasks  # noqa: F401  (registers the app's tasks, as a worker's autodiscovery does)
+
     entry = app.conf.beat_schedule["reap-stale-jobs"]
     assert entry["task"] == "labeling.tasks.reap_stale_jobs" and entry["task"] in app.tasks
