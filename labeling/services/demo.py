@@ -45,7 +45,7 @@ DEMO_GOLD = 16
 # Short cycles so the loop is visible within minutes on a laptop: retrain
 # after 40 new labels (or every 15 minutes if anything arrived). The model and
 # training budget are the shipped defaults; scoring the 5k-solution pool takes
-# about 20 s on 2 cores.
+# about 25 s on 2 cores.
 DEMO_AL = {"retrain_after_labels": 40, "retrain_every_minutes": 15, "min_labels": 30, "refill_size": 200}
 
 
