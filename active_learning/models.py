@@ -39,9 +39,9 @@ class PRMModel(models.Model):
 
 def default_model_config() -> dict:
     # The bundled MiniLM cut to its first 2 layers. On the 2-core CPU target it
-    # scores ~250 solutions/s (all 6 layers: ~80), and with the same 180 s of
-    # training it reached a higher held-out step AUROC (0.73 against 0.64):
-    # the shallow model gets through three times the epochs in that time.
+    # scores 200-250 solutions/s (all 6 layers: 65-80), and with the same 180 s
+    # of training it reached a higher held-out step AUROC (0.73 against 0.70):
+    # the shallow model gets through 2.5 times the epochs in that time.
     # Measured by bench/bench_prm_layers.py; see BENCHMARKS.md.
     return {"num_hidden_layers": 2}
 

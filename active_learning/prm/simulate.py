@@ -29,6 +29,9 @@ from active_learning.prm.score import score
 from active_learning.prm.train import train
 from active_learning.strategies import Candidate, get_strategy
 
+# Metrics where higher is better, so "labels uniform needs to match" is defined.
+RATIO_METRICS = ("step_auroc", "first_error_f1", "solution_auroc")
+
 
 @dataclass(frozen=True)
 class SimulationConfig:
@@ -112,9 +115,13 @@ def run_simulation(
                 labeled += picked
             curves.append(curve)
     summary = summarize(curves, config.metric)
+    # The same curves read through the other higher-is-better metrics: a
+    # strategy can buy first-error localisation without moving step AUROC
+    # much, and the paper's target is finding errors.
+    others = {m: summarize(curves, m) for m in RATIO_METRICS if m != config.metric}
     return {"config": asdict(config), "train_config": train_config.to_dict(),
             "pool": len(pool_all), "heldout": len(heldout),
-            "curves": [asdict(c) for c in curves], "summary": summary}
+            "curves": [asdict(c) for c in curves], "summary": summary, "other_metrics": others}
 
 
 def mean_curve(curves: Sequence[Curve], metric: str) -> list[tuple[int, float]]:

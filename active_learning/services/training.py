@@ -17,6 +17,7 @@ import os
 import shutil
 import socket
 import time
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -289,7 +290,9 @@ def _train_and_promote(run: TrainingRun, keeper: LeaseKeeper) -> None:
 
     version = (PRMModel.objects.filter(campaign=campaign).order_by("-version").values_list("version", flat=True)
                .first() or 0) + 1
-    final_dir = Path(settings.CHECKPOINT_DIR) / campaign.slug / f"v{version}-run{run.pk}"
+    # A random suffix: version and run id repeat after a database reset or a
+    # restored backup, and renaming onto a leftover directory would fail the run.
+    final_dir = Path(settings.CHECKPOINT_DIR) / campaign.slug / f"v{version}-run{run.pk}-{uuid.uuid4().hex[:8]}"
     tmp_dir = final_dir.with_name(final_dir.name + ".tmp")
     shutil.rmtree(tmp_dir, ignore_errors=True)
     prm.save(tmp_dir)

@@ -118,12 +118,13 @@ class Command(BaseCommand):
         from active_learning.prm.report import plot_curves
 
         plot_curves(result, out / "curves.png")
-        for strategy, eff in result["summary"]["efficiency"].items():
-            final = eff["final"]
-            if final:
-                self.stdout.write(
-                    f"{strategy}: {result['summary']['metric']} {final['quality']:.4f} at {final['labels']} labels; "
-                    f"uniform needs {'more than ' if final['lower_bound'] else ''}"
-                    f"{final['ratio'] * final['labels']:.0f} -> {final['ratio']:.2f}x data efficiency"
-                )
+        for summary in (result["summary"], *result["other_metrics"].values()):
+            for strategy, eff in summary["efficiency"].items():
+                final = eff["final"]
+                if final:
+                    self.stdout.write(
+                        f"{strategy}: {summary['metric']} {final['quality']:.4f} at {final['labels']} labels; "
+                        f"uniform needs {'more than ' if final['lower_bound'] else ''}"
+                        f"{final['ratio'] * final['labels']:.0f} -> {final['ratio']:.2f}x data efficiency"
+                    )
         self.stdout.write(self.style.SUCCESS(f"wrote {out / 'curves.json'} and {out / 'curves.png'}"))

@@ -46,3 +46,9 @@ def test_simulation_runs_every_strategy_and_seed_at_equal_budgets(tiny_bert_dir)
     assert cw[0]["points"][0]["step_auroc"] == uni[0]["points"][0]["step_auroc"]
     assert "convincing_wrong" in result["summary"]["efficiency"]
     assert result["summary"]["mean_curves"]["uniform"][-1][0] == 80
+    # The same curves through the other metrics, each with its own ratios.
+    assert set(result["other_metrics"]) == {"first_error_f1", "solution_auroc"}
+    fe = result["other_metrics"]["first_error_f1"]
+    assert fe["metric"] == "first_error_f1" and "convincing_wrong" in fe["efficiency"]
+    assert fe["mean_curves"]["uniform"][-1][1] == pytest.approx(
+        sum(c["points"][-1]["first_error_f1"] for c in uni) / len(uni))

@@ -147,3 +147,16 @@ def test_a_request_below_min_labels_is_refused_up_front(al_campaign):
     with pytest.raises(ValidationFailed, match="has 18 submitted labels and trains from 1000"):
         request(campaign)
     assert not TrainingRun.objects.filter(campaign=campaign).exists()
+
+
+def test_a_leftover_checkpoint_directory_does_not_fail_the_run(al_campaign, settings):
+    # After a database reset, version 1 of run N can be trained again while
+    # the old run's directory is still on disk.
+    campaign, _ = al_campaign
+    run = request(campaign)
+    leftover = Path(settings.CHECKPOINT_DIR) / campaign.slug / f"v1-run{run.pk}"
+    (leftover / "sub").mkdir(parents=True)
+    (leftover / "prm.json").write_text("{}")
+    run = training_run_execute(run_id=run.pk)
+    assert run.status == TrainingRun.Status.RUNNING and run.model.is_active
+    assert Path(run.model.checkpoint_path) != leftover and (leftover / "prm.json").read_text() == "{}"
