@@ -48,7 +48,7 @@ def default_model_config() -> dict:
 
 def default_train_config() -> dict:
     # Caps training at 400 optimizer steps (2 epochs if that comes first):
-    # about 280 s for the 2-layer model on 2 CPU cores, so a retrain -> score
+    # about 310 s for the 2-layer model on 2 CPU cores, so a retrain -> score
     # -> refill cycle on a 100k pool stays under 15 minutes (bench_cycle.py).
     # A step cap rather than a time budget keeps runs reproducible from their
     # seed; add time_budget_s for a hard wall-clock bound, or lift both on a GPU.
@@ -99,7 +99,7 @@ class ActiveLearningConfig(models.Model):
     )
     train_config = models.JSONField(
         default=default_train_config, blank=True,
-        help_text="prm.config.TrainConfig fields. Default: at most 400 optimizer steps (about 280 s on 2 CPU cores).",
+        help_text="prm.config.TrainConfig fields. Default: at most 400 optimizer steps (about 310 s on 2 CPU cores).",
     )
     score_config = models.JSONField(default=dict, blank=True, help_text="prm.config.ScoreConfig fields")
     updated_at = models.DateTimeField(auto_now=True)

@@ -19,6 +19,6 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='activelearningconfig',
             name='train_config',
-            field=models.JSONField(blank=True, default=active_learning.models.default_train_config, help_text='prm.config.TrainConfig fields. Default: at most 400 optimizer steps (about 280 s on 2 CPU cores).'),
+            field=models.JSONField(blank=True, default=active_learning.models.default_train_config, help_text='prm.config.TrainConfig fields. Default: at most 400 optimizer steps (about 310 s on 2 CPU cores).'),
         ),
     ]
