@@ -40,10 +40,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.bench_dashboard import _with_db, log  # noqa: E402
+from bench.bench_dashboard import bench_database, log  # noqa: E402
 
 SLUG = "bench-cycle"
-MARKER = "bench_cycle seed v1"
+MARKER = "bench_cycle seed v2"
 TARGET_S = 15 * 60
 DEMO = REPO / "labeling" / "demo_data" / "gsm8k_example_model_solutions.jsonl"
 TRAIN = REPO / "active_learning" / "data" / "gsm8k_train.jsonl"
@@ -67,37 +67,12 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def prepare_database(args) -> bool:
     """Create (or reuse) the benchmark database; returns whether it needs seeding."""
-    import psycopg
+    return bench_database(db_name=args.db_name, slug=SLUG, marker=MARKER, want=seed_params(args),
+                          reseed=args.reseed)[1]
 
-    os.environ["DJANGO_SETTINGS_MODULE"] = "annotate.settings"
-    os.environ["DJANGO_ENV"] = "development"
-    os.environ["DJANGO_DEBUG"] = "0"
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:9/0")  # the cycle runs in process
-    base = os.environ.get("DATABASE_URL")
-    if not base:
-        from annotate import embedded
 
-        base = embedded.postgres_url()
-    url = _with_db(base, args.db_name)
-    want = {"pool": args.pool, "labeled": args.labeled}
-    with psycopg.connect(_with_db(base, "postgres"), autocommit=True) as admin:
-        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [args.db_name]).fetchone()
-        seeded_with = None
-        if exists:
-            with psycopg.connect(url, autocommit=True) as c:
-                if c.execute("SELECT to_regclass('labeling_campaign') IS NOT NULL").fetchone()[0]:
-                    row = c.execute("SELECT description FROM labeling_campaign WHERE slug = %s", [SLUG]).fetchone()
-                    if row and row[0].startswith(MARKER):
-                        seeded_with = json.loads(row[0][len(MARKER):])
-        need_seed = args.reseed or seeded_with != want
-        if exists and need_seed:
-            admin.execute(f'DROP DATABASE "{args.db_name}" WITH (FORCE)')
-            exists = None
-        if not exists:
-            admin.execute(f'CREATE DATABASE "{args.db_name}"')
-    os.environ["DATABASE_URL"] = url
-    return need_seed
+def seed_params(args) -> dict:
+    return {"pool": args.pool, "labeled": args.labeled}
 
 
 def write_seed_files(args, directory: Path) -> tuple[Path, Path, dict]:
@@ -176,8 +151,7 @@ def seed(args) -> dict:
             out[f"import_{name}_s"] = round(time.monotonic() - t0, 1)
             out[f"import_{name}"] = {k: v for k, v in res.as_dict().items() if k != "disagreements"}
             log(f"imported {name} in {out[f'import_{name}_s']} s:\n{res.summary()}")
-    Campaign.objects.filter(pk=campaign.pk).update(
-        description=MARKER + json.dumps({"pool": args.pool, "labeled": args.labeled}))
+    Campaign.objects.filter(pk=campaign.pk).update(description=MARKER + json.dumps({"params": seed_params(args)}))
     return out
 
 

@@ -137,8 +137,13 @@ def _with_db(url: str, name: str) -> str:
     return urlunsplit(parts._replace(path="/" + name))
 
 
-def prepare_database(args) -> tuple[str, bool]:
-    """Create the benchmark database (dropping it for a reseed); returns (its URL, whether it needs seeding)."""
+def bench_database(*, db_name: str, slug: str, marker: str, want: dict, reseed: bool) -> tuple[str, bool]:
+    """Create (or reuse) a benchmark database and point DATABASE_URL at it before Django loads.
+
+    A database whose campaign `slug` carries `marker` + {"params": want} in its description is
+    reused; --reseed or other parameters drop and recreate it. Returns (its URL, needs seeding).
+    Shared by the benchmarks that seed their own database.
+    """
     import psycopg
 
     os.environ["DJANGO_SETTINGS_MODULE"] = "annotate.settings"
@@ -154,28 +159,33 @@ def prepare_database(args) -> tuple[str, bool]:
         from annotate import embedded
 
         base = embedded.postgres_url()
-    url = _with_db(base, args.db_name)
-    want = seed_params(args)
+    url = _with_db(base, db_name)
     with psycopg.connect(_with_db(base, "postgres"), autocommit=True) as admin:
-        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [args.db_name]).fetchone()
+        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db_name]).fetchone()
         seeded_with = None
         if exists:
             with psycopg.connect(url, autocommit=True) as c:
                 has_table = c.execute("SELECT to_regclass('labeling_campaign') IS NOT NULL").fetchone()[0]
                 if has_table:
-                    row = c.execute("SELECT description FROM labeling_campaign WHERE slug = %s", [SLUG]).fetchone()
-                    if row and row[0].startswith(MARKER):
-                        seeded_with = json.loads(row[0][len(MARKER) :])["params"]
-        need_seed = args.reseed or seeded_with != want
+                    row = c.execute("SELECT description FROM labeling_campaign WHERE slug = %s", [slug]).fetchone()
+                    if row and row[0].startswith(marker):
+                        seeded_with = json.loads(row[0][len(marker) :])["params"]
+        need_seed = reseed or seeded_with != want
         if exists and need_seed:
-            why = "--reseed" if args.reseed else ("no complete seed" if seeded_with is None else "other parameters")
-            log(f"dropping database {args.db_name} ({why})")
-            admin.execute(f'DROP DATABASE "{args.db_name}" WITH (FORCE)')
+            why = "--reseed" if reseed else ("no complete seed" if seeded_with is None else "other parameters")
+            log(f"dropping database {db_name} ({why})")
+            admin.execute(f'DROP DATABASE "{db_name}" WITH (FORCE)')
             exists = None
         if not exists:
-            admin.execute(f'CREATE DATABASE "{args.db_name}"')
+            admin.execute(f'CREATE DATABASE "{db_name}"')
     os.environ["DATABASE_URL"] = url
     return url, need_seed
+
+
+def prepare_database(args) -> tuple[str, bool]:
+    """Create the benchmark database (dropping it for a reseed); returns (its URL, whether it needs seeding)."""
+    return bench_database(db_name=args.db_name, slug=SLUG, marker=MARKER, want=seed_params(args),
+                          reseed=args.reseed)
 
 
 # --- seeding: set-based SQL ----------------------------------------------------------------
