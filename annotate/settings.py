@@ -242,6 +242,9 @@ IMPORT_BATCH_SIZE = env_int("IMPORT_BATCH_SIZE", 1000)
 EXPORT_CHUNK_SIZE = env_int("EXPORT_CHUNK_SIZE", 500)
 # Seconds between beat's sweeps that expire stale leases.
 LEASE_SWEEP_SECONDS = env_int("LEASE_SWEEP_SECONDS", 60)
+# The lease of a task the labeling page fetched ahead but has not shown yet;
+# the page renews it while open and releases it when it closes.
+PREFETCH_LEASE_SECONDS = env_int("PREFETCH_LEASE_SECONDS", 120)
 # Active learning: a running cycle renews its lease while it works; a run
 # whose lease lapses (its worker died) is marked failed by the next check.
 AL_RUN_LEASE_SECONDS = env_int("AL_RUN_LEASE_SECONDS", 180)

@@ -583,6 +583,7 @@ def probe_phases(campaign, annotator_token_user, cycles: int) -> dict:
     from labeling import selectors
     from labeling.api import views
     from labeling.services import assignments as svc
+    from labeling.services import submissions
 
     phase_t: dict[str, float] = defaultdict(float)
     sql = {"n": 0, "t": 0.0, "statements": []}
@@ -610,13 +611,13 @@ def probe_phases(campaign, annotator_token_user, cycles: int) -> dict:
         (TokenAuthentication, "authenticate", "auth"),
         (selectors, "campaign_for_member", "campaign_lookup"),
         (svc, "assignment_next", "service"),
-        (svc, "assignment_submit", "service"),
+        (submissions, "assignment_submit", "service"),
         (selectors, "assignment_payload", "payload"),
     ]
     originals = [(obj, attr, getattr(obj, attr)) for obj, attr, _ in patches]
     for obj, attr, name in patches:
         setattr(obj, attr, timed(name, getattr(obj, attr)))
-    assert views.svc is svc and views.selectors is selectors
+    assert views.leasing is svc and views.submissions is submissions and views.selectors is selectors
     user, token = annotator_token_user
     client = Client(HTTP_AUTHORIZATION=f"Token {token}")
     rows: dict[str, list[dict]] = {"next": [], "submit": []}

@@ -38,6 +38,22 @@ class LeaseExpired(Conflict):
     code = "lease_expired"
 
 
+class AlreadySubmitted(Conflict):
+    """The assignment was submitted (another tab, an earlier try); the page moves on."""
+
+    code = "already_submitted"
+
+
+class AlreadySkipped(Conflict):
+    code = "already_skipped"
+
+
+class TaskTaken(Conflict):
+    """A lapsed lease cannot be renewed: the task went to someone else."""
+
+    code = "task_taken"
+
+
 class ImportFailed(ValidationFailed):
     """An import found invalid lines; nothing was written.
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, F, Q
+from django.db.models import Count, Exists, F, OuterRef, Q
+from django.utils import timezone
 
-from labeling.models import Campaign
+from labeling.errors import NotFound
+from labeling.models import Assignment, Campaign, StepAlternative, StepLabel, Task
+
+EMPTY_UI = {"cursor": 0, "flags": [], "history": []}
 
 
 def campaigns_for_user(*, user):
@@ -24,8 +28,6 @@ def campaigns_for_user(*, user):
 
 def campaign_for_member(*, user, slug: str) -> Campaign:
     """The campaign if `user` is a member; NotFound otherwise (no existence leak)."""
-    from labeling.errors import NotFound
-
     campaign = Campaign.objects.filter(slug=slug, memberships__user=user).first()
     if campaign is None:
         raise NotFound(f"no campaign '{slug}' for you")
@@ -34,11 +36,6 @@ def campaign_for_member(*, user, slug: str) -> Campaign:
 
 def annotator_campaign_stats(*, user) -> list[dict]:
     """Per campaign of the user: done today, done in total, and tasks still open to them."""
-    from django.db.models import Exists, OuterRef
-    from django.utils import timezone
-
-    from labeling.models import Assignment, Task
-
     start = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
     out = []
     for c in campaigns_for_user(user=user):
@@ -65,8 +62,6 @@ def annotator_campaign_stats(*, user) -> list[dict]:
 
 def assignment_payload(*, assignment) -> dict:
     """What the labeling page shows for one assignment. Never reveals QC/gold status."""
-    from labeling.models import StepAlternative, StepLabel
-
     a = assignment
     campaign = a.campaign
     solution = a.solution
@@ -89,8 +84,10 @@ def assignment_payload(*, assignment) -> dict:
         "campaign": campaign.slug,
         "status": a.status,
         "mode": campaign.mode,
+        "reveal": campaign.reveal,
         "allow_corrections": campaign.allow_corrections,
         "lease_expires_at": a.lease_expires_at.isoformat() if a.lease_expires_at else None,
+        "shown": a.shown_at is not None,
         "problem": problem.text,
         "ground_truth_answer": problem.ground_truth_answer if campaign.show_ground_truth else None,
         "steps": [
@@ -106,4 +103,5 @@ def assignment_payload(*, assignment) -> dict:
         "note": a.finish_note or draft.get("note", ""),
         "finish_reason": a.finish_reason,
         "active_ms": a.active_ms,
+        "ui": draft.get("ui") or EMPTY_UI,
     }

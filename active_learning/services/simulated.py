@@ -11,8 +11,9 @@ from django.contrib.auth import get_user_model
 
 from active_learning.oracle import as_submission, perturb
 from labeling.models import Campaign, Membership
-from labeling.services.assignments import RatingIn, assignment_next, assignment_skip, assignment_submit
+from labeling.services.assignments import assignment_next, assignment_skip
 from labeling.services.campaigns import membership_set, user_create
+from labeling.services.submissions import RatingIn, assignment_submit
 
 Oracle = Callable[..., "list[int | None] | None"]
 

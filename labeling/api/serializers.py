@@ -9,14 +9,35 @@ class RatingSerializer(serializers.Serializer):
     flagged = serializers.BooleanField(default=False)
 
 
-class DraftSerializer(serializers.Serializer):
+class StepStateSerializer(serializers.Serializer):
+    step = serializers.IntegerField(min_value=0)
+    rating = serializers.ChoiceField(choices=[-1, 0, 1], allow_null=True)
+    flagged = serializers.BooleanField(default=False)
+
+
+class UiStateSerializer(serializers.Serializer):
+    """The page's state kept with a draft, so a reload restores it: cursor, flags on unrated steps, undo stack."""
+
+    cursor = serializers.IntegerField(min_value=0, default=0)
+    flags = serializers.ListField(child=serializers.IntegerField(min_value=0), default=list, max_length=1000)
+    history = serializers.ListField(
+        child=serializers.ListField(child=StepStateSerializer(), max_length=1000), default=list, max_length=1000,
+        help_text="undo stack, oldest first: each entry lists the step states one change replaced",
+    )
+
+
+class LabelsSerializer(serializers.Serializer):
     ratings = RatingSerializer(many=True)
     active_ms = serializers.IntegerField(min_value=0, default=0)
     corrected_step = serializers.CharField(allow_blank=True, default="", max_length=20000)
     note = serializers.CharField(allow_blank=True, default="", max_length=5000)
 
 
-class SubmitSerializer(DraftSerializer):
+class DraftSerializer(LabelsSerializer):
+    ui = UiStateSerializer(required=False)
+
+
+class SubmitSerializer(LabelsSerializer):
     submission_id = serializers.UUIDField()
     finish_reason = serializers.ChoiceField(
         choices=["auto", *Assignment.FinishReason.values], default="auto", required=False
@@ -28,7 +49,19 @@ class HeartbeatSerializer(serializers.Serializer):
 
 
 class NextSerializer(serializers.Serializer):
-    exclude = serializers.IntegerField(required=False, allow_null=True)
+    exclude = serializers.IntegerField(required=False, allow_null=True,
+                                       help_text="the task on screen, when fetching one ahead of it")
+    prefetch = serializers.BooleanField(
+        required=False, allow_null=True, default=None,
+        help_text="fetch a task ahead (short lease, not shown yet); defaults to true when `exclude` is given",
+    )
+
+    def validate(self, attrs):
+        if attrs.get("prefetch") is None:
+            attrs["prefetch"] = attrs.get("exclude") is not None
+        elif not attrs["prefetch"] and attrs.get("exclude") is not None:
+            raise serializers.ValidationError({"exclude": "only a fetch ahead (prefetch) excludes the task on screen"})
+        return attrs
 
 
 class SkipSerializer(serializers.Serializer):
@@ -49,8 +82,10 @@ class TaskPayloadSerializer(serializers.Serializer):
     campaign = serializers.CharField()
     status = serializers.CharField()
     mode = serializers.CharField()
+    reveal = serializers.ChoiceField(choices=["all", "progressive"])
     allow_corrections = serializers.BooleanField()
     lease_expires_at = serializers.DateTimeField(allow_null=True)
+    shown = serializers.BooleanField(help_text="false while it is only fetched ahead")
     problem = serializers.CharField()
     ground_truth_answer = serializers.CharField(allow_null=True)
     steps = StepSerializer(many=True)
@@ -58,6 +93,7 @@ class TaskPayloadSerializer(serializers.Serializer):
     note = serializers.CharField(allow_blank=True)
     finish_reason = serializers.CharField(allow_null=True)
     active_ms = serializers.IntegerField()
+    ui = UiStateSerializer()
 
 
 class CampaignStatsSerializer(serializers.Serializer):

@@ -11,11 +11,12 @@ from labeling import selectors
 from labeling.api import serializers as s
 from labeling.errors import NotFound
 from labeling.models import Assignment
-from labeling.services import assignments as svc
+from labeling.services import assignments as leasing
+from labeling.services import submissions
 
 
-def _ratings(data) -> list[svc.RatingIn]:
-    return [svc.RatingIn(step=r["step"], rating=r["rating"], flagged=r["flagged"]) for r in data["ratings"]]
+def _ratings(data) -> list[submissions.RatingIn]:
+    return [submissions.RatingIn(step=r["step"], rating=r["rating"], flagged=r["flagged"]) for r in data["ratings"]]
 
 
 def _payload(assignment) -> Response:
@@ -35,8 +36,10 @@ class NextTaskView(APIView):
     def post(self, request, slug):
         ser = s.NextSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
+        d = ser.validated_data
         campaign = selectors.campaign_for_member(user=request.user, slug=slug)
-        a = svc.assignment_next(user=request.user, campaign=campaign, exclude_id=ser.validated_data.get("exclude"))
+        a = leasing.assignment_next(user=request.user, campaign=campaign, exclude_id=d.get("exclude"),
+                                    prefetch=d["prefetch"])
         if a is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         return _payload(a)
@@ -69,8 +72,10 @@ class DraftView(APIView):
         ser = s.DraftSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         d = ser.validated_data
-        a = svc.assignment_save_draft(assignment_id=pk, user=request.user, ratings=_ratings(d),
-                                      active_ms=d["active_ms"], corrected_step=d["corrected_step"], note=d["note"])
+        a = submissions.assignment_save_draft(
+            assignment_id=pk, user=request.user, ratings=_ratings(d), active_ms=d["active_ms"],
+            corrected_step=d["corrected_step"], note=d["note"], ui=d.get("ui"),
+        )
         return Response({"saved": True, "lease_expires_at": a.lease_expires_at})
 
 
@@ -79,7 +84,7 @@ class HeartbeatView(APIView):
     def post(self, request, pk):
         ser = s.HeartbeatSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
-        a = svc.assignment_heartbeat(assignment_id=pk, user=request.user, active_ms=ser.validated_data["active_ms"])
+        a = leasing.assignment_heartbeat(assignment_id=pk, user=request.user, active_ms=ser.validated_data["active_ms"])
         return Response({"lease_expires_at": a.lease_expires_at})
 
 
@@ -89,7 +94,7 @@ class SubmitView(APIView):
         ser = s.SubmitSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         d = ser.validated_data
-        a = svc.assignment_submit(
+        a = submissions.assignment_submit(
             assignment_id=pk, user=request.user, submission_id=d["submission_id"], ratings=_ratings(d),
             finish_reason=d.get("finish_reason"), note=d["note"], corrected_step=d["corrected_step"],
             active_ms=d["active_ms"],
@@ -102,5 +107,22 @@ class SkipView(APIView):
     def post(self, request, pk):
         ser = s.SkipSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
-        svc.assignment_skip(assignment_id=pk, user=request.user, note=ser.validated_data["note"])
+        leasing.assignment_skip(assignment_id=pk, user=request.user, note=ser.validated_data["note"])
         return Response({"skipped": True})
+
+
+class OpenView(APIView):
+    @extend_schema(request=None, responses=s.TaskPayloadSerializer,
+                   description="Show this task now (the one fetched ahead, or Resume after a lapsed lease): "
+                               "renews it on the full lease, or leases it again if the task still has room; "
+                               "409 task_taken when it went to someone else.")
+    def post(self, request, pk):
+        return _payload(leasing.assignment_open(assignment_id=pk, user=request.user))
+
+
+class ReleaseView(APIView):
+    @extend_schema(request=None, responses={200: OpenApiResponse(description="released or left as it was")},
+                   description="Give back a task fetched ahead and never shown (the page sends it with "
+                               "navigator.sendBeacon when it closes). A task on screen keeps its lease.")
+    def post(self, request, pk):
+        return Response({"released": leasing.assignment_release(assignment_id=pk, user=request.user)})

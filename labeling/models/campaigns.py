@@ -17,11 +17,17 @@ class Campaign(models.Model):
         PAUSED = "paused"
         ARCHIVED = "archived"
 
+    class Reveal(models.TextChoices):
+        ALL = "all", "Show every step; rows after the first negative are dimmed"
+        PROGRESSIVE = "progressive", "Reveal one step at a time"
+
     slug = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.FIRST_ERROR)
+    # First-error mode only: whether annotators can read ahead of the step they rate.
+    reveal = models.CharField(max_length=16, choices=Reveal.choices, default=Reveal.ALL)
     # How many distinct annotators label each solution.
     overlap = models.PositiveSmallIntegerField(default=1)
     show_ground_truth = models.BooleanField(default=True)
@@ -54,6 +60,7 @@ class Campaign(models.Model):
                 name="campaign_screening_threshold_0_1",
             ),
             models.CheckConstraint(condition=Q(mode__in=["first_error", "all_steps"]), name="campaign_mode_valid"),
+            models.CheckConstraint(condition=Q(reveal__in=["all", "progressive"]), name="campaign_reveal_valid"),
             models.CheckConstraint(
                 condition=Q(autopause_threshold__gte=0) & Q(autopause_threshold__lte=1),
                 name="campaign_autopause_threshold_0_1",

@@ -33,6 +33,9 @@ class Assignment(models.Model):
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.NATIVE)
     leased_at = models.DateTimeField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # When the page put it on screen. A leased assignment not yet shown is the
+    # page's fetch-ahead: it holds a short lease and is released when the page closes.
+    shown_at = models.DateTimeField(null=True, blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
     # Active labeling time (the page pauses its timer when hidden or idle).
     active_ms = models.BigIntegerField(default=0)

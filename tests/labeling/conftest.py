@@ -1,9 +1,10 @@
 import pytest
 
 from labeling.models import Campaign, Membership
-from labeling.services.assignments import RatingIn, assignment_next, assignment_submit
+from labeling.services.assignments import assignment_next
 from labeling.services.campaigns import membership_set
 from labeling.services.quality import gold_set
+from labeling.services.submissions import RatingIn, assignment_submit
 from tests.factories import CampaignFactory, SolutionFactory, TaskFactory, UserFactory
 
 FIVE = ["Let x = 2.", "Then $x^2 = 4$.", "So 4 + 1 = 5.", "Hence 10.", "# Answer\n\n10"]

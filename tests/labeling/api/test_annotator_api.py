@@ -85,3 +85,42 @@ def test_expired_lease_submit_is_409_with_instructions():
                        {"submission_id": str(uuid.uuid4()), "ratings": [{"step": 0, "rating": -1}]}, format="json")
     assert resp.status_code == 409
     assert resp.json()["error"] == "lease_expired" and "Resume" in resp.json()["detail"]
+
+
+def test_fetch_ahead_open_and_release_over_the_api():
+    campaign, user, client = _setup(qc_rate=0, reveal="progressive")
+    for _ in range(3):
+        TaskFactory(campaign=campaign)
+    base = f"/api/campaigns/{campaign.slug}/next/"
+    shown = client.post(base, {}, format="json").json()
+    assert shown["shown"] is True and shown["reveal"] == "progressive"
+    assert shown["ui"] == {"cursor": 0, "flags": [], "history": []}
+    ahead = client.post(base, {"exclude": shown["id"]}, format="json").json()
+    assert ahead["shown"] is False and ahead["id"] != shown["id"]
+    refused = client.post(base, {"exclude": shown["id"], "prefetch": False}, format="json")
+    assert refused.status_code == 400 and "prefetch" in str(refused.json())
+    assert client.post(f"/api/assignments/{ahead['id']}/release/", {}, format="json").json() == {"released": True}
+    opened = client.post(f"/api/assignments/{ahead['id']}/open/", {}, format="json")
+    assert opened.status_code == 200 and opened.json()["shown"] is True  # re-leased: it still had room
+    assert Assignment.objects.filter(annotator=user, status="leased").count() == 1  # the old shown one lapsed
+
+
+def test_draft_page_state_round_trips_and_closed_tasks_say_so():
+    campaign, user, client = _setup(qc_rate=0)
+    TaskFactory(campaign=campaign)
+    TaskFactory(campaign=campaign)
+    task = client.post(f"/api/campaigns/{campaign.slug}/next/", {}, format="json").json()
+    ui = {"cursor": 2, "flags": [1], "history": [[{"step": 0, "rating": None, "flagged": False}]]}
+    r = client.put(f"/api/assignments/{task['id']}/draft/", {"ratings": [{"step": 0, "rating": 1}], "ui": ui},
+                   format="json")
+    assert r.status_code == 200
+    assert client.get(f"/api/assignments/{task['id']}/").json()["ui"] == ui
+    bad = client.put(f"/api/assignments/{task['id']}/draft/", {"ratings": [], "ui": {"flags": [7]}}, format="json")
+    assert bad.status_code == 400 and "does not exist" in bad.json()["detail"]
+    body = {"submission_id": str(uuid.uuid4()), "ratings": [{"step": 0, "rating": -1}]}
+    assert client.post(f"/api/assignments/{task['id']}/submit/", body, format="json").status_code == 200
+    other_tab = {"submission_id": str(uuid.uuid4()), "ratings": [{"step": 0, "rating": -1}]}
+    resp = client.post(f"/api/assignments/{task['id']}/submit/", other_tab, format="json")
+    assert resp.status_code == 409 and resp.json()["error"] == "already_submitted"
+    resp = client.put(f"/api/assignments/{task['id']}/draft/", {"ratings": []}, format="json")
+    assert resp.status_code == 409 and resp.json()["error"] == "already_submitted"

@@ -52,6 +52,8 @@ ENDPOINTS = {
     "submit": ("post", lambda c, a: f"/api/assignments/{a.pk}/submit/",
                {"submission_id": str(uuid.uuid4()), "ratings": _ratings()}),
     "skip": ("post", lambda c, a: f"/api/assignments/{a.pk}/skip/", {}),
+    "open": ("post", lambda c, a: f"/api/assignments/{a.pk}/open/", {}),
+    "release": ("post", lambda c, a: f"/api/assignments/{a.pk}/release/", {}),
     "schema": ("get", lambda c, a: "/api/schema/", None),
 }
 
@@ -65,6 +67,8 @@ EXPECTED = {
     "heartbeat": [403, 403, 200, 403, 403],
     "submit": [403, 403, 200, 403, 403],
     "skip": [403, 403, 200, 403, 403],
+    "open": [403, 403, 200, 403, 403],
+    "release": [403, 403, 200, 403, 403],
     "schema": [403, 200, 200, 200, 200],
 }
 
@@ -108,3 +112,27 @@ def test_session_auth_enforces_csrf(world):
     client.force_login(users["owner"])
     resp = client.post(f"/api/campaigns/{campaign.slug}/next/", {}, format="json")
     assert resp.status_code == 403 and "CSRF" in resp.json()["detail"]
+
+
+def test_every_annotator_route_is_in_the_matrix():
+    from labeling.api import urls
+
+    annotator_routes = {p.name for p in urls.urlpatterns if not p.name.startswith("api-manage-")}
+    covered = {"api-" + name.replace("_", "-") for name in ENDPOINTS}
+    aliases = {"api-my-assignments": "api-assignments", "api-detail": "api-assignment", "api-schema": None}
+    covered = {aliases.get(n, n) for n in covered} - {None}
+    assert annotator_routes <= covered, annotator_routes - covered
+
+
+def test_release_by_beacon_takes_the_csrf_token_from_form_data(world):
+    """navigator.sendBeacon cannot set headers: the page sends the token as a form field."""
+    campaign, users, assignment = world
+    owner = users["owner"]
+    ahead = assignment_next(user=owner, campaign=campaign, exclude_id=assignment.pk, prefetch=True)
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(owner)
+    assert client.post(f"/api/assignments/{ahead.pk}/release/", {}).status_code == 403
+    client.get(f"/label/{campaign.slug}/")
+    token = client.cookies["csrftoken"].value
+    resp = client.post(f"/api/assignments/{ahead.pk}/release/", {"csrfmiddlewaretoken": token})
+    assert resp.status_code == 200 and resp.json() == {"released": True}

@@ -9,14 +9,8 @@ from django.utils import timezone
 
 from labeling.errors import Conflict, Forbidden, LeaseExpired, ValidationFailed
 from labeling.models import Assignment, Campaign, Membership, StepAlternative, StepLabel, Task
-from labeling.services.assignments import (
-    RatingIn,
-    assignment_heartbeat,
-    assignment_next,
-    assignment_save_draft,
-    assignment_skip,
-    assignment_submit,
-)
+from labeling.services.assignments import assignment_heartbeat, assignment_next, assignment_skip
+from labeling.services.submissions import RatingIn, assignment_save_draft, assignment_submit
 from labeling.services.leases import assignments_expire_stale
 from tests.factories import CampaignFactory, MembershipFactory, SolutionFactory, TaskFactory, UserFactory
 
@@ -61,9 +55,9 @@ def test_unfinished_lease_comes_back_first_and_prefetch_gets_another():
     user = _annotator(campaign)
     a = assignment_next(user=user, campaign=campaign)
     assert assignment_next(user=user, campaign=campaign).pk == a.pk  # reload: same task
-    ahead = assignment_next(user=user, campaign=campaign, exclude_id=a.pk)
+    ahead = assignment_next(user=user, campaign=campaign, exclude_id=a.pk, prefetch=True)
     assert ahead.pk != a.pk
-    assert assignment_next(user=user, campaign=campaign, exclude_id=a.pk).pk == ahead.pk
+    assert assignment_next(user=user, campaign=campaign, exclude_id=a.pk, prefetch=True).pk == ahead.pk
 
 
 def test_overlap_gives_each_solution_exactly_n_distinct_annotators():

@@ -7,9 +7,10 @@ import pytest
 from labeling.errors import Conflict, Forbidden, ValidationFailed
 from labeling.models import Assignment, GoldScore, GoldStepLabel, Membership, Task
 from labeling.selectors import assignment_payload
-from labeling.services.assignments import assignment_next, assignment_submit
+from labeling.services.assignments import assignment_next
 from labeling.services.campaigns import membership_set
 from labeling.services.quality import gold_set, membership_status_set
+from labeling.services.submissions import assignment_submit
 from tests.factories import SolutionFactory, UserFactory
 from tests.labeling.conftest import FIVE, label
 
@@ -86,7 +87,7 @@ def test_gold_is_never_flagged_to_the_annotator(dash_world, client):
     assert gold_a.task_id == gold_task.pk
     c.qc_rate = 0
     c.save()
-    work_a = assignment_next(user=ann, campaign=c, exclude_id=gold_a.pk)
+    work_a = assignment_next(user=ann, campaign=c, exclude_id=gold_a.pk, prefetch=True)
     gold_payload, work_payload = assignment_payload(assignment=gold_a), assignment_payload(assignment=work_a)
     assert set(gold_payload) == set(work_payload)
     text = str(gold_payload).lower()
