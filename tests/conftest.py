@@ -84,10 +84,12 @@ def login_page(browser, live_server):
     """Open a fresh browser context logged in as `user` (password from UserFactory)."""
     contexts = []
 
-    def open_as(user, path="/"):
+    def open_as(user, path="/", viewport=None):
+        viewport = viewport or {"width": 1280, "height": 900}
         # bypass_csp: Playwright's wait_for_function evaluates strings, which our
         # CSP forbids; it also means the XSS test checks the sanitiser alone.
-        ctx = browser.new_context(viewport={"width": 1200, "height": 900}, bypass_csp=True)
+        ctx = browser.new_context(viewport=viewport, bypass_csp=True)
+        ctx.set_default_timeout(10000)
         contexts.append(ctx)
         page = ctx.new_page()
         errors = []

@@ -16,7 +16,9 @@ from labeling.services.quality import gold_set
 
 User = get_user_model()
 
-DEMO_FILE = Path(__file__).resolve().parent.parent / "demo_data" / "gsm8k_example_model_solutions.jsonl"
+DEMO_DIR = Path(__file__).resolve().parent.parent / "demo_data"
+DEMO_FILE = DEMO_DIR / "gsm8k_example_model_solutions.jsonl"
+MATH_FILE = DEMO_DIR / "prm800k_math_solutions.jsonl"
 INSTRUCTIONS = "\n".join(
     [
         "Rate every step of the model's solution.",
@@ -33,9 +35,12 @@ INSTRUCTIONS = "\n".join(
 )
 CAMPAIGNS = [
     {"slug": "gsm8k-first-error", "name": "GSM8K model solutions: first error", "mode": "first_error",
-     "overlap": 2, "qc_rate": 0.1},
+     "overlap": 2, "qc_rate": 0.1, "gsm8k": True},
     {"slug": "gsm8k-all-steps", "name": "GSM8K model solutions: every step", "mode": "all_steps",
-     "overlap": 1, "qc_rate": 0.1},
+     "overlap": 1, "qc_rate": 0.1, "gsm8k": True},
+    # Long MATH solutions with heavy LaTeX: the 12 real PRM800K solutions, unlabeled.
+    {"slug": "math-first-error", "name": "MATH (PRM800K) solutions: first error", "mode": "first_error",
+     "overlap": 2, "qc_rate": 0.0, "gsm8k": False},
 ]
 # Gold items per demo campaign, half with a correct final answer (every step
 # positive) and half wrong (first error located against the reference).
@@ -80,15 +85,20 @@ def demo_load(*, path: Path = DEMO_FILE, progress=None) -> DemoResult:
             )
             for username, role in DEMO_USERS:
                 membership_set(campaign=campaign, user=User.objects.get(username=username), role=role)
-            _demo_active_learning(campaign)
+            if spec["gsm8k"]:
+                _demo_active_learning(campaign)
     imports: dict[str, ImportResult | None] = {}
     for spec in CAMPAIGNS:
         campaign = Campaign.objects.get(slug=spec["slug"])
         if campaign.tasks.exists():
             imports[campaign.slug] = None
             continue
-        imports[campaign.slug] = solutions_import(campaign=campaign, path=path, fmt="gsm8k", progress=progress)
-        demo_gold_seed(campaign=campaign, count=DEMO_GOLD)
+        if spec["gsm8k"]:
+            imports[campaign.slug] = solutions_import(campaign=campaign, path=path, fmt="gsm8k", progress=progress)
+            demo_gold_seed(campaign=campaign, count=DEMO_GOLD)
+        else:
+            imports[campaign.slug] = solutions_import(campaign=campaign, path=MATH_FILE, fmt="solutions",
+                                                      progress=progress)
     return DemoResult(users_created=created, imports=imports)
 
 

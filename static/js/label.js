@@ -1,83 +1,105 @@
 /*
- * The labeling page: keyboard-first step rating with autosave, resume,
- * prefetch and an active-time timer. It talks to the same API scripts use.
+ * The labeling page: keyboard-first step rating, one compact row per step.
+ *
+ * What it guarantees the annotator:
+ * - every change is mirrored to localStorage at once and saved to the server
+ *   draft (ratings, flags, undo stack, cursor), so a reload, a crash or a
+ *   dropped connection loses nothing; offline changes are retried;
+ * - the task on screen is never one already submitted or skipped: the task
+ *   fetched ahead is checked against both before it is shown, and a task
+ *   closed elsewhere (another tab) moves the page on with a short notice;
+ * - after a lapsed lease, Resume gets the same task back or says plainly it
+ *   went to someone else, keeping the ratings on screen read-only;
+ * - it holds at most the task on screen and one fetched ahead (short lease,
+ *   given back with sendBeacon when the page closes).
  */
 (function () {
   "use strict";
 
   var app = document.getElementById("app");
   var SLUG = app.dataset.campaign;
-  var API = app.dataset.api;
+  var api = PRMApi.client(app.dataset.api);
+  var View = PRMView;
   var IDLE_MS = 60000;
+  var HEARTBEAT_MS = 30000;  // well inside the shortest lease (the 2-minute one ahead)
+  var MAX_HISTORY = 200;
   var $ = function (id) { return document.getElementById(id); };
-  var RATING = {
-    "-1": { cls: "neg", icon: "✗", text: "Negative" },
-    "0": { cls: "neu", icon: "○", text: "Neutral" },
-    "1": { cls: "pos", icon: "✓", text: "Positive" }
-  };
 
   var state = {
-    task: null,       // payload of the assignment on screen
-    ahead: null,      // payload fetched ahead
-    ratings: {},      // step index -> {rating, flagged}
-    history: [],      // undo stack of {step, before}
+    task: null, view: null,      // on screen
+    ahead: null, aheadView: null, // fetched ahead, built off screen
+    labels: {},                  // step index -> {rating: -1|0|1|null, flagged}
+    history: [],                 // undo stack: each entry lists the step states one change replaced
     cursor: 0,
-    correction: "",
-    note: "",
-    activeMs: 0,
-    lastInput: Date.now(),
-    submitting: false,
+    correction: "", note: "",
+    activeMs: 0, lastInput: Date.now(),
+    opened: false,               // the server knows the task on screen is shown
+    readOnly: false,
+    submitting: false, pendingSubmit: null,
+    prefetching: false, loadGen: 0,
+    closed: {},                  // ids submitted, skipped or dismissed on this page
     confirm: null,
     sessionDone: Number(sessionStorage.getItem("prm-done") || 0),
     durations: JSON.parse(sessionStorage.getItem("prm-durations") || "[]")
   };
+  var sync = { inFlight: false, again: false, pending: 0, offline: false, retry: null, backoff: 1000, soon: null };
 
-  // ---------------------------------------------------------------- API
+  // ------------------------------------------------------------ helpers
 
-  function csrf() {
-    var m = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-    return m ? decodeURIComponent(m[1]) : "";
+  function n() { return state.task ? state.task.steps.length : 0; }
+  function firstError() { return !!state.task && state.task.mode === "first_error"; }
+  function progressive() { return firstError() && state.task.reveal === "progressive"; }
+  function rated(i) { var l = state.labels[i]; return !!l && l.rating !== null && l.rating !== undefined; }
+  function firstNegative() {
+    for (var i = 0; i < n(); i++) if (rated(i) && state.labels[i].rating === -1) return i;
+    return -1;
   }
-
-  function api(method, path, body) {
-    return fetch(API + path, {
-      method: method,
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf(), "Accept": "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body)
-    }).then(function (resp) {
-      if (resp.status === 204) return null;
-      return resp.json().catch(function () { return {}; }).then(function (data) {
-        if (!resp.ok) {
-          var err = new Error(data.detail || ("request failed (" + resp.status + ")"));
-          err.status = resp.status;
-          err.code = data.error;
-          throw err;
-        }
-        return data;
-      });
-    });
+  function firstUnrated() {
+    for (var i = 0; i < n(); i++) if (!rated(i)) return i;
+    return Math.max(0, n() - 1);
   }
+  // Rows on screen: all of them, or in progressive first-error mode the rated
+  // prefix plus the next step, and never past the first negative.
+  function visibleCount() {
+    if (!progressive()) return n();
+    var neg = firstNegative();
+    if (neg >= 0) return neg + 1;
+    var i = 0;
+    while (i < n() && rated(i)) i++;
+    return Math.min(n(), i + 1);
+  }
+  // In first-error mode nothing after the first negative is rated.
+  function lockedAfter() { return firstError() ? firstNegative() : -1; }
+  function lastReachable() {
+    var locked = lockedAfter();
+    var last = visibleCount() - 1;
+    return locked >= 0 ? Math.min(last, locked) : last;
+  }
+  function rateable(i) { return !!state.task && !state.readOnly && !state.submitting && i <= lastReachable(); }
 
-  // ------------------------------------------------------- local backup
-  // Every change is mirrored to localStorage so a crash or a failed save
-  // loses nothing; the server draft is the source of truth once saved.
+  // ------------------------------------------------------ local mirror
 
   function localKey(id) { return "prm-draft-" + id; }
 
   function saveLocal(unsynced) {
     if (!state.task) return;
-    localStorage.setItem(localKey(state.task.id), JSON.stringify({
-      ratings: state.ratings, correction: state.correction, note: state.note, activeMs: state.activeMs,
-      unsynced: unsynced, submissionId: submissionId()
-    }));
+    try {
+      localStorage.setItem(localKey(state.task.id), JSON.stringify({
+        labels: state.labels, history: state.history, cursor: state.cursor, correction: state.correction,
+        note: state.note, activeMs: state.activeMs, unsynced: unsynced, pending: sync.pending
+      }));
+    } catch (e) { /* storage full or disabled: the server draft still has it */ }
   }
 
-  function submissionId() {
-    var key = "prm-sid-" + state.task.id;
+  function readLocal(id) {
+    try { return JSON.parse(localStorage.getItem(localKey(id)) || "null"); } catch (e) { return null; }
+  }
+
+  function submissionId(id) {
+    var key = "prm-sid-" + id;
     var sid = localStorage.getItem(key);
     if (!sid) {
-      sid = (crypto.randomUUID ? crypto.randomUUID() : fallbackUuid());
+      sid = crypto.randomUUID ? crypto.randomUUID() : fallbackUuid();
       localStorage.setItem(key, sid);
     }
     return sid;
@@ -94,11 +116,108 @@
     localStorage.removeItem("prm-sid-" + id);
   }
 
-  // ------------------------------------------------------------- timer
+  // -------------------------------------------------------- sync state
+
+  function setSyncState(kind, text) {
+    var s = $("save-state");
+    s.dataset.state = kind;
+    s.textContent = text;
+  }
+
+  function showSync() {
+    if (sync.offline) {
+      var what = state.pendingSubmit ? "offline: the submit is waiting for the connection"
+        : "offline: " + sync.pending + " change" + (sync.pending === 1 ? "" : "s") + " not saved";
+      setSyncState("offline", what);
+    } else if (sync.inFlight) setSyncState("saving", "saving…");
+    else if (sync.pending > 0) setSyncState("pending", sync.pending + " unsaved");
+    else if (state.task) setSyncState("saved", "saved");
+    else setSyncState("idle", "");
+  }
+
+  // A change to the labeling. `counts`: a rating, flag, undo or text edit
+  // (counted as unsaved); a cursor move only rides along, a little later.
+  function changed(counts) {
+    if (!state.task || state.readOnly) return;
+    if (counts) sync.pending += 1;
+    saveLocal(true);
+    clearTimeout(sync.soon);
+    sync.soon = setTimeout(flush, counts ? 0 : 800);
+    showSync();
+  }
+
+  function draftBody() {
+    var ratings = [], flags = [];
+    Object.keys(state.labels).map(Number).sort(function (a, b) { return a - b; }).forEach(function (i) {
+      var l = state.labels[i];
+      if (l.rating !== null && l.rating !== undefined) ratings.push({ step: i, rating: l.rating, flagged: !!l.flagged });
+      else if (l.flagged) flags.push(i);
+    });
+    return {
+      ratings: ratings, active_ms: state.activeMs, corrected_step: state.correction, note: state.note,
+      ui: { cursor: state.cursor, flags: flags, history: state.history.slice(-MAX_HISTORY) }
+    };
+  }
+
+  function flush() {
+    if (!state.task || state.readOnly || state.submitting) return;
+    if (sync.inFlight) { sync.again = true; return; }
+    var id = state.task.id, sent = sync.pending;
+    sync.inFlight = true;
+    sync.again = false;
+    showSync();
+    api.put("assignments/" + id + "/draft/", draftBody()).then(function () {
+      sync.inFlight = false;
+      if (!state.task || state.task.id !== id) return;
+      sync.pending = Math.max(0, sync.pending - sent);
+      backOnline();
+      if (sync.again || sync.pending > 0) { flush(); return; }
+      saveLocal(false);
+      showSync();
+    }, function (err) {
+      sync.inFlight = false;
+      if (!state.task || state.task.id !== id || state.submitting) return;
+      if (err.network) { goOffline(); return; }
+      showSync();
+      taskError(err);
+    });
+  }
+
+  function goOffline() {
+    sync.offline = true;
+    showSync();
+    clearTimeout(sync.retry);
+    sync.retry = setTimeout(retryNow, sync.backoff);
+    sync.backoff = Math.min(sync.backoff * 2, 30000);
+  }
+
+  function backOnline() {
+    if (!sync.offline) return;
+    sync.offline = false;
+    sync.backoff = 1000;
+    clearTimeout(sync.retry);
+    showSync();
+  }
+
+  // Try again whatever waited for the connection: a submit, the show, the draft, a load.
+  function retryNow() {
+    clearTimeout(sync.retry);
+    if (state.pendingSubmit) { sendSubmit(); return; }
+    if (!state.task) { loadNext(); return; }
+    if (!state.opened && !state.readOnly) { openOnServer(state.task.id); return; }
+    if (sync.pending > 0 || sync.again) { flush(); return; }
+    // Nothing to send: probe with a heartbeat so the indicator clears.
+    api.post("assignments/" + state.task.id + "/heartbeat/", { active_ms: state.activeMs })
+      .then(backOnline, function (err) { if (err.network) goOffline(); else { backOnline(); taskError(err); } });
+  }
+
+  window.addEventListener("online", function () { sync.backoff = 1000; retryNow(); });
+
+  // ------------------------------------------------------------ timer
 
   function tick() {
     var now = Date.now();
-    if (state.task && document.visibilityState === "visible" && now - state.lastInput < IDLE_MS) {
+    if (state.task && !state.readOnly && document.visibilityState === "visible" && now - state.lastInput < IDLE_MS) {
       state.activeMs += 1000;
       $("timer").textContent = fmt(state.activeMs);
     }
@@ -110,351 +229,372 @@
   }
 
   function heartbeat() {
-    if (!state.task || state.submitting) return;
-    api("POST", "assignments/" + state.task.id + "/heartbeat/", { active_ms: state.activeMs })
-      .catch(handleError);
+    if (state.task && !state.submitting && !state.readOnly && !sync.offline) {
+      if (!state.opened) openOnServer(state.task.id);
+      else api.post("assignments/" + state.task.id + "/heartbeat/", { active_ms: state.activeMs })
+        .catch(function (err) { if (err.network) goOffline(); else taskError(err); });
+    }
+    var ahead = state.ahead;
+    if (ahead) {
+      api.post("assignments/" + ahead.id + "/heartbeat/", { active_ms: 0 }).catch(function (err) {
+        // The task ahead lapsed or was closed elsewhere: fetch another when needed.
+        if (!err.network && state.ahead === ahead) { state.ahead = null; state.aheadView = null; }
+      });
+    }
   }
 
-  // ------------------------------------------------------------ drafts
+  // ----------------------------------------------------------- loading
 
-  var saving = false, dirty = false;
-
-  function payloadRatings() {
-    return Object.keys(state.ratings).map(Number).sort(function (a, b) { return a - b; })
-      .filter(function (i) { return state.ratings[i].rating !== null; })
-      .map(function (i) { return { step: i, rating: state.ratings[i].rating, flagged: state.ratings[i].flagged }; });
-  }
-
-  function saveDraft() {
-    if (!state.task || state.submitting) return;
-    saveLocal(true);
-    if (saving) { dirty = true; return; }
-    saving = true;
-    dirty = false;
-    var id = state.task.id;
-    $("save-state").textContent = "saving…";
-    api("PUT", "assignments/" + id + "/draft/", {
-      ratings: payloadRatings(), active_ms: state.activeMs, corrected_step: state.correction, note: state.note
-    }).then(function () {
-      saving = false;
-      if (state.task && state.task.id === id) {
-        if (dirty) return saveDraft();
-        saveLocal(false);
-        $("save-state").textContent = "saved";
-      }
-    }).catch(function (err) {
-      saving = false;
-      // A late draft for a task already submitted or left behind is moot.
-      if (!state.task || state.task.id !== id || state.submitting) return;
-      $("save-state").textContent = "not saved";
-      handleError(err);
-    });
-  }
-
-  // ---------------------------------------------------------- loading
+  function showLoading(on) { $("loading").hidden = !on; }
 
   function loadNext() {
-    $("loading").hidden = false;
-    return api("POST", "campaigns/" + SLUG + "/next/", {}).then(function (task) {
-      $("loading").hidden = true;
-      show(task);
+    var gen = ++state.loadGen;
+    showLoading(true);
+    api.post("campaigns/" + SLUG + "/next/", {}).then(function (task) {
+      if (gen !== state.loadGen) return;
+      showLoading(false);
+      backOnline();
+      state.opened = true;
+      showTask(task, null);
       prefetch();
-    }).catch(function (err) {
-      $("loading").hidden = true;
-      handleError(err);
+    }, function (err) {
+      if (gen !== state.loadGen) return;
+      showLoading(false);
+      if (err.network) { state.task = null; goOffline(); return; }
+      banner(err.message);
     });
   }
 
   function prefetch() {
-    if (!state.task || state.ahead) return;
+    if (!state.task || state.ahead || state.prefetching || state.readOnly) return;
     var current = state.task.id;
-    api("POST", "campaigns/" + SLUG + "/next/", { exclude: current }).then(function (task) {
-      if (state.task && state.task.id === current && task && task.id !== current) state.ahead = task;
-    }).catch(function () { /* the next submit fetches instead */ });
+    state.prefetching = true;
+    api.post("campaigns/" + SLUG + "/next/", { exclude: current, prefetch: true }).then(function (task) {
+      state.prefetching = false;
+      if (!task) return;  // nothing left after the task on screen
+      if (!state.task || task.id === state.task.id || state.closed[task.id] || state.ahead) {
+        // A late answer: the page moved on while it was in flight. Ask again for the task now on screen.
+        if (state.task && state.task.id !== current) prefetch();
+        return;
+      }
+      state.ahead = task;
+      state.aheadView = null;
+      setTimeout(function () {
+        if (state.ahead === task && !state.aheadView) state.aheadView = View.build(task);
+      }, 0);
+    }, function () { state.prefetching = false; /* the next advance loads instead */ });
   }
 
-  function show(task) {
+  // Tell the server the task on screen is shown (full lease); then fetch the next one ahead.
+  function openOnServer(id) {
+    state.opened = false;
+    api.post("assignments/" + id + "/open/").then(function () {
+      if (!state.task || state.task.id !== id) return;
+      state.opened = true;
+      backOnline();
+      prefetch();
+    }, function (err) {
+      if (!state.task || state.task.id !== id) return;
+      if (err.network) { goOffline(); return; }
+      if (err.code === "task_taken") {
+        state.closed[id] = true;
+        forget(id);
+        notice("That task went to someone else before it was shown. Here is another one.");
+        state.task = null;
+        loadNext();
+        return;
+      }
+      taskError(err);
+    });
+  }
+
+  function advance() {
+    var next = state.ahead, view = state.aheadView;
+    state.ahead = null;
+    state.aheadView = null;
+    if (next && !state.closed[next.id] && !(state.task && next.id === state.task.id)) {
+      showTask(next, view);
+      openOnServer(next.id);
+    } else {
+      state.task = null;
+      loadNext();
+    }
+  }
+
+  function labelsFrom(task) {
+    var labels = {};
+    task.steps.forEach(function (s) {
+      if (s.rating !== null || s.flagged) labels[s.index] = { rating: s.rating, flagged: !!s.flagged };
+    });
+    ((task.ui && task.ui.flags) || []).forEach(function (i) {
+      if (!labels[i]) labels[i] = { rating: null, flagged: true };
+    });
+    return labels;
+  }
+
+  function showTask(task, view) {
     state.task = task;
-    state.history = [];
+    state.readOnly = false;
     state.confirm = null;
+    state.submitting = false;
+    state.pendingSubmit = null;
+    sync.pending = 0;
+    sync.again = false;
+    app.removeAttribute("data-readonly");
     hideBanner();
     $("confirm").hidden = true;
     $("bad-reason").hidden = true;
     if (!task) {
+      state.view = null;
       $("task").hidden = true;
+      $("finishbar").hidden = true;
       $("empty").hidden = false;
+      showSync();
       return;
     }
     $("empty").hidden = true;
-    $("task").hidden = false;
-    state.ratings = {};
-    task.steps.forEach(function (s) {
-      if (s.rating !== null) state.ratings[s.index] = { rating: s.rating, flagged: s.flagged };
-    });
+    var ui = task.ui || { cursor: 0, flags: [], history: [] };
+    state.labels = labelsFrom(task);
+    state.history = ui.history || [];
     state.correction = task.corrected_step || "";
     state.note = task.note || "";
     state.activeMs = task.active_ms || 0;
-    var local = null;
-    try { local = JSON.parse(localStorage.getItem(localKey(task.id)) || "null"); } catch (e) { local = null; }
+    var hasUi = state.history.length > 0 || ui.cursor > 0;
+    state.cursor = hasUi ? ui.cursor : firstUnrated();
+    var local = readLocal(task.id);
     if (local && local.unsynced) {
-      // The last save never reached the server: the browser copy is newer.
-      state.ratings = local.ratings || {};
+      // The last change never reached the server: the browser copy is newer.
+      state.labels = local.labels || {};
+      state.history = local.history || [];
+      state.cursor = local.cursor || 0;
       state.correction = local.correction || "";
       state.note = local.note || "";
       state.activeMs = Math.max(state.activeMs, local.activeMs || 0);
+      sync.pending = Math.max(1, local.pending || 0);
     }
-    PRMRender.renderInto($("problem"), task.problem);
-    if (task.ground_truth_answer !== null && task.ground_truth_answer !== undefined) {
-      $("gt").hidden = false;
-      PRMRender.renderInto($("gt-text"), task.ground_truth_answer);
-    } else {
-      $("gt").hidden = true;
-    }
-    $("corrected-step").value = state.correction;
+    state.view = view && view.task.id === task.id ? view : View.build(task);
+    var t0 = performance.now();
+    $("task").replaceChildren(state.view.root);
+    $("task").hidden = false;
+    $("finishbar").hidden = false;
+    state.view.correction.input.value = state.correction;
+    renderPreview();
     $("note").value = state.note;
     $("timer").textContent = fmt(state.activeMs);
-    state.cursor = firstUnrated();
-    renderSteps();
+    refresh();
+    PRMRender.markOverflow(state.view.root);
     window.scrollTo(0, 0);
-    if (local && local.unsynced) saveDraft();
+    app.dataset.shownTask = String(task.id);
+    window.PRMLabeler.lastShowMs = performance.now() - t0;
+    showSync();
+    if (sync.pending > 0) changed(false);
   }
 
-  // ----------------------------------------------------------- steps
+  // ------------------------------------------------------------- steps
 
-  function n() { return state.task ? state.task.steps.length : 0; }
-  function rated(i) { return state.ratings[i] && state.ratings[i].rating !== null && state.ratings[i].rating !== undefined; }
-  function firstNegative() {
-    for (var i = 0; i < n(); i++) if (rated(i) && state.ratings[i].rating === -1) return i;
-    return -1;
-  }
-  function firstUnrated() {
-    for (var i = 0; i < n(); i++) if (!rated(i)) return i;
-    return n() - 1;
-  }
-  function firstError() { return state.task && state.task.mode === "first_error"; }
-
-  function visibleCount() {
-    if (!firstError()) return n();
+  function refresh() {
+    if (!state.view) return;
     var neg = firstNegative();
-    if (neg >= 0) return neg + 1;
-    // Reveal one step at a time: everything rated, plus the next one.
-    var i = 0;
-    while (i < n() && rated(i)) i++;
-    return Math.min(n(), i + 1);
-  }
-
-  function renderSteps() {
-    var ol = $("steps");
     var visible = visibleCount();
-    ol.innerHTML = "";
-    for (var i = 0; i < visible; i++) ol.appendChild(stepRow(state.task.steps[i], i));
+    state.cursor = Math.max(0, Math.min(state.cursor, lastReachable()));
+    View.update(state.view, {
+      labels: state.labels, cursor: state.cursor, visible: visible, lockedAfter: lockedAfter(),
+      readOnly: state.readOnly,
+      correctionAt: neg >= 0 && state.task.allow_corrections && !(state.readOnly && !state.correction) ? neg : -1
+    });
     var hidden = n() - visible;
-    var neg = firstNegative();
-    $("more-steps").hidden = hidden <= 0;
-    $("more-steps").textContent = hidden > 0
-      ? (neg >= 0 ? hidden + " later step(s) are not rated: the first error ends the rating."
-        : hidden + " more step(s) appear as you rate.") : "";
-    $("correction").hidden = !(neg >= 0 && app.dataset.allowCorrections === "1");
-    updateFinishHint();
+    var more = state.view.more;
+    var locked = lockedAfter() >= 0 ? n() - 1 - lockedAfter() : 0;
+    if (hidden > 0) {
+      more.hidden = false;
+      more.textContent = neg >= 0 ? hidden + " later step(s) are not rated: the first error ends the rating."
+        : hidden + " more step(s) appear as you rate.";
+    } else if (locked > 0) {
+      more.hidden = false;
+      more.textContent = "The first error ends the rating: the " + locked + " step(s) after it are not rated.";
+    } else {
+      more.hidden = true;
+    }
+    updateFinish();
     focusCursor();
   }
 
-  function stepRow(step, i) {
-    var li = document.createElement("li");
-    li.className = "step";
-    li.dataset.index = i;
-    li.tabIndex = -1;
-    var r = state.ratings[i];
-    if (rated(i)) li.classList.add("rated-" + RATING[String(r.rating)].cls);
-    if (i === state.cursor) li.classList.add("current");
-    var head = document.createElement("div");
-    head.className = "step-head";
-    var num = document.createElement("span");
-    num.className = "step-num";
-    num.textContent = "Step " + (i + 1);
-    var status = document.createElement("span");
-    status.className = "step-status";
-    status.textContent = rated(i) ? RATING[String(r.rating)].icon + " " + RATING[String(r.rating)].text : "not rated";
-    head.appendChild(num);
-    head.appendChild(status);
-    if (r && r.flagged) {
-      var fl = document.createElement("span");
-      fl.className = "flag-mark";
-      fl.textContent = "⚑ flagged";
-      head.appendChild(fl);
-    }
-    var body = document.createElement("div");
-    body.className = "step-text md";
-    PRMRender.renderInto(body, step.text);
-    var controls = document.createElement("div");
-    controls.className = "controls";
-    controls.setAttribute("role", "group");
-    controls.setAttribute("aria-label", "rate step " + (i + 1));
-    [["-1", "1"], ["0", "2"], ["1", "3"]].forEach(function (pair) {
-      var val = pair[0], meta = RATING[val];
-      var b = document.createElement("button");
-      b.type = "button";
-      b.className = "rate " + meta.cls;
-      b.dataset.rating = val;
-      b.setAttribute("aria-pressed", rated(i) && String(r.rating) === val ? "true" : "false");
-      b.innerHTML = '<span aria-hidden="true">' + meta.icon + "</span> " + meta.text + " <kbd>" + pair[1] + "</kbd>";
-      b.addEventListener("click", function () { state.cursor = i; rate(Number(val)); });
-      controls.appendChild(b);
-    });
-    var flag = document.createElement("button");
-    flag.type = "button";
-    flag.className = "flag";
-    flag.setAttribute("aria-pressed", r && r.flagged ? "true" : "false");
-    flag.innerHTML = '<span aria-hidden="true">⚑</span> Unsure <kbd>f</kbd>';
-    flag.addEventListener("click", function () { state.cursor = i; toggleFlag(); });
-    controls.appendChild(flag);
-    li.appendChild(head);
-    li.appendChild(body);
-    li.appendChild(controls);
-    li.addEventListener("click", function (ev) {
-      if (ev.target.closest("button")) return;
-      state.cursor = i;
-      renderSteps();
-    });
-    return li;
-  }
-
   function focusCursor() {
-    var li = $("steps").querySelector('li[data-index="' + state.cursor + '"]');
+    var li = state.view && View.row(state.view, state.cursor);
     if (!li) return;
-    if (document.activeElement && /TEXTAREA|INPUT/.test(document.activeElement.tagName)) return;
-    li.focus({ preventScroll: true });
+    var active = document.activeElement;
+    if (active && /TEXTAREA|INPUT|SELECT/.test(active.tagName)) return;
+    if (active !== li) li.focus({ preventScroll: true });
     var rect = li.getBoundingClientRect();
-    if (rect.top < 80 || rect.bottom > window.innerHeight - 40) li.scrollIntoView({ block: "center" });
+    var bar = $("finishbar").getBoundingClientRect().height || 0;
+    if (rect.top < 60 || rect.bottom > window.innerHeight - bar - 20) li.scrollIntoView({ block: "center" });
   }
 
-  function record(step) {
-    state.history.push({ step: step, before: state.ratings[step] ? Object.assign({}, state.ratings[step]) : null });
+  function snapshot(i) {
+    var l = state.labels[i];
+    return { step: i, rating: l ? l.rating : null, flagged: l ? !!l.flagged : false };
+  }
+
+  function pushHistory(entry) {
+    state.history.push(entry);
+    if (state.history.length > MAX_HISTORY) state.history.splice(0, state.history.length - MAX_HISTORY);
   }
 
   function rate(value) {
-    if (!state.task) return;
     var i = state.cursor;
-    if (i >= visibleCount()) return;
-    var neg = firstNegative();
-    if (firstError() && neg >= 0 && i > neg) return;
-    record(i);
-    var flagged = state.ratings[i] ? state.ratings[i].flagged : false;
-    state.ratings[i] = { rating: value, flagged: flagged };
+    if (!rateable(i)) return;
+    var entry = [snapshot(i)];
+    var cur = state.labels[i] || { rating: null, flagged: false };
+    state.labels[i] = { rating: value, flagged: !!cur.flagged };
     if (firstError() && value === -1) {
-      // Ratings after the first error are not collected in this mode.
-      for (var j = i + 1; j < n(); j++) delete state.ratings[j];
+      // Nothing after the first error is collected in this mode.
+      for (var j = i + 1; j < n(); j++) {
+        if (state.labels[j]) { entry.push(snapshot(j)); delete state.labels[j]; }
+      }
     } else if (i < n() - 1) {
       state.cursor = i + 1;
     }
-    renderSteps();
-    saveDraft();
+    pushHistory(entry);
+    refresh();
+    changed(true);
   }
 
   function toggleFlag() {
     var i = state.cursor;
-    if (!state.task || i >= visibleCount()) return;
-    record(i);
-    var cur = state.ratings[i] || { rating: null, flagged: false };
-    state.ratings[i] = { rating: cur.rating, flagged: !cur.flagged };
-    if (state.ratings[i].rating === null && !state.ratings[i].flagged) delete state.ratings[i];
-    renderSteps();
-    saveDraft();
+    if (!rateable(i)) return;
+    pushHistory([snapshot(i)]);
+    var cur = state.labels[i] || { rating: null, flagged: false };
+    state.labels[i] = { rating: cur.rating, flagged: !cur.flagged };
+    if (state.labels[i].rating === null && !state.labels[i].flagged) delete state.labels[i];
+    refresh();
+    changed(true);
   }
 
   function undo() {
-    var last = state.history.pop();
-    if (!last) { banner("Nothing to undo."); return; }
-    if (last.before) state.ratings[last.step] = last.before; else delete state.ratings[last.step];
-    state.cursor = last.step;
-    renderSteps();
-    saveDraft();
+    if (state.readOnly || state.submitting) return;
+    var entry = state.history.pop();
+    if (!entry) { notice("Nothing to undo."); return; }
+    entry.forEach(function (s) {
+      if (s.rating === null && !s.flagged) delete state.labels[s.step];
+      else state.labels[s.step] = { rating: s.rating, flagged: !!s.flagged };
+    });
+    state.cursor = entry[0].step;
+    refresh();
+    changed(true);
   }
 
-  function move(delta) {
-    state.cursor = Math.max(0, Math.min(visibleCount() - 1, state.cursor + delta));
-    renderSteps();
+  function moveTo(i) {
+    if (!state.task) return;
+    var target = Math.max(0, Math.min(lastReachable(), i));
+    if (target === state.cursor) { focusCursor(); return; }
+    state.cursor = target;
+    refresh();
+    changed(false);
   }
 
-  // ---------------------------------------------------------- finishing
+  // --------------------------------------------------------- finishing
 
   function completeness() {
     var neg = firstNegative();
     if (firstError()) {
-      if (neg >= 0) return { ok: true, reason: "found_error" };
-      for (var i = 0; i < n(); i++) if (!rated(i)) return { ok: false, missing: i };
-      return { ok: true, reason: "solution" };
+      for (var i = 0; i < (neg >= 0 ? neg : n()); i++) if (!rated(i)) return { ok: false, missing: i };
+      return { ok: true, reason: neg >= 0 ? "found_error" : "solution" };
     }
     for (var k = 0; k < n(); k++) if (!rated(k)) return { ok: false, missing: k };
     return { ok: true, reason: neg >= 0 ? "found_error" : "solution" };
   }
 
-  function updateFinishHint() {
+  function updateFinish() {
     var c = completeness();
     $("finish-hint").textContent = c.ok
       ? (c.reason === "found_error" ? "Submits as: found an error (step " + (firstNegative() + 1) + ")"
         : "Submits as: rated to the end, no error")
       : "Rate step " + (c.missing + 1) + " to submit";
+    $("btn-submit").disabled = !c.ok || state.readOnly;
+    // A hint about what blocks the submit goes as soon as it no longer holds.
+    if (c.ok && $("banner").dataset.kind === "hint") hideBanner();
   }
 
   function submit(reason) {
-    if (!state.task || state.submitting) return;
+    if (!state.task || state.submitting || state.readOnly) return;
     var c = completeness();
     if (!reason) {
       if (!c.ok) {
         state.cursor = c.missing;
-        renderSteps();
-        banner("Rate step " + (c.missing + 1) + " before submitting (or give up / report a bad problem).");
+        refresh();
+        banner("Rate step " + (c.missing + 1) + " before submitting (or give up / report a bad problem).", null, null,
+          "hint");
         return;
       }
       reason = c.reason;
     }
     if (reason === "bad_problem" && !state.note.trim()) {
       openBadProblem();
-      banner("Say what is wrong with the problem first.");
+      banner("Say what is wrong with the problem first.", null, null, "hint");
       return;
     }
-    state.submitting = true;
-    clearTimeout(soon);
-    var task = state.task;
-    var ratings = payloadRatings();
-    if (firstError()) {
-      var neg = firstNegative();
-      if (neg >= 0) ratings = ratings.filter(function (r) { return r.step <= neg; });
-    }
-    var body = {
-      submission_id: submissionId(), ratings: ratings, finish_reason: reason, note: state.note,
-      corrected_step: firstNegative() >= 0 ? state.correction : "", active_ms: state.activeMs
+    var neg = firstNegative();
+    var ratings = draftBody().ratings;
+    if (firstError() && neg >= 0) ratings = ratings.filter(function (r) { return r.step <= neg; });
+    state.pendingSubmit = {
+      id: state.task.id,
+      body: {
+        submission_id: submissionId(state.task.id), ratings: ratings, finish_reason: reason, note: state.note,
+        corrected_step: neg >= 0 ? state.correction : "", active_ms: state.activeMs
+      }
     };
+    state.submitting = true;
+    clearTimeout(sync.soon);
     saveLocal(true);
-    api("POST", "assignments/" + task.id + "/submit/", body).then(function () {
+    sendSubmit();
+  }
+
+  function sendSubmit() {
+    var p = state.pendingSubmit;
+    if (!p) return;
+    $("btn-submit").disabled = true;
+    api.post("assignments/" + p.id + "/submit/", p.body).then(function () {
+      if (state.pendingSubmit !== p) return;
+      finished(p.id, true);
+      backOnline();
+      advance();
+    }, function (err) {
+      if (state.pendingSubmit !== p) return;
+      if (err.network) { goOffline(); return; }
+      state.pendingSubmit = null;
       state.submitting = false;
-      forget(task.id);
+      updateFinish();
+      taskError(err);
+    });
+  }
+
+  function finished(id, counted) {
+    state.closed[id] = true;
+    state.pendingSubmit = null;
+    state.submitting = false;
+    sync.pending = 0;
+    forget(id);
+    if (counted) {
       state.sessionDone += 1;
       state.durations.push(state.activeMs);
       sessionStorage.setItem("prm-done", String(state.sessionDone));
       sessionStorage.setItem("prm-durations", JSON.stringify(state.durations.slice(-200)));
       updateStrip();
-      advance();
-    }).catch(function (err) {
-      state.submitting = false;
-      handleError(err);
-    });
-  }
-
-  function advance() {
-    var next = state.ahead;
-    state.ahead = null;
-    if (next) { show(next); prefetch(); } else { loadNext(); }
+    }
   }
 
   function skip() {
-    if (!state.task) return;
-    var task = state.task;
-    api("POST", "assignments/" + task.id + "/skip/", { note: "" }).then(function () {
-      forget(task.id);
+    if (!state.task || state.submitting) return;
+    var id = state.task.id;
+    state.submitting = true;
+    api.post("assignments/" + id + "/skip/", { note: "" }).then(function () {
+      finished(id, false);
       advance();
-    }).catch(handleError);
+    }, function (err) {
+      state.submitting = false;
+      if (err.network) { notice("No connection: the skip did not go through. Try again when you are back online."); return; }
+      taskError(err);
+    });
   }
 
   function updateStrip() {
@@ -466,7 +606,94 @@
     }
   }
 
-  // ---------------------------------------------------- confirm, banner
+  // ------------------------------------------ errors on the task on screen
+
+  function taskError(err) {
+    var id = state.task && state.task.id;
+    if (err.code === "already_submitted" || err.code === "already_skipped") {
+      if (id) finished(id, false);
+      notice(err.code === "already_submitted"
+        ? "That task was already submitted (in another tab or an earlier try). Here is the next one."
+        : "That task was skipped in another tab. Here is the next one.");
+      advance();
+      return;
+    }
+    if (err.code === "lease_expired") {
+      saveLocal(true);
+      banner("Your lease on this task lapsed, so it may have gone to someone else. Your ratings are kept.",
+        "Resume", resume, "lease");
+      return;
+    }
+    if (err.code === "task_taken") { enterReadOnly(); return; }
+    if (err.status === 403) { banner(err.message + " (your work so far is kept)"); return; }
+    banner(err.message + " Your ratings are kept.");
+  }
+
+  function resume() {
+    if (!state.task) return;
+    var id = state.task.id;
+    hideBanner();
+    api.post("assignments/" + id + "/open/").then(function (task) {
+      if (!state.task || state.task.id !== id) return;
+      saveLocal(true);  // the ratings on screen are the newest: keep them over the server draft
+      sync.pending = Math.max(sync.pending, 1);
+      showTask(task, state.view);
+      state.opened = true;
+      notice("Resumed: the task is yours again, with your ratings.");
+      prefetch();
+    }, function (err) {
+      if (err.network) { goOffline(); banner("No connection yet: Resume again when you are back online.", "Resume", resume, "lease"); return; }
+      taskError(err);
+    });
+  }
+
+  function enterReadOnly() {
+    state.readOnly = true;
+    state.submitting = false;
+    state.pendingSubmit = null;
+    app.dataset.readonly = "true";
+    refresh();
+    banner("This task went to someone else while your lease had lapsed. Your ratings for it are shown read-only " +
+      "below; nothing more is saved for it.", "Dismiss and go on", dismissReadOnly, "taken");
+  }
+
+  function dismissReadOnly() {
+    if (!state.task) return;
+    var id = state.task.id;
+    finished(id, false);
+    state.readOnly = false;
+    app.removeAttribute("data-readonly");
+    advance();
+  }
+
+  // ------------------------------------------------ banner and notices
+
+  function banner(text, actionText, action, kind) {
+    var b = $("banner");
+    b.hidden = false;
+    b.dataset.kind = kind || "error";
+    $("banner-text").textContent = text;
+    var btn = $("banner-action");
+    btn.hidden = !actionText;
+    btn.textContent = actionText || "";
+    btn.onclick = action || null;
+    if (actionText) btn.focus();
+  }
+
+  function hideBanner() {
+    var b = $("banner");
+    b.hidden = true;
+    b.dataset.kind = "";
+  }
+
+  var noticeTimer = null;
+  function notice(text) {
+    var el = $("notice");
+    el.textContent = text;
+    el.hidden = false;
+    clearTimeout(noticeTimer);
+    noticeTimer = setTimeout(function () { el.hidden = true; }, 6000);
+  }
 
   function ask(text, onYes) {
     state.confirm = onYes;
@@ -486,45 +713,34 @@
     $("note").focus();
   }
 
-  function banner(text, actionText, action) {
-    $("banner").hidden = false;
-    $("banner-text").textContent = text;
-    var btn = $("banner-action");
-    btn.hidden = !actionText;
-    btn.textContent = actionText || "";
-    btn.onclick = action || null;
+  // ------------------------------------------------------------ density
+
+  function setDensity(d) {
+    app.dataset.density = d;
+    $("btn-density").textContent = d === "compact" ? "Comfortable" : "Compact";
+    $("btn-density").setAttribute("aria-label", "Switch to " + (d === "compact" ? "comfortable" : "compact") +
+      " density (d)");
+    try { localStorage.setItem("prm-density", d); } catch (e) { /* remembered for this page only */ }
+    if (state.view) PRMRender.markOverflow(state.view.root);
   }
 
-  function hideBanner() { $("banner").hidden = true; }
+  // --------------------------------------------------------- correction
 
-  function handleError(err) {
-    if (err.code === "lease_expired") {
-      saveLocal(true);
-      banner(err.message, "Resume", function () {
-        var keep = state.task;
-        hideBanner();
-        // next() hands an expired lease back (drafts intact) while the task is open.
-        api("POST", "campaigns/" + SLUG + "/next/", {}).then(function (task) {
-          if (task && keep && task.id === keep.id) { show(task); } else {
-            banner("That task went to someone else; your ratings for it are kept in this browser. Here is a new one.");
-            show(task);
-          }
-        }).catch(handleError);
-      });
-      return;
-    }
-    if (err.status === 403) { banner(err.message + " (your work so far is kept)"); return; }
-    banner(err.message + " — your ratings are kept in this browser; try again.");
+  var previewTimer = null;
+  function renderPreview() {
+    if (!state.view) return;
+    var p = state.view.correction.preview;
+    p.hidden = !state.correction.trim();
+    if (!p.hidden) PRMRender.renderInto(p, state.correction);
   }
 
-  // ----------------------------------------------------------- keyboard
+  // ------------------------------------------------------------ keyboard
 
   function inText(ev) { return /TEXTAREA|INPUT|SELECT/.test(ev.target.tagName); }
 
   document.addEventListener("keydown", function (ev) {
     state.lastInput = Date.now();
-    var dialogOpen = $("help").open || $("instructions").open;
-    if (dialogOpen) return;  // <dialog> handles Esc itself
+    if ($("help").open || $("instructions").open) return;  // <dialog> handles Esc itself
     if (inText(ev)) {
       if (ev.key === "Escape") { ev.target.blur(); focusCursor(); ev.preventDefault(); }
       if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey) && ev.target.id === "note") {
@@ -539,25 +755,35 @@
       else if (ev.key === "Escape") { ev.preventDefault(); closeConfirm(); }
       return;
     }
+    var kind = $("banner").hidden ? "" : $("banner").dataset.kind;
+    if ((kind === "taken" || kind === "lease") && ev.key === "Enter") {
+      ev.preventDefault();
+      $("banner-action").click();
+      return;
+    }
     var handled = true;
     switch (ev.key) {
       case "1": case "-": rate(-1); break;
       case "2": case "0": rate(0); break;
       case "3": case "+": case "=": rate(1); break;
-      case "j": case "ArrowDown": move(1); break;
-      case "k": case "ArrowUp": move(-1); break;
+      case "j": case "ArrowDown": moveTo(state.cursor + 1); break;
+      case "k": case "ArrowUp": moveTo(state.cursor - 1); break;
+      case "Home": moveTo(0); break;
+      case "End": moveTo(lastReachable()); break;
       case "f": toggleFlag(); break;
       case "u": undo(); break;
       case "Enter": submit(); break;
-      case "g": ask("Give up on this solution? Your ratings so far are kept.", function () { submit("give_up"); }); break;
-      case "b": openBadProblem(); break;
-      case "s": ask("Skip this task? It goes to someone else.", skip); break;
+      case "g": if (!state.readOnly) ask("Give up on this solution? Your ratings so far are kept.", function () { submit("give_up"); }); break;
+      case "b": if (!state.readOnly) openBadProblem(); break;
+      case "s": if (!state.readOnly) ask("Skip this task? It goes to someone else.", skip); break;
       case "c":
-        if (!$("correction").hidden) $("corrected-step").focus(); else handled = false;
+        if (state.view && !state.view.correction.box.hidden && !state.readOnly) state.view.correction.input.focus();
+        else handled = false;
         break;
+      case "d": setDensity(app.dataset.density === "compact" ? "comfortable" : "compact"); break;
       case "?": $("help").showModal(); break;
       case "i": $("instructions").showModal(); break;
-      case "Escape": hideBanner(); $("bad-reason").hidden = true; break;
+      case "Escape": if (kind === "hint" || kind === "error") hideBanner(); $("bad-reason").hidden = true; break;
       default: handled = false;
     }
     if (handled) ev.preventDefault();
@@ -567,7 +793,37 @@
     document.addEventListener(t, function () { state.lastInput = Date.now(); }, { passive: true });
   });
 
-  // ----------------------------------------------------------- buttons
+  // ------------------------------------------------------------ pointer
+
+  $("task").addEventListener("click", function (ev) {
+    var li = ev.target.closest("li.step");
+    if (!li || !state.view) return;
+    var i = Number(li.dataset.stepIndex);
+    var btn = ev.target.closest("button");
+    if (btn && btn.disabled) return;
+    if (btn && btn.dataset.rating !== undefined) {
+      if (i > lastReachable()) return;
+      state.cursor = i;
+      rate(Number(btn.dataset.rating));
+    } else if (btn && btn.dataset.action === "flag") {
+      state.cursor = i;
+      toggleFlag();
+    } else if (!btn && !ev.target.closest("a") && i <= lastReachable()) {
+      moveTo(i);
+    }
+  });
+
+  $("task").addEventListener("input", function (ev) {
+    if (ev.target.dataset.role !== "correction-input" || state.readOnly) return;
+    state.correction = ev.target.value;
+    clearTimeout(previewTimer);
+    previewTimer = setTimeout(renderPreview, 120);
+    sync.pending += 1;
+    saveLocal(true);
+    clearTimeout(sync.soon);
+    sync.soon = setTimeout(flush, 600);
+    showSync();
+  });
 
   $("btn-submit").addEventListener("click", function () { submit(); });
   $("btn-giveup").addEventListener("click", function () {
@@ -581,26 +837,51 @@
   $("confirm-no").addEventListener("click", closeConfirm);
   $("btn-help").addEventListener("click", function () { $("help").showModal(); });
   $("btn-instructions").addEventListener("click", function () { $("instructions").showModal(); });
-  $("corrected-step").addEventListener("input", function (ev) { state.correction = ev.target.value; saveDraftSoon(); });
-  $("note").addEventListener("input", function (ev) { state.note = ev.target.value; saveDraftSoon(); });
-
-  var soon = null;
-  function saveDraftSoon() {
+  $("btn-density").addEventListener("click", function () {
+    setDensity(app.dataset.density === "compact" ? "comfortable" : "compact");
+  });
+  $("note").addEventListener("input", function (ev) {
+    state.note = ev.target.value;
+    sync.pending += 1;
     saveLocal(true);
-    clearTimeout(soon);
-    soon = setTimeout(saveDraft, 600);
-  }
+    clearTimeout(sync.soon);
+    sync.soon = setTimeout(flush, 600);
+    showSync();
+  });
 
-  // -------------------------------------------------------------- start
+  var resizeTimer = null;
+  window.addEventListener("resize", function () {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(function () { if (state.view) PRMRender.markOverflow(state.view.root); }, 150);
+  });
+
+  // ------------------------------------------------------- page lifetime
+
+  // The task on screen keeps its lease (a reload resumes it); the one fetched
+  // ahead goes back to the pool now rather than when its short lease runs out.
+  window.addEventListener("pagehide", function () {
+    if (state.task && !state.readOnly) saveLocal(sync.pending > 0 || sync.inFlight);
+    if (state.ahead) {
+      api.beacon("assignments/" + state.ahead.id + "/release/");
+      state.ahead = null;
+      state.aheadView = null;
+    }
+  });
+  window.addEventListener("pageshow", function (ev) { if (ev.persisted) prefetch(); });
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "hidden" && state.task && !state.readOnly) saveLocal(sync.pending > 0);
+  });
+
+  // ---------------------------------------------------------------- start
 
   var instructions = JSON.parse($("instructions-src").textContent || '""');
   PRMRender.renderInto($("instructions-body"), instructions || "_No instructions for this campaign._");
+  var savedDensity = null;
+  try { savedDensity = localStorage.getItem("prm-density"); } catch (e) { savedDensity = null; }
+  setDensity(savedDensity === "comfortable" ? "comfortable" : "compact");
   updateStrip();
   setInterval(tick, 1000);
-  setInterval(heartbeat, 30000);  // well inside the shortest (1 minute) lease
-  document.addEventListener("visibilitychange", function () {
-    if (document.visibilityState === "hidden" && state.task) saveLocal(!!dirty);
-  });
+  setInterval(heartbeat, HEARTBEAT_MS);
+  window.PRMLabeler = { state: state, sync: sync, lastShowMs: null };
   loadNext();
-  window.PRMLabeler = { state: state };
 })();

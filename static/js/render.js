@@ -1,10 +1,12 @@
 /*
  * Untrusted text -> safe HTML: Markdown with LaTeX math through KaTeX.
  *
- * Model-written text is never trusted. Math is cut out before Markdown sees it
- * (so `_` and `*` inside formulas survive), the Markdown HTML is sanitised by
- * DOMPurify with a small allow-list, and only then are the KaTeX renderings
- * (trust: false, so \href and friends stay inert) put back by placeholder.
+ * Every text a page shows (problem, answer, steps, corrections, instructions,
+ * review pages) goes through here. Model-written text is never trusted: math
+ * is cut out before Markdown sees it (so `_` and `*` inside formulas survive),
+ * the Markdown HTML is sanitised by DOMPurify with a small allow-list, and
+ * only then are the KaTeX renderings (trust: false, so \href and friends stay
+ * inert) and our own fixed markup put back by placeholder.
  */
 (function (global) {
   "use strict";
@@ -28,6 +30,14 @@
   var MARK_RE = new RegExp(MARK + "M(\\d+)" + MARK, "g");
   var ALLOWED_TAGS = ["p", "br", "em", "strong", "del", "code", "pre", "ul", "ol", "li", "blockquote", "h1", "h2",
     "h3", "h4", "h5", "h6", "hr", "table", "thead", "tbody", "tr", "th", "td", "a", "span", "div", "sub", "sup"];
+  // The final-answer line of PRM800K ("# Answer" then the answer) and GSM8K ("#### 72").
+  // "####" only before something answer-like, so a Markdown "#### Step 2" stays a heading.
+  var ANSWER_HEAD = /(^|\n)[ \t]*(?:#{1,6}[ \t]*Answer[ \t]*:?[ \t]*(?=\n|$)|####[ \t]*(?=[-+$\\\d.(]))/gi;
+  // A whole step that is only "A: 26" (GSM8K model solutions).
+  var ANSWER_LINE = /^\s*A:[ \t]*([^\n]+?)\s*$/;
+  // Function names that may stand bare in a TeX answer ("sin x"); any other
+  // run of three letters means words, and words are shown as text.
+  var BARE_FUNCS = /\b(?:arcsin|arccos|arctan|sinh|cosh|tanh|sin|cos|tan|cot|sec|csc|log|ln|exp|max|min|gcd|lcm|mod|det|lim|deg)\b/g;
 
   function escapeHtml(s) {
     return String(s).replace(/[&<>"']/g, function (c) {
@@ -35,20 +45,33 @@
     });
   }
 
+  function katexOptions(display, strictErrors) {
+    return {
+      displayMode: display, throwOnError: !!strictErrors, trust: false, strict: "ignore", output: "htmlAndMathml",
+      maxExpand: 500, maxSize: 20
+    };
+  }
+
   function tex(source, display) {
+    var html;
     try {
-      return global.katex.renderToString(source, {
-        displayMode: display, throwOnError: false, trust: false, strict: "ignore", output: "htmlAndMathml",
-        maxExpand: 500, maxSize: 20
-      });
+      html = global.katex.renderToString(source, katexOptions(display, false));
     } catch (err) {
       // Anything KaTeX cannot handle is shown as its source, never as markup.
       return '<code class="tex-error" title="could not render">' + escapeHtml(source) + "</code>";
     }
+    // Wide displays scroll inside their own box; markOverflow() adds the cue.
+    return display ? '<span class="math-block"><span class="math-scroll">' + html + "</span></span>" : html;
+  }
+
+  function asy(source) {
+    return '<div class="asy" role="figure" aria-label="Asymptote diagram (source)">' +
+      '<div class="asy-label">Asymptote diagram (source)</div>' +
+      "<pre><code>" + escapeHtml(source.trim()) + "</code></pre></div>";
   }
 
   function renderPiece(g) {
-    if (g.asy !== undefined) return '<pre class="asy"><code>[asy]' + escapeHtml(g.asy) + "[/asy]</code></pre>";
+    if (g.asy !== undefined) return asy(g.asy);
     if (g.dd !== undefined) return tex(g.dd, true);
     if (g.bd !== undefined) return tex(g.bd, true);
     if (g.pi !== undefined) return tex(g.pi, false);
@@ -59,8 +82,8 @@
     return "";
   }
 
-  function render(text) {
-    var pieces = [];
+  function markdown(text, pieces) {
+    pieces = pieces || [];
     var src = String(text == null ? "" : text).split(MARK).join("");
     src = src.replace(TOKEN, function () {
       var groups = arguments[arguments.length - 1];
@@ -76,21 +99,125 @@
     } catch (err) {
       html = "<p>" + escapeHtml(src) + "</p>";
     }
-    var clean = global.DOMPurify.sanitize(html, {
+    return global.DOMPurify.sanitize(html, {
       ALLOWED_TAGS: ALLOWED_TAGS,
       ALLOWED_ATTR: ["href", "title", "align", "colspan", "rowspan"],
       ALLOWED_URI_REGEXP: /^(?:https?:|mailto:|#)/i
     });
-    return clean.replace(MARK_RE, function (_, i) { return pieces[Number(i)] || ""; });
   }
 
-  function renderInto(el, text) {
-    el.innerHTML = render(text);
+  // Block pieces stand in a paragraph of their own: put them in its place, so
+  // a <div> or <pre> never lands inside a <p> (the parser would split it).
+  var BLOCK_RE = new RegExp("<p>\\s*" + MARK + "M(\\d+)" + MARK + "\\s*</p>", "g");
+
+  function fill(html, pieces) {
+    var put = function (_, i) { return pieces[Number(i)] || ""; };
+    return html.replace(BLOCK_RE, put).replace(MARK_RE, put);
+  }
+
+  // Does an answer string without delimiters read as TeX ("\frac{1}{2}", "3R^2", "\{1, 6\}")
+  // rather than words ("Tuesday")? Numbers count as TeX: they are set like math in PRM800K.
+  function looksLikeTex(s) {
+    if (!s || s.length > 400 || /\n\s*\n/.test(s)) return false;
+    var bare = s.replace(/\\[A-Za-z]+/g, " ").replace(BARE_FUNCS, " ");
+    return !/[A-Za-z]{3,}/.test(bare);
+  }
+
+  // An answer: delimited math and Markdown as usual, bare TeX as math, anything else as text.
+  function answerHtml(text) {
+    var s = String(text == null ? "" : text).trim();
+    if (/\$|\\\(|\\\[|\\begin\{/.test(s) || !looksLikeTex(s)) {
+      var pieces = [];
+      var html = markdown(s, pieces).replace(/^<p>([\s\S]*)<\/p>\s*$/, "$1");
+      return '<span class="answer-text">' + fill(html, pieces) + "</span>";
+    }
+    try {
+      return global.katex.renderToString(s, katexOptions(false, true));
+    } catch (err) {
+      return '<span class="answer-text">' + escapeHtml(s) + "</span>";
+    }
+  }
+
+  function splitFinalAnswer(text) {
+    var src = String(text == null ? "" : text);
+    var line = ANSWER_LINE.exec(src);
+    if (line) return { before: "", answer: line[1] };
+    var last = null, m;
+    ANSWER_HEAD.lastIndex = 0;
+    while ((m = ANSWER_HEAD.exec(src)) !== null) last = { index: m.index + m[1].length, end: ANSWER_HEAD.lastIndex };
+    if (!last) return null;
+    var answer = src.slice(last.end).trim();
+    if (!answer) return null;
+    return { before: src.slice(0, last.index), answer: answer };
+  }
+
+  function render(text) {
+    var split = splitFinalAnswer(text);
+    var pieces = [];
+    if (!split) return fill(markdown(text, pieces), pieces);
+    var before = split.before.trim() ? fill(markdown(split.before, pieces), pieces) : "";
+    return before + '<div class="final-answer" data-role="final-answer"><span class="final-label">Answer:</span> ' +
+      answerHtml(split.answer) + "</div>";
+  }
+
+  // The ground-truth answer, boxed as in PRM800K.
+  function renderBoxedAnswer(text) {
+    return '<span class="final-label">Answer:</span> <span class="boxed">' + answerHtml(text) + "</span>";
+  }
+
+  function harden(el) {
     el.querySelectorAll("a[href]").forEach(function (a) {
       a.setAttribute("rel", "noopener noreferrer nofollow");
       a.setAttribute("target", "_blank");
     });
   }
 
-  global.PRMRender = { render: render, renderInto: renderInto, escapeHtml: escapeHtml };
+  function renderInto(el, text) {
+    el.innerHTML = render(text);
+    harden(el);
+  }
+
+  function renderAnswerInto(el, text) {
+    el.innerHTML = renderBoxedAnswer(text);
+    harden(el);
+  }
+
+  // Mark wide math that scrolls sideways, so the cue shows. Reads layout only:
+  // call it once after a page's text is in place (and on resize).
+  function markOverflow(root) {
+    var blocks = (root || document).querySelectorAll(".math-block");
+    var wide = [];
+    blocks.forEach(function (b) {
+      var s = b.firstElementChild;
+      wide.push(!!s && s.scrollWidth > s.clientWidth + 1);
+    });
+    blocks.forEach(function (b, i) {
+      if (wide[i]) b.setAttribute("data-overflow", "true"); else b.removeAttribute("data-overflow");
+    });
+  }
+
+  // The cue goes once the reader has scrolled a wide display to its end.
+  document.addEventListener("scroll", function (ev) {
+    var s = ev.target;
+    if (!s.classList || !s.classList.contains("math-scroll")) return;
+    var atEnd = s.scrollLeft + s.clientWidth >= s.scrollWidth - 2;
+    if (atEnd) s.parentNode.setAttribute("data-at-end", "true"); else s.parentNode.removeAttribute("data-at-end");
+  }, true);
+
+  // Pages that render server-provided text mark it with data-md (Markdown) or
+  // data-md-answer (an answer string); their content is the raw text.
+  function renderMarked(root) {
+    (root || document).querySelectorAll("[data-md]").forEach(function (el) { renderInto(el, el.textContent); });
+    (root || document).querySelectorAll("[data-md-answer]").forEach(function (el) {
+      el.innerHTML = answerHtml(el.textContent);
+      harden(el);
+    });
+    markOverflow(root);
+  }
+
+  global.PRMRender = {
+    render: render, renderInto: renderInto, renderAnswerInto: renderAnswerInto, answerHtml: answerHtml,
+    renderBoxedAnswer: renderBoxedAnswer, looksLikeTex: looksLikeTex, markOverflow: markOverflow,
+    renderMarked: renderMarked, escapeHtml: escapeHtml
+  };
 })(window);

@@ -1,7 +1,5 @@
-/* Review page: render step and problem text (untrusted) as sanitised Markdown + KaTeX. */
+/* Manager pages: server-provided text marked data-md / data-md-answer renders through the shared path. */
 (function () {
   "use strict";
-  document.querySelectorAll("[data-md]").forEach(function (el) {
-    window.PRMRender.renderInto(el, el.textContent);
-  });
+  window.PRMRender.renderMarked(document);
 })();

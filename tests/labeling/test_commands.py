@@ -48,7 +48,11 @@ def test_load_demo_is_idempotent(demo_file, settings, capsys, tmp_path, monkeypa
     assert all(r is not None for r in first.imports.values())
     assert all(r is None for r in second.imports.values())
     assert Campaign.objects.filter(slug__startswith="gsm8k-").count() == 2
-    assert Solution.objects.count() == 20
+    # 20 GSM8K solutions (5 problems, a reference and 4 model solutions each) and the 12 real MATH ones
+    assert Solution.objects.filter(problem__source="gsm8k").count() == 20
+    math = Campaign.objects.get(slug="math-first-error")
+    assert (math.mode, math.reveal, math.tasks.count()) == ("first_error", "all", 12)
+    assert max(Solution.objects.filter(tasks__campaign=math).values_list("steps__index", flat=True)) == 29
     # Gold items are seeded once, with reference labels valid for each campaign's mode.
     from labeling.models import GoldStepLabel, Task
 

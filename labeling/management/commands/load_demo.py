@@ -6,7 +6,7 @@ from labeling.services.demo import demo_load
 
 
 class Command(BaseCommand):
-    help = "Create the demo users and GSM8K campaigns (idempotent)."
+    help = "Create the demo users and the GSM8K and MATH campaigns (idempotent)."
 
     def handle(self, *args, **opts):
         bars: dict = {}

@@ -10,8 +10,8 @@ from django.utils import timezone
 from labeling.errors import Conflict, Forbidden, LeaseExpired, ValidationFailed
 from labeling.models import Assignment, Campaign, Membership, StepAlternative, StepLabel, Task
 from labeling.services.assignments import assignment_heartbeat, assignment_next, assignment_skip
-from labeling.services.submissions import RatingIn, assignment_save_draft, assignment_submit
 from labeling.services.leases import assignments_expire_stale
+from labeling.services.submissions import RatingIn, assignment_save_draft, assignment_submit
 from tests.factories import CampaignFactory, MembershipFactory, SolutionFactory, TaskFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

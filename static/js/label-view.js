@@ -1,0 +1,150 @@
+/*
+ * The labeling page's task view: builds the DOM of one task once (problem,
+ * answer, one compact row per step, correction box) and reflects labeling
+ * state on it by attributes only. Math is rendered once per task, so a key
+ * press costs a few attribute writes, not a re-render; the page builds the
+ * task fetched ahead before it is needed.
+ */
+(function (global) {
+  "use strict";
+
+  var RATINGS = [
+    { value: -1, cls: "neg", icon: "✗", name: "Negative", keys: "1 or −" },
+    { value: 0, cls: "neu", icon: "○", name: "Neutral", keys: "2 or 0" },
+    { value: 1, cls: "pos", icon: "✓", name: "Positive", keys: "3 or +" }
+  ];
+  var STATE = { "-1": "neg", "0": "neu", "1": "pos" };
+
+  function el(tag, attrs, text) {
+    var node = document.createElement(tag);
+    if (attrs) {
+      Object.keys(attrs).forEach(function (k) {
+        if (k === "class") node.className = attrs[k]; else node.setAttribute(k, attrs[k]);
+      });
+    }
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function stepRow(step, i) {
+    var n = i + 1;
+    var li = el("li", { class: "step", "data-step-index": String(i), "data-state": "unrated", tabindex: "-1" });
+    var group = el("span", { class: "rate", role: "group", "aria-label": "Rate step " + n });
+    var buttons = RATINGS.map(function (r) {
+      var b = el("button", {
+        type: "button", class: "rate-btn " + r.cls, "data-rating": String(r.value), "aria-pressed": "false",
+        "aria-label": r.name + ", step " + n, title: r.name + " (" + r.keys + ")"
+      });
+      b.appendChild(el("span", { "aria-hidden": "true" }, r.icon));
+      group.appendChild(b);
+      return b;
+    });
+    var num = el("span", { class: "num", "aria-hidden": "true" }, String(n));
+    var text = el("div", { class: "step-text md" });
+    global.PRMRender.renderInto(text, step.text);
+    var flag = el("button", {
+      type: "button", class: "flag", "data-action": "flag", "aria-pressed": "false",
+      "aria-label": "Unsure, flag step " + n, title: "Flag as unsure (f)"
+    });
+    flag.appendChild(el("span", { "aria-hidden": "true" }, "⚑"));
+    li.appendChild(group);
+    li.appendChild(num);
+    li.appendChild(text);
+    li.appendChild(flag);
+    return { row: li, buttons: buttons, flag: flag };
+  }
+
+  function correctionBox() {
+    var li = el("li", { class: "correction", "data-role": "correction", "aria-label": "corrected step" });
+    li.hidden = true;
+    var label = el("label", { class: "correction-label" });
+    label.appendChild(document.createTextNode("Corrected step (optional) "));
+    var hint = el("span", { class: "muted" });
+    hint.innerHTML = "<kbd>c</kbd> to write, <kbd>Esc</kbd> to leave; the preview renders as the annotators see it";
+    label.appendChild(hint);
+    var area = el("textarea", {
+      rows: "2", "data-role": "correction-input", placeholder: "Write the step as it should have been",
+      "aria-label": "Corrected step"
+    });
+    var preview = el("div", { class: "md correction-preview", "data-role": "correction-preview", "aria-live": "polite" });
+    preview.hidden = true;
+    li.appendChild(label);
+    li.appendChild(area);
+    li.appendChild(preview);
+    return { box: li, input: area, preview: preview };
+  }
+
+  // Build the DOM of one task. Pure: it reads the payload and nothing else.
+  function build(task) {
+    var root = el("div", { class: "task-view", "data-task-id": String(task.id) });
+    var problem = el("article", { class: "problem", "aria-label": "problem" });
+    var ptext = el("div", { class: "md problem-text", "data-role": "problem" });
+    global.PRMRender.renderInto(ptext, task.problem);
+    problem.appendChild(ptext);
+    if (task.ground_truth_answer !== null && task.ground_truth_answer !== undefined) {
+      var gt = el("div", { class: "gt", "data-role": "answer" });
+      global.PRMRender.renderAnswerInto(gt, task.ground_truth_answer);
+      problem.appendChild(gt);
+    }
+    var ol = el("ol", { class: "steps", "data-role": "steps", "aria-label": "solution steps" });
+    var rows = task.steps.map(function (s, i) {
+      var r = stepRow(s, i);
+      ol.appendChild(r.row);
+      return r;
+    });
+    var correction = correctionBox();
+    ol.appendChild(correction.box);
+    var more = el("p", { class: "more-steps muted", "data-role": "more-steps" });
+    more.hidden = true;
+    root.appendChild(problem);
+    root.appendChild(ol);
+    root.appendChild(more);
+    return { task: task, root: root, list: ol, rows: rows, correction: correction, more: more, placedAfter: -1 };
+  }
+
+  function setAttr(node, name, value) {
+    if (value === null) { if (node.hasAttribute(name)) node.removeAttribute(name); }
+    else if (node.getAttribute(name) !== value) node.setAttribute(name, value);
+  }
+
+  /*
+   * Reflect state on a built view. `s`: labels (index -> {rating, flagged}),
+   * cursor, visible (rows shown), lockedAfter (rows after it are dimmed and
+   * not rateable, -1 for none), readOnly, correctionAt (row the correction
+   * box follows, -1 hides it).
+   */
+  function update(view, s) {
+    view.rows.forEach(function (r, i) {
+      var lab = s.labels[i];
+      var rated = lab && lab.rating !== null && lab.rating !== undefined;
+      var locked = s.lockedAfter >= 0 && i > s.lockedAfter;
+      setAttr(r.row, "data-state", rated ? STATE[String(lab.rating)] : "unrated");
+      r.row.hidden = i >= s.visible;
+      setAttr(r.row, "data-locked", locked ? "true" : null);
+      setAttr(r.row, "aria-disabled", locked || s.readOnly ? "true" : null);
+      setAttr(r.row, "aria-current", i === s.cursor ? "step" : null);
+      r.row.classList.toggle("current", i === s.cursor);
+      r.buttons.forEach(function (b, k) {
+        setAttr(b, "aria-pressed", rated && lab.rating === RATINGS[k].value ? "true" : "false");
+        b.disabled = locked || s.readOnly;
+      });
+      setAttr(r.flag, "aria-pressed", lab && lab.flagged ? "true" : "false");
+      r.flag.disabled = locked || s.readOnly;
+    });
+    var box = view.correction.box;
+    if (s.correctionAt >= 0) {
+      if (view.placedAfter !== s.correctionAt) {
+        view.rows[s.correctionAt].row.after(box);
+        view.placedAfter = s.correctionAt;
+      }
+      box.hidden = false;
+      view.correction.input.disabled = s.readOnly;
+    } else {
+      box.hidden = true;
+    }
+  }
+
+  function row(view, i) { return view.rows[i] ? view.rows[i].row : null; }
+
+  global.PRMView = { build: build, update: update, row: row, RATINGS: RATINGS };
+})(window);
