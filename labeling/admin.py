@@ -8,9 +8,9 @@ from labeling.admin_mixins import ManagedCampaignsMixin
 class CampaignAdmin(ManagedCampaignsMixin, admin.ModelAdmin):
     manager_can_change = True
     campaign_field = "pk"
-    list_display = ("slug", "name", "mode", "overlap", "qc_rate", "screening_size", "autopause_threshold", "status",
-                    "created_at")
-    list_filter = ("mode", "status")
+    list_display = ("slug", "name", "mode", "reveal", "overlap", "qc_rate", "screening_size", "autopause_threshold",
+                    "status", "created_at")
+    list_filter = ("mode", "reveal", "status")
     search_fields = ("slug", "name")
     prepopulated_fields = {"slug": ("name",)}
 

@@ -18,6 +18,7 @@ def campaign_create(
     slug: str,
     name: str,
     mode: str = Campaign.Mode.FIRST_ERROR,
+    reveal: str = Campaign.Reveal.ALL,
     overlap: int = 1,
     show_ground_truth: bool = True,
     qc_rate: float = 0.05,
@@ -32,6 +33,8 @@ def campaign_create(
         raise Conflict(f"a campaign with slug '{slug}' already exists")
     if mode not in Campaign.Mode.values:
         raise ValidationFailed(f"mode must be one of {', '.join(Campaign.Mode.values)}")
+    if reveal not in Campaign.Reveal.values:
+        raise ValidationFailed(f"reveal must be one of {', '.join(Campaign.Reveal.values)}")
     if overlap < 1:
         raise ValidationFailed("overlap must be at least 1")
     if not 0 <= qc_rate <= 1:
@@ -39,7 +42,7 @@ def campaign_create(
     if lease_minutes < 1:
         raise ValidationFailed("lease_minutes must be at least 1")
     return Campaign.objects.create(
-        slug=slug, name=name, mode=mode, overlap=overlap, show_ground_truth=show_ground_truth,
+        slug=slug, name=name, mode=mode, reveal=reveal, overlap=overlap, show_ground_truth=show_ground_truth,
         qc_rate=qc_rate, lease_minutes=lease_minutes, allow_corrections=allow_corrections,
         instructions=instructions, description=description, created_by=created_by,
     )

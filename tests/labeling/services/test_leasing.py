@@ -225,3 +225,13 @@ def test_a_long_undo_history_keeps_its_latest_entries():
     assignment_save_draft(assignment_id=a.pk, user=user, ratings=[], ui={"history": history})
     kept = assignment_payload(assignment=Assignment.objects.get(pk=a.pk))["ui"]["history"]
     assert len(kept) == 200 and kept == history[-200:]
+
+
+def test_campaign_reveal_is_validated_and_stored():
+    from labeling.services.campaigns import campaign_create
+
+    c = campaign_create(slug="reveal-prog", name="Progressive", reveal="progressive")
+    assert c.reveal == "progressive"
+    assert campaign_create(slug="reveal-default", name="Default").reveal == "all"
+    with pytest.raises(ValidationFailed, match="reveal must be one of all, progressive"):
+        campaign_create(slug="reveal-bad", name="Bad", reveal="sometimes")
