@@ -98,8 +98,16 @@ def reference_oracle(problem: str, steps: Sequence[str], *, answer_correct: bool
     return [1] * (len(steps) - 1) + [-1]
 
 
-def as_submission(ratings: Sequence[int | None], *, first_error: bool) -> list[tuple[int, int]]:
-    """(step, rating) pairs a labeler would submit: in first-error mode, up to the first -1."""
+def as_submission(ratings: Sequence[int | None], *, first_error: bool,
+                  n_steps: int | None = None) -> list[tuple[int, int]]:
+    """(step, rating) pairs a labeler would submit: in first-error mode, up to the first -1.
+
+    In all-steps mode (`first_error=False`) every step is rated: the oracles
+    locate only the first error, and in these solutions that error is carried
+    forward to the final answer, so the steps after it that the oracle left
+    unrated are rated -1 up to `n_steps`. Without a first error the oracle's
+    own ratings are all there is.
+    """
     out = []
     for i, r in enumerate(ratings):
         if r is None:
@@ -107,6 +115,8 @@ def as_submission(ratings: Sequence[int | None], *, first_error: bool) -> list[t
         out.append((i, int(r)))
         if first_error and r == -1:
             break
+    if not first_error and n_steps and any(r == -1 for _, r in out):
+        out += [(i, -1) for i in range(len(out), n_steps)]
     return out
 
 

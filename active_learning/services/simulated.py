@@ -69,8 +69,8 @@ def annotators_simulate(
         if ratings and noise:
             ratings = perturb(ratings, rng=rng, error_rate=noise * (users.index(user) + 1) / len(users),
                               n_steps=len(steps))
-        pairs = as_submission(ratings, first_error=first_error) if ratings else []
-        complete = pairs and (pairs[-1][1] == -1 or len(pairs) == len(steps))
+        pairs = as_submission(ratings, first_error=first_error, n_steps=len(steps)) if ratings else []
+        complete = pairs and ((first_error and pairs[-1][1] == -1) or len(pairs) == len(steps))
         if not complete:
             assignment_skip(assignment_id=a.pk, user=user, note="simulated annotator: no oracle labels")
             skipped += 1

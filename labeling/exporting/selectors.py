@@ -126,12 +126,10 @@ def _load(
                 generator=sol.generator,
                 ratings=ratings[a.pk],
                 alternatives=alternatives[a.pk],
+                # The queue the task was served from: its generation and the PRM score at queue
+                # time. Imported labels keep the record's own values (queue_score is null there).
                 generation=a.queue_generation,
-                verifier_score=(
-                    sol.pre_generated_verifier_score
-                    if sol.pre_generated_verifier_score is not None
-                    else a.queue_score
-                ),
+                verifier_score=a.queue_score if a.queue_score is not None else sol.pre_generated_verifier_score,
                 is_quality_control=a.is_quality_control,
                 is_screening=a.is_screening,
                 total_time=a.active_ms,

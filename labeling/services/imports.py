@@ -302,9 +302,18 @@ class _BatchWriter:
     def _tasks(self, solution_ids: set[int]) -> dict[int, int]:
         now = timezone.now()
         before = Task.objects.filter(campaign=self.campaign, solution_id__in=solution_ids).count()
+        known = {
+            pk: (generation, score)
+            for pk, generation, score in Solution.objects.filter(pk__in=solution_ids).values_list(
+                "pk", "generation", "pre_generated_verifier_score"
+            )
+        }
+        # Queued by the import: generation 0 (before any active-learning generation) unless the
+        # file names the solution's generation; the score known at queue time is the file's.
         Task.objects.bulk_create(
             [
-                Task(campaign=self.campaign, solution_id=sid, queue_strategy="import", queued_at=now)
+                Task(campaign=self.campaign, solution_id=sid, queue_strategy="import", queued_at=now,
+                     queue_generation=0 if known[sid][0] is None else known[sid][0], queue_score=known[sid][1])
                 for sid in sorted(solution_ids)
             ],
             ignore_conflicts=True,

@@ -26,6 +26,9 @@ def test_submission_follows_the_mode():
     assert as_submission([1, -1, 1], first_error=True) == [(0, 1), (1, -1)]
     assert as_submission([1, -1, 1], first_error=False) == [(0, 1), (1, -1), (2, 1)]
     assert as_submission([1, None, 1], first_error=False) == [(0, 1)]
+    # all-steps with the oracle's first error only: the error carries forward to every later step
+    assert as_submission([1, -1], first_error=False, n_steps=4) == [(0, 1), (1, -1), (2, -1), (3, -1)]
+    assert as_submission([1, 1], first_error=False, n_steps=4) == [(0, 1), (1, 1)]  # incomplete: not guessed
 
 
 def test_labeled_oracle_reads_real_prm800k_records(prm800k_records_path):
@@ -101,6 +104,22 @@ def test_simulated_annotators_label_through_the_real_services():
     again = annotators_simulate(campaign=CampaignFactory(), oracle=LabeledOracle({}), annotators=1, count=1,
                                 rate_per_minute=120, sleep=naps.append)
     assert again["submitted"] == 0 and naps == []
+
+
+def test_simulated_annotators_rate_every_step_in_all_steps_campaigns():
+    from active_learning.oracle import reference_oracle as oracle
+
+    campaign = CampaignFactory(mode="all_steps", overlap=1, qc_rate=0)
+    for i in range(4):
+        sol = SolutionFactory(problem=ProblemFactory(text=f"Tom has {i} apples and buys 2. How many?"),
+                              steps=[f"Tom has {i} apples.", f"He buys 2, so {i} + 2 = {i + 2 + (i % 2)}.",
+                                     f"# Answer\n\n{i + 2 + (i % 2)}"], answer_is_correct=i % 2 == 0)
+        TaskFactory(campaign=campaign, solution=sol)
+    result = annotators_simulate(campaign=campaign, oracle=oracle, annotators=2, count=10)
+    assert result == {"submitted": 4, "skipped": 0, "annotators": 2}
+    for a in Assignment.objects.filter(campaign=campaign, status="submitted"):
+        ratings = list(a.step_labels.order_by("step__index").values_list("rating", flat=True))
+        assert ratings == ([1, 1, 1] if a.solution.answer_is_correct else [1, -1, -1])
 
 
 def test_perturb_makes_first_error_style_slips():

@@ -1,5 +1,6 @@
 import io
 import json
+import uuid
 
 import orjson
 import pytest
@@ -157,3 +158,32 @@ def test_file_export_is_atomic(tmp_path, monkeypatch):
         labels_export(campaign=campaign, fmt="trl", output=out)
     assert out.read_text() == "previous export\n"
     assert [p.name for p in tmp_path.iterdir()] == ["labels.jsonl"]
+
+
+def test_app_labels_export_the_generation_and_score_of_the_queue_they_were_served_from(write_jsonl):
+    from labeling.models import Task
+    from labeling.services.assignments import assignment_next
+    from labeling.services.submissions import RatingIn, assignment_submit
+    from tests.factories import MembershipFactory
+
+    campaign = CampaignFactory(qc_rate=0)
+    lines = [{"problem": "What is 1 + 1?", "ground_truth_answer": "2", "steps": ["1 + 1 = 2.", "# Answer\n\n2"]},
+             {"problem": "What is 2 + 2?", "ground_truth_answer": "4", "steps": ["2 + 2 = 4.", "# Answer\n\n4"],
+              "generation": 6, "score": 0.81}]
+    solutions_import(campaign=campaign, path=write_jsonl(lines))
+    # a third task re-queued by a model (what the active-learning refill writes)
+    queued = TaskFactory(campaign=campaign, solution=SolutionFactory(steps=STEPS), priority=-1,
+                         queue_strategy="convincing_wrong", queue_generation=3, queue_score=0.93)
+    user = MembershipFactory(campaign=campaign).user
+    while (a := assignment_next(user=user, campaign=campaign)) is not None:
+        n = a.solution.steps.count()
+        assignment_submit(assignment_id=a.pk, user=user, submission_id=uuid.uuid4(),
+                          ratings=[RatingIn(step=i, rating=1) for i in range(n)])
+    by_problem = {r["question"]["problem"]: r for r in _rows(campaign, "prm800k")}
+    assert by_problem["What is 1 + 1?"]["generation"] == 0  # imported without one: generation 0, not null
+    assert by_problem["What is 1 + 1?"]["question"]["pre_generated_verifier_score"] is None  # truly unknown
+    assert by_problem["What is 2 + 2?"]["generation"] == 6
+    assert by_problem["What is 2 + 2?"]["question"]["pre_generated_verifier_score"] == 0.81
+    third = by_problem[queued.solution.problem.text]
+    assert (third["generation"], third["question"]["pre_generated_verifier_score"]) == (3, 0.93)
+    assert set(Task.objects.filter(campaign=campaign).values_list("queue_generation", flat=True)) == {0, 6, 3}
