@@ -4,6 +4,7 @@ from django.http import JsonResponse
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
+from active_learning import urls as al_urls
 from labeling import views
 
 
@@ -17,8 +18,10 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("label/<slug:slug>/", views.label, name="label"),
     path("manage/", include("labeling.dashboard.urls")),
+    path("manage/", include((al_urls.dashboard_urls, "active_learning"))),
     path("admin/", admin.site.urls),
     path("api/", include("labeling.api.urls")),
+    path("api/", include(al_urls.api_urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("healthz", healthz, name="healthz"),
 ]

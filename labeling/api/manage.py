@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from labeling.dashboard import selectors as sel
 from labeling.errors import NotFound
+from labeling.models import Solution
 from labeling.services import adjudication as adj_svc
 from labeling.services import quality as qc_svc
 
@@ -99,8 +100,6 @@ class AdjudicationResolveView(ManagerView):
 class GoldView(ManagerView):
     @extend_schema(request=RatingsIn, responses={200: dict})
     def put(self, request, slug, solution_id):
-        from labeling.models import Solution
-
         campaign = self.campaign(request, slug)
         ser = RatingsIn(data=request.data)
         ser.is_valid(raise_exception=True)
@@ -122,14 +121,3 @@ class MemberStatusView(ManagerView):
         m = qc_svc.membership_status_set(campaign=campaign, member_id=user_id, by=request.user,
                                          status=ser.validated_data["status"], reason=ser.validated_data["reason"])
         return Response({"user": m.user_id, "status": m.status, "reason": m.status_reason})
-
-
-class RetrainView(ManagerView):
-    @extend_schema(request=None, responses={202: dict})
-    def post(self, request, slug):
-        from active_learning.models import TrainingRun
-        from active_learning.services.training import training_run_request
-
-        run = training_run_request(campaign=self.campaign(request, slug), trigger=TrainingRun.Trigger.MANUAL,
-                                   user=request.user)
-        return Response({"run": run.pk, "status": run.status}, status=202)

@@ -23,5 +23,4 @@ urlpatterns = [
     path("manage/campaigns/<slug:slug>/gold/<int:solution_id>/", manage.GoldView.as_view(), name="api-manage-gold"),
     path("manage/campaigns/<slug:slug>/members/<int:user_id>/status/", manage.MemberStatusView.as_view(),
          name="api-manage-member-status"),
-    path("manage/campaigns/<slug:slug>/retrain/", manage.RetrainView.as_view(), name="api-manage-retrain"),
 ]

@@ -366,30 +366,5 @@ def solution_review(*, campaign: Campaign, solution_id: int) -> dict:
     }
 
 
-def model_panel(*, campaign: Campaign, limit: int = 30) -> dict:
-    """Training runs (newest first), the learning curve by label count, and the active model."""
-    from active_learning.models import PRMModel, TrainingRun
-
-    runs = list(TrainingRun.objects.filter(campaign=campaign).select_related("model").order_by("-created_at")[:limit])
-    curve = []
-    for run in sorted((r for r in runs if r.status == TrainingRun.Status.SUCCEEDED and r.metrics), key=lambda r: r.pk):
-        m = run.metrics
-        bon = m.get("best_of_n") or {}
-        curve.append({
-            "labels": run.label_count, "version": run.model.version if run.model else None,
-            "step_auroc": m.get("step_auroc"), "first_error_f1": m.get("first_error_f1"),
-            "solution_auroc": m.get("solution_auroc"), "best_of_n": bon.get("prm"),
-            "best_of_n_random": bon.get("random"), "best_of_n_majority": bon.get("majority"),
-        })
-    last_done = next((r for r in runs if r.finished_at and r.started_at), None)
-    return {
-        "runs": runs, "curve": curve,
-        "active": PRMModel.objects.filter(campaign=campaign, is_active=True).first(),
-        "running": next((r for r in runs if r.status in (TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING)), None),
-        "last_duration_s": (last_done.finished_at - last_done.started_at).total_seconds() if last_done else None,
-        "last_failure": next((r for r in runs if r.status == TrainingRun.Status.FAILED), None),
-    }
-
-
 def campaign_jobs(*, campaign: Campaign, kind: str, limit: int = 10):
     return list(Job.objects.filter(campaign=campaign, kind=kind).order_by("-created_at")[:limit])

@@ -15,10 +15,12 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
+from labeling import extensions
 from labeling.dashboard import charts
 from labeling.dashboard import selectors as sel
 from labeling.errors import Forbidden, LabelingError, NotFound
@@ -65,7 +67,7 @@ def adjudicator_page(view):
     return wrapper
 
 
-def _svg(markup: str):
+def svg(markup: str):
     # charts.* escape every data-derived string themselves.
     return mark_safe(markup)  # noqa: S308
 
@@ -97,14 +99,14 @@ def _overview_charts(o: dict) -> dict:
     queue = [(_queue_label(q), q["n"]) for q in o["queue"]]
     r = o["ratings"]
     return {
-        "ratings": _svg(charts.stacked_bar(
+        "ratings": svg(charts.stacked_bar(
             [("positive", r["positive"], "rating-pos"), ("neutral", r["neutral"], "rating-neu"),
              ("negative", r["negative"], "rating-neg")], title="Step ratings", width=520)),
-        "first_errors": _svg(charts.bar_chart(fe[:25], title="First-error position", width=520)),
-        "reasons": _svg(charts.hbar_chart(reasons, title="Finish reasons", width=520)),
-        "hours": _svg(charts.bar_chart(o["hours_today"], title="Labels per hour today", width=520, height=180)),
-        "days": _svg(charts.bar_chart(o["days"], title="Labels per day, last 7 days", width=520, height=180)),
-        "queue": _svg(charts.hbar_chart(queue, title="Open queue by strategy, model and generation", width=520)),
+        "first_errors": svg(charts.bar_chart(fe[:25], title="First-error position", width=520)),
+        "reasons": svg(charts.hbar_chart(reasons, title="Finish reasons", width=520)),
+        "hours": svg(charts.bar_chart(o["hours_today"], title="Labels per hour today", width=520, height=180)),
+        "days": svg(charts.bar_chart(o["days"], title="Labels per day, last 7 days", width=520, height=180)),
+        "queue": svg(charts.hbar_chart(queue, title="Open queue by strategy, model and generation", width=520)),
     }
 
 
@@ -112,9 +114,10 @@ def _overview_charts(o: dict) -> dict:
 def overview(request, campaign):
     o = sel.overview(campaign=campaign)
     snap = sel.agreement_latest(campaign=campaign)
-    panel = sel.model_panel(campaign=campaign, limit=5)
     return render(request, "dashboard/overview.html", {
-        "campaign": campaign, "o": o, "charts": _overview_charts(o), "snap": snap, "panel": panel, "tab": "overview",
+        "campaign": campaign, "o": o, "charts": _overview_charts(o), "snap": snap, "tab": "overview",
+        "panels": [render_to_string(p.template, {"campaign": campaign, **p.context(campaign)}, request=request)
+                   for p in extensions.overview_panels()],
     })
 
 
@@ -237,44 +240,6 @@ def review(request, campaign, solution_id: int):
         "campaign": campaign, "data": data, "rows": rows, "tab": "adjudication",
         "is_manager": manager, "expert_only": not manager,
     })
-
-
-@manager_page
-def model(request, campaign):
-    panel = sel.model_panel(campaign=campaign)
-    curve = panel["curve"]
-    series = {
-        "step AUROC": [(p["labels"], p["step_auroc"]) for p in curve],
-        "first-error F1": [(p["labels"], p["first_error_f1"]) for p in curve],
-        "best-of-N (PRM)": [(p["labels"], p["best_of_n"]) for p in curve],
-    }
-    bon = {
-        "PRM": [(p["labels"], p["best_of_n"]) for p in curve],
-        "majority vote": [(p["labels"], p["best_of_n_majority"]) for p in curve],
-        "random": [(p["labels"], p["best_of_n_random"]) for p in curve],
-    }
-    return render(request, "dashboard/model.html", {
-        "campaign": campaign, "panel": panel, "tab": "model",
-        "curve_svg": _svg(charts.line_chart(series, title="Learning curve: held-out metrics by labeled solutions",
-                                            x_label="labeled solutions", y_range=(0.0, 1.0), width=1100, height=300)),
-        "bon_svg": _svg(charts.line_chart(bon, title="Best-of-N accuracy by labeled solutions",
-                                          x_label="labeled solutions", y_range=(0.0, 1.0), width=1100, height=300)),
-    })
-
-
-@require_POST
-@manager_page
-def retrain(request, campaign):
-    from active_learning.models import TrainingRun
-    from active_learning.services.training import training_run_request
-
-    try:
-        run = training_run_request(campaign=campaign, trigger=TrainingRun.Trigger.MANUAL, user=request.user)
-    except LabelingError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, f"training run {run.pk} queued: retrain → score → refill")
-    return redirect("dashboard:model", slug=campaign.slug)
 
 
 @manager_page

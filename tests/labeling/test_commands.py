@@ -54,10 +54,11 @@ def test_load_demo_is_idempotent(demo_file, settings, capsys, tmp_path, monkeypa
     assert (math.mode, math.reveal, math.tasks.count()) == ("first_error", "all", 12)
     assert max(Solution.objects.filter(tasks__campaign=math).values_list("steps__index", flat=True)) == 29
     # Gold items are seeded once, with reference labels valid for each campaign's mode.
+    from active_learning.services import demo as al_demo
     from labeling.models import GoldStepLabel, Task
 
     fe = Task.objects.filter(campaign__slug="gsm8k-first-error", is_gold=True)
-    assert 0 < fe.count() <= demo.DEMO_GOLD
+    assert 0 < fe.count() <= al_demo.DEMO_GOLD
     assert fe.filter(solution__answer_is_correct=False).exists()
     wrong = fe.filter(solution__answer_is_correct=False).first().solution
     assert list(GoldStepLabel.objects.filter(solution=wrong).order_by("step__index").values_list("rating", flat=True))[
@@ -66,5 +67,5 @@ def test_load_demo_is_idempotent(demo_file, settings, capsys, tmp_path, monkeypa
     assert not Task.objects.filter(campaign__slug="gsm8k-all-steps", is_gold=True,
                                    solution__answer_is_correct=False).exists()
     before = Task.objects.filter(is_gold=True).count()
-    demo.demo_gold_seed(campaign=Campaign.objects.get(slug="gsm8k-first-error"), count=demo.DEMO_GOLD)
+    al_demo.demo_gold_seed(campaign=Campaign.objects.get(slug="gsm8k-first-error"), count=al_demo.DEMO_GOLD)
     assert Task.objects.filter(is_gold=True).count() == before

@@ -82,26 +82,6 @@ def test_only_managers_and_admins_get_the_campaign(dash_world):
         sel.campaign_for_manager(user=dash_world["manager"], slug="nope")
 
 
-def test_model_panel_learning_curve(dash_world):
-    from active_learning.models import PRMModel, TrainingRun
-
-    c = dash_world["campaign"]
-    now = timezone.now()
-    for i, (labels, auroc) in enumerate([(40, 0.6), (80, 0.7)], start=1):
-        m = PRMModel.objects.create(campaign=c, version=i, backbone="b", checkpoint_path="/x", is_active=i == 2)
-        TrainingRun.objects.create(
-            campaign=c, status="succeeded", stage="done", label_count=labels, model=m, promoted=True,
-            metrics={"step_auroc": auroc, "first_error_f1": 0.5, "best_of_n": {"prm": 0.4, "random": 0.3,
-                                                                                "majority": 0.45}},
-            started_at=now - timedelta(seconds=100), finished_at=now,
-        )
-    TrainingRun.objects.create(campaign=c, status="failed", stage="training", error="CUDA out of memory")
-    panel = sel.model_panel(campaign=c)
-    assert [(p["labels"], p["step_auroc"]) for p in panel["curve"]] == [(40, 0.6), (80, 0.7)]
-    assert panel["active"].version == 2 and panel["last_duration_s"] == pytest.approx(100)
-    assert panel["last_failure"].error == "CUDA out of memory"
-
-
 def test_agreement_pairs_named(dash_world):
     c = dash_world["campaign"]
     ann, ben, _ = dash_world["annotators"]

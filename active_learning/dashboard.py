@@ -1,0 +1,53 @@
+"""The active-learning pages of the manager dashboard. Interfaces only: parse, call, render.
+
+They plug into labeling's dashboard (its manager_page guard, charts and layout)
+through labeling.extensions; labeling never imports this module.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from active_learning import selectors as sel
+from active_learning.models import TrainingRun
+from active_learning.services.training import training_run_request
+from labeling.dashboard import charts
+from labeling.dashboard.views import manager_page, svg
+from labeling.errors import LabelingError
+
+
+@manager_page
+def model(request, campaign):
+    panel = sel.model_panel(campaign=campaign)
+    curve = panel["curve"]
+    series = {
+        "step AUROC": [(p["labels"], p["step_auroc"]) for p in curve],
+        "first-error F1": [(p["labels"], p["first_error_f1"]) for p in curve],
+        "best-of-N (PRM)": [(p["labels"], p["best_of_n"]) for p in curve],
+    }
+    bon = {
+        "PRM": [(p["labels"], p["best_of_n"]) for p in curve],
+        "majority vote": [(p["labels"], p["best_of_n_majority"]) for p in curve],
+        "random": [(p["labels"], p["best_of_n_random"]) for p in curve],
+    }
+    return render(request, "active_learning/model.html", {
+        "campaign": campaign, "panel": panel, "tab": "model",
+        "curve_svg": svg(charts.line_chart(series, title="Learning curve: held-out metrics by labeled solutions",
+                                           x_label="labeled solutions", y_range=(0.0, 1.0), width=1100, height=300)),
+        "bon_svg": svg(charts.line_chart(bon, title="Best-of-N accuracy by labeled solutions",
+                                         x_label="labeled solutions", y_range=(0.0, 1.0), width=1100, height=300)),
+    })
+
+
+@require_POST
+@manager_page
+def retrain(request, campaign):
+    try:
+        run = training_run_request(campaign=campaign, trigger=TrainingRun.Trigger.MANUAL, user=request.user)
+    except LabelingError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"training run {run.pk} queued: retrain → score → refill")
+    return redirect("active_learning:model", slug=campaign.slug)

@@ -1,0 +1,14 @@
+"""Dashboard pages (mounted under /manage/) and manager API (under /api/) of active learning."""
+
+from django.urls import path
+
+from active_learning import api, dashboard
+
+dashboard_urls = [
+    path("<slug:slug>/model/", dashboard.model, name="model"),
+    path("<slug:slug>/model/retrain/", dashboard.retrain, name="retrain"),
+]
+
+api_urls = [
+    path("manage/campaigns/<slug:slug>/retrain/", api.RetrainView.as_view(), name="api-manage-retrain"),
+]
