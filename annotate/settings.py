@@ -261,6 +261,18 @@ IMPORT_UPLOAD_DIR = Path(env("IMPORT_UPLOAD_DIR", str(APP_DATA_DIR / "uploads"))
 # Largest import upload accepted from the web page, in megabytes.
 IMPORT_UPLOAD_MAX_MB = env_int("IMPORT_UPLOAD_MAX_MB", 512)
 
+# --- Email: invites to new members are mailed when a mail server is configured,
+# else the dashboard shows the one-time link for the manager to pass on.
+EMAIL_HOST = env("EMAIL_HOST", "") or ""
+EMAIL_PORT = env_int("EMAIL_PORT", 587)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", "") or ""
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", "") or ""
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "prm-annotate@localhost")
+EMAIL_ENABLED = env_bool("EMAIL_ENABLED", bool(EMAIL_HOST))
+# How long an invite link works.
+INVITE_DAYS = env_int("INVITE_DAYS", 14)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView
 
 from active_learning import urls as al_urls
 from labeling import views
+from labeling.dashboard import campaign_views
 
 
 def healthz(request):
@@ -17,6 +18,7 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("label/<slug:slug>/", views.label, name="label"),
+    path("invite/<str:token>/", campaign_views.invite, name="invite"),
     path("manage/", include("labeling.dashboard.urls")),
     path("manage/", include((al_urls.dashboard_urls, "active_learning"))),
     path("admin/", admin.site.urls),

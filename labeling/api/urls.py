@@ -1,6 +1,6 @@
 from django.urls import path
 
-from labeling.api import manage, views
+from labeling.api import campaigns, manage, views
 
 urlpatterns = [
     path("campaigns/", views.CampaignListView.as_view(), name="api-campaigns"),
@@ -13,6 +13,9 @@ urlpatterns = [
     path("assignments/<int:pk>/skip/", views.SkipView.as_view(), name="api-skip"),
     path("assignments/<int:pk>/open/", views.OpenView.as_view(), name="api-open"),
     path("assignments/<int:pk>/release/", views.ReleaseView.as_view(), name="api-release"),
+    path("manage/campaigns/", campaigns.CampaignCreateView.as_view(), name="api-manage-campaign-create"),
+    path("manage/campaigns/<slug:slug>/", campaigns.CampaignDetailView.as_view(), name="api-manage-campaign"),
+    path("manage/campaigns/<slug:slug>/members/", campaigns.MembersView.as_view(), name="api-manage-members"),
     path("manage/campaigns/<slug:slug>/overview/", manage.OverviewView.as_view(), name="api-manage-overview"),
     path("manage/campaigns/<slug:slug>/annotators/", manage.AnnotatorsView.as_view(), name="api-manage-annotators"),
     path("manage/campaigns/<slug:slug>/agreement/", manage.AgreementView.as_view(), name="api-manage-agreement"),

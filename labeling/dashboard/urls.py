@@ -1,13 +1,18 @@
 from django.urls import path
 
-from labeling.dashboard import views
+from labeling.dashboard import campaign_views, views
 
 app_name = "dashboard"
 
 urlpatterns = [
     path("", views.index, name="index"),
+    path("new/", campaign_views.campaign_new, name="new"),
     path("<slug:slug>/", views.overview, name="overview"),
     path("<slug:slug>/overview.json", views.overview_json, name="overview-json"),
+    path("<slug:slug>/settings/", campaign_views.campaign_settings, name="settings"),
+    path("<slug:slug>/settings/status/", campaign_views.campaign_status, name="status"),
+    path("<slug:slug>/members/", campaign_views.members, name="members"),
+    path("<slug:slug>/members/remove/", campaign_views.member_remove, name="member-remove"),
     path("<slug:slug>/annotators/", views.annotators, name="annotators"),
     path("<slug:slug>/annotators/<int:user_id>/", views.annotator, name="annotator"),
     path("<slug:slug>/annotators/<int:user_id>/status/", views.annotator_status, name="annotator-status"),

@@ -21,6 +21,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from labeling import extensions
+from labeling.dashboard import campaign_selectors as csel
 from labeling.dashboard import charts
 from labeling.dashboard import selectors as sel
 from labeling.errors import Forbidden, LabelingError, NotFound
@@ -75,10 +76,11 @@ def svg(markup: str):
 @login_required
 def index(request):
     campaigns = list(sel.managed_campaigns(user=request.user))
-    if not campaigns:
+    can_create = csel.can_create_campaigns(user=request.user)
+    if not campaigns and not can_create:
         raise PermissionDenied("you do not manage any campaign")
     rows = [{"campaign": c, "o": sel.overview(campaign=c)} for c in campaigns]
-    return render(request, "dashboard/index.html", {"rows": rows})
+    return render(request, "dashboard/index.html", {"rows": rows, "can_create": can_create})
 
 
 def _queue_label(q: dict) -> str:

@@ -1,4 +1,5 @@
 from labeling.models.campaigns import Campaign, Membership, Profile, Task
+from labeling.models.invites import Invite
 from labeling.models.jobs import Job
 from labeling.models.labels import Assignment, GoldStepLabel, StepAlternative, StepLabel
 from labeling.models.problems import Problem, Solution, Step
@@ -11,6 +12,7 @@ __all__ = [
     "Assignment",
     "Campaign",
     "GoldStepLabel",
+    "Invite",
     "Job",
     "Membership",
     "Problem",

@@ -13,9 +13,10 @@ class Campaign(models.Model):
         ALL_STEPS = "all_steps", "Rate every step"
 
     class Status(models.TextChoices):
-        ACTIVE = "active"
-        PAUSED = "paused"
-        ARCHIVED = "archived"
+        ACTIVE = "active"  # annotators get tasks
+        PAUSED = "paused"  # no new leases for now; everything else as active
+        CLOSED = "closed"  # labeling is over: no leases, results stay on the dashboard
+        ARCHIVED = "archived"  # closed and hidden from the campaign lists
 
     class Reveal(models.TextChoices):
         ALL = "all", "Show every step; rows after the first negative are dimmed"
@@ -43,6 +44,8 @@ class Campaign(models.Model):
     # items below `autopause_threshold` pauses them (window 0 = never).
     autopause_window = models.PositiveSmallIntegerField(default=10)
     autopause_threshold = models.FloatField(default=0.6)
+    # What an hour of active labeling costs (the manager's currency), for the time and cost report.
+    hourly_rate = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -61,6 +64,10 @@ class Campaign(models.Model):
             ),
             models.CheckConstraint(condition=Q(mode__in=["first_error", "all_steps"]), name="campaign_mode_valid"),
             models.CheckConstraint(condition=Q(reveal__in=["all", "progressive"]), name="campaign_reveal_valid"),
+            models.CheckConstraint(condition=Q(status__in=["active", "paused", "closed", "archived"]),
+                                   name="campaign_status_valid"),
+            models.CheckConstraint(condition=Q(hourly_rate__isnull=True) | Q(hourly_rate__gte=0),
+                                   name="campaign_hourly_rate_nonneg"),
             models.CheckConstraint(
                 condition=Q(autopause_threshold__gte=0) & Q(autopause_threshold__lte=1),
                 name="campaign_autopause_threshold_0_1",
@@ -95,6 +102,8 @@ class Membership(models.Model):
     )
     # A designated expert may resolve disagreements (managers always can).
     can_adjudicate = models.BooleanField(default=False)
+    # This member's own hourly rate, where it differs from the campaign's.
+    hourly_rate = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -72,8 +72,13 @@ def _take_slot(task_id: int, overlap: int) -> None:
     )
 
 
-def _free_slot(task_id: int) -> None:
-    Task.objects.filter(pk=task_id).update(taken=F("taken") - 1, is_open=True)
+def free_slot(task_id: int, overlap: int) -> None:
+    """Give one slot of a task back; it opens if that leaves room under `overlap` (always for gold)."""
+    # SET clauses read the old row: after the decrement there is room iff taken - 1 < overlap.
+    Task.objects.filter(pk=task_id).update(
+        taken=F("taken") - 1,
+        is_open=Case(When(Q(is_gold=True) | Q(taken__lte=overlap), then=Value(True)), default=Value(False)),
+    )
 
 
 def _renew(a: Assignment, *, shown: bool) -> Assignment:
@@ -104,7 +109,7 @@ def _expire(a: Assignment) -> None:
     a.status = Assignment.Status.EXPIRED
     a.lease_expires_at = timezone.now()
     a.save(update_fields=["status", "lease_expires_at", "updated_at"])
-    _free_slot(a.task_id)
+    free_slot(a.task_id, a.campaign.overlap)
 
 
 def _leases(campaign: Campaign, user):
@@ -320,5 +325,5 @@ def assignment_skip(*, assignment_id: int, user, note: str = "") -> Assignment:
     a.lease_expires_at = None
     a.save(update_fields=["status", "finish_note", "lease_expires_at", "updated_at"])
     if held:
-        _free_slot(a.task_id)
+        free_slot(a.task_id, a.campaign.overlap)
     return a

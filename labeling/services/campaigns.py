@@ -1,59 +1,231 @@
-"""Campaigns, memberships and user accounts."""
+"""Campaigns: create, change settings (applied to the existing pool), status; memberships; accounts."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.utils import timezone
+from django.utils.text import slugify
 
 from labeling.errors import Conflict, ValidationFailed
-from labeling.models import Campaign, Membership
+from labeling.models import Assignment, Campaign, Membership, Task
+from labeling.services.assignments import free_slot
 from labeling.services.users import profile_get_or_create
 
 User = get_user_model()
 
+# The settings a manager edits, with how each is checked. Status has its own service.
+SETTINGS = (
+    "name", "description", "mode", "reveal", "overlap", "show_ground_truth", "qc_rate", "lease_minutes",
+    "allow_corrections", "instructions", "screening_size", "screening_threshold", "autopause_window",
+    "autopause_threshold", "hourly_rate",
+)
+# Status moves a manager may make; archived campaigns come back as closed.
+STATUS_MOVES = {
+    Campaign.Status.ACTIVE: {Campaign.Status.PAUSED, Campaign.Status.CLOSED},
+    Campaign.Status.PAUSED: {Campaign.Status.ACTIVE, Campaign.Status.CLOSED},
+    Campaign.Status.CLOSED: {Campaign.Status.ACTIVE, Campaign.Status.ARCHIVED},
+    Campaign.Status.ARCHIVED: {Campaign.Status.CLOSED},
+}
+
+
+def _fraction(name: str, value) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValidationFailed(f"{name} must be a number between 0 and 1") from None
+    if not 0 <= v <= 1:
+        raise ValidationFailed(f"{name} must be between 0 and 1")
+    return v
+
+
+def _int(name: str, value, *, low: int, high: int = 32767) -> int:
+    if isinstance(value, bool):
+        raise ValidationFailed(f"{name} must be a whole number")
+    try:
+        v = int(value)
+    except (TypeError, ValueError):
+        raise ValidationFailed(f"{name} must be a whole number") from None
+    if str(v) != str(value).strip() and not isinstance(value, int):
+        raise ValidationFailed(f"{name} must be a whole number")
+    if not low <= v <= high:
+        raise ValidationFailed(f"{name} must be between {low} and {high}")
+    return v
+
+
+def _bool(name: str, value) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise ValidationFailed(f"{name} must be true or false")
+
+
+def _rate(value) -> Decimal | None:
+    if value in (None, ""):
+        return None
+    try:
+        v = Decimal(str(value))
+    except InvalidOperation:
+        raise ValidationFailed("hourly_rate must be an amount such as 42.50") from None
+    if v < 0 or v >= Decimal("1000000") or v.as_tuple().exponent < -2:
+        raise ValidationFailed("hourly_rate must be an amount between 0 and 999999.99, in cents at most")
+    return v
+
+
+def settings_clean(changes: dict) -> dict:
+    """Check campaign settings; returns them converted. Unknown names are refused."""
+    unknown = sorted(set(changes) - set(SETTINGS))
+    if unknown:
+        raise ValidationFailed(f"unknown campaign setting(s): {', '.join(unknown)}")
+    out: dict = {}
+    for name, value in changes.items():
+        if name == "name":
+            value = str(value or "").strip()
+            if not value or len(value) > 200:
+                raise ValidationFailed("name must be 1 to 200 characters")
+        elif name in ("description", "instructions"):
+            value = str(value or "")
+            if len(value) > 50000:
+                raise ValidationFailed(f"{name} is too long (50,000 characters at most)")
+        elif name == "mode":
+            if value not in Campaign.Mode.values:
+                raise ValidationFailed(f"mode must be one of {', '.join(Campaign.Mode.values)}")
+        elif name == "reveal":
+            if value not in Campaign.Reveal.values:
+                raise ValidationFailed(f"reveal must be one of {', '.join(Campaign.Reveal.values)}")
+        elif name == "overlap":
+            value = _int("overlap", value, low=1, high=100)
+        elif name == "lease_minutes":
+            value = _int("lease_minutes", value, low=1, high=7 * 24 * 60)
+        elif name in ("screening_size", "autopause_window"):
+            value = _int(name, value, low=0, high=1000)
+        elif name in ("qc_rate", "screening_threshold", "autopause_threshold"):
+            value = _fraction(name, value)
+        elif name in ("show_ground_truth", "allow_corrections"):
+            value = _bool(name, value)
+        elif name == "hourly_rate":
+            value = _rate(value)
+        out[name] = value
+    return out
+
+
+# Slugs the dashboard's own URLs use (/manage/new/).
+RESERVED_SLUGS = {"new"}
+
+
+def _slug_clean(slug: str) -> str:
+    slug = str(slug or "").strip()
+    if not slug or slugify(slug) != slug or len(slug) > 64:
+        raise ValidationFailed("slug must be 1 to 64 lowercase letters, digits, hyphens or underscores")
+    if slug in RESERVED_SLUGS:
+        raise ValidationFailed(f"'{slug}' is reserved: choose another slug")
+    return slug
+
 
 @transaction.atomic
-def campaign_create(
-    *,
-    slug: str,
-    name: str,
-    mode: str = Campaign.Mode.FIRST_ERROR,
-    reveal: str = Campaign.Reveal.ALL,
-    overlap: int = 1,
-    show_ground_truth: bool = True,
-    qc_rate: float = 0.05,
-    lease_minutes: int = 30,
-    allow_corrections: bool = True,
-    instructions: str = "",
-    description: str = "",
-    created_by=None,
-) -> Campaign:
-    """Create a campaign. Invariant: settings satisfy the model's check constraints."""
+def campaign_create(*, slug: str, name: str, created_by=None, **settings) -> Campaign:
+    """Create a campaign; its creator becomes its manager.
+
+    Invariants: the slug is unique and URL-safe; every setting passes
+    settings_clean (so the model's check constraints hold); unknown settings
+    are refused rather than ignored.
+    """
+    slug = _slug_clean(slug)
     if Campaign.objects.filter(slug=slug).exists():
         raise Conflict(f"a campaign with slug '{slug}' already exists")
-    if mode not in Campaign.Mode.values:
-        raise ValidationFailed(f"mode must be one of {', '.join(Campaign.Mode.values)}")
-    if reveal not in Campaign.Reveal.values:
-        raise ValidationFailed(f"reveal must be one of {', '.join(Campaign.Reveal.values)}")
-    if overlap < 1:
-        raise ValidationFailed("overlap must be at least 1")
-    if not 0 <= qc_rate <= 1:
-        raise ValidationFailed("qc_rate must be between 0 and 1")
-    if lease_minutes < 1:
-        raise ValidationFailed("lease_minutes must be at least 1")
-    return Campaign.objects.create(
-        slug=slug, name=name, mode=mode, reveal=reveal, overlap=overlap, show_ground_truth=show_ground_truth,
-        qc_rate=qc_rate, lease_minutes=lease_minutes, allow_corrections=allow_corrections,
-        instructions=instructions, description=description, created_by=created_by,
-    )
+    values = settings_clean({"name": name, **settings})
+    campaign = Campaign.objects.create(slug=slug, created_by=created_by, **values)
+    if created_by is not None:
+        membership_set(campaign=campaign, user=created_by, role=Membership.Role.MANAGER)
+    return campaign
+
+
+@dataclass
+class CampaignChange:
+    campaign: Campaign
+    changed: list[str] = field(default_factory=list)
+    reopened: int = 0
+    closed: int = 0
+
+    def summary(self) -> str:
+        if not self.changed:
+            return "nothing changed"
+        parts = [f"changed {', '.join(self.changed)}"]
+        if "overlap" in self.changed:
+            parts.append(f"reopened {self.reopened} task{'s' if self.reopened != 1 else ''}")
+            parts.append(f"closed {self.closed} open slot{'s' if self.closed != 1 else ''}")
+        return "; ".join(parts)
+
+
+def _has_labels(campaign: Campaign) -> bool:
+    return Assignment.objects.filter(campaign=campaign).exclude(status=Assignment.Status.SKIPPED).exists()
 
 
 @transaction.atomic
-def membership_set(*, campaign: Campaign, user, role: str = Membership.Role.ANNOTATOR) -> Membership:
+def campaign_update(*, campaign: Campaign, changes: dict) -> CampaignChange:
+    """Change settings (and `status`, see campaign_status_set) and apply them to the existing pool.
+
+    Invariants: all or nothing; a new overlap reopens the tasks that now have room (taken <
+    overlap) and closes those that are full, in one statement under the
+    campaign's row lock; submitted work is never touched and live leases run
+    to their end (a task may hold more than the new overlap until they do).
+    QC rate, lease and screening settings apply from the next lease. The mode
+    cannot change once anyone has labeled, since earlier labels would not fit it.
+    """
+    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    changes = dict(changes)
+    status = changes.pop("status", None)
+    values = settings_clean(changes)
+    result = CampaignChange(campaign=campaign)
+    if status is not None and status != campaign.status:
+        campaign = campaign_status_set(campaign=campaign, status=status)
+        result.campaign = campaign
+        result.changed.append("status")
+    if "mode" in values and values["mode"] != campaign.mode and _has_labels(campaign):
+        raise ValidationFailed("the mode cannot change once labeling has started: create a new campaign instead")
+    fields = [name for name, value in values.items() if getattr(campaign, name) != value]
+    for name in fields:
+        setattr(campaign, name, values[name])
+    result.changed += fields
+    if not fields:
+        return result
+    campaign.save(update_fields=[*fields, "updated_at"])
+    if "overlap" in result.changed:
+        pool = Task.objects.filter(campaign=campaign, is_gold=False)
+        result.reopened = pool.filter(is_open=False, taken__lt=campaign.overlap).update(is_open=True)
+        result.closed = pool.filter(is_open=True, taken__gte=campaign.overlap).update(is_open=False)
+    return result
+
+
+@transaction.atomic
+def campaign_status_set(*, campaign: Campaign, status: str) -> Campaign:
+    """Pause, resume, close, reopen or archive a campaign.
+
+    Invariants: only the moves in STATUS_MOVES; pausing or closing stops new
+    leases at once (assignment_next refuses), while leases already held may
+    still be submitted until they run out, so no started work is lost.
+    """
+    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    if status not in Campaign.Status.values:
+        raise ValidationFailed(f"status must be one of {', '.join(Campaign.Status.values)}")
+    if status == campaign.status:
+        return campaign
+    if status not in STATUS_MOVES[campaign.status]:
+        raise ValidationFailed(f"a {campaign.status} campaign cannot become {status}")
+    campaign.status = status
+    campaign.save(update_fields=["status", "updated_at"])
+    return campaign
+
+
+@transaction.atomic
+def membership_set(*, campaign: Campaign, user, role: str = Membership.Role.ANNOTATOR,
+                   can_adjudicate: bool | None = None) -> Membership:
     """Make `user` a member of `campaign` with `role` (idempotent; updates the role).
 
     A new annotator of a campaign with a screening set starts in screening;
-    an existing membership keeps its status.
+    an existing membership keeps its status. `can_adjudicate` None leaves it as it is.
     """
     if role not in Membership.Role.values:
         raise ValidationFailed(f"role must be one of {', '.join(Membership.Role.values)}")
@@ -63,12 +235,47 @@ def membership_set(*, campaign: Campaign, user, role: str = Membership.Role.ANNO
         else Membership.Status.ACTIVE
     )
     membership, created = Membership.objects.get_or_create(
-        campaign=campaign, user=user, defaults={"role": role, "status": status}
+        campaign=campaign, user=user,
+        defaults={"role": role, "status": status, "can_adjudicate": bool(can_adjudicate)},
     )
+    changed = []
     if not created and membership.role != role:
         membership.role = role
-        membership.save(update_fields=["role"])
+        changed.append("role")
+    if not created and can_adjudicate is not None and membership.can_adjudicate != can_adjudicate:
+        membership.can_adjudicate = can_adjudicate
+        changed.append("can_adjudicate")
+    if changed:
+        membership.save(update_fields=changed)
     return membership
+
+
+@transaction.atomic
+def membership_remove(*, campaign: Campaign, user) -> bool:
+    """Take `user` off the campaign. Their submitted work stays; tasks they hold go back to the pool.
+
+    Invariant: a campaign keeps at least one manager. Returns whether a membership was removed.
+    """
+    membership = Membership.objects.select_for_update().filter(campaign=campaign, user=user).first()
+    if membership is None:
+        return False
+    if membership.role == Membership.Role.MANAGER and not Membership.objects.filter(
+        campaign=campaign, role=Membership.Role.MANAGER
+    ).exclude(pk=membership.pk).exists():
+        raise ValidationFailed("a campaign needs a manager: add another one before removing the last")
+    held = list(
+        Assignment.objects.select_for_update(of=("self",))
+        .filter(campaign=campaign, annotator=user, status=Assignment.Status.LEASED)
+        .values_list("pk", "task_id")
+    )
+    if held:
+        Assignment.objects.filter(pk__in=[pk for pk, _ in held]).update(
+            status=Assignment.Status.EXPIRED, lease_expires_at=timezone.now()
+        )
+        for _, task_id in held:
+            free_slot(task_id, campaign.overlap)
+    membership.delete()
+    return True
 
 
 @transaction.atomic

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
@@ -74,6 +75,8 @@ def world(dash_world, settings, tmp_path):
         created_by=dash_world["manager"],
         result={"path": str(path), "filename": "export-1.jsonl", "rows": 1, "summary": "1 row"},
     )
+    # Creating campaigns takes the labeling.add_campaign permission: the manager has it, the other manager not.
+    dash_world["manager"].user_permissions.add(Permission.objects.get(codename="add_campaign"))
     users = {
         "outsider": UserFactory(username="outsider"),
         "annotator": ann,
@@ -117,6 +120,27 @@ def _runs(w):
 
 def _jobs(kind):
     return lambda w: Job.objects.filter(campaign=w["campaign"], kind=kind).count()
+
+
+def _campaign_field(name):
+    return lambda w: getattr(Campaign.objects.get(pk=w["campaign"].pk), name)
+
+
+def _campaigns(w):
+    return Campaign.objects.count()
+
+
+def _members(w):
+    return Membership.objects.filter(campaign=w["campaign"]).count()
+
+
+def _settings_form(w, **changes):
+    from labeling.dashboard.forms import CampaignSettingsForm
+
+    c = Campaign.objects.get(pk=w["campaign"].pk)
+    body = {name: getattr(c, name) for name in CampaignSettingsForm.base_fields}
+    body = {k: ("" if v is None else v) for k, v in {**body, **changes}.items() if v is not False}
+    return body
 
 
 def _gold(w):
@@ -191,7 +215,47 @@ ENDPOINTS = {
     ),
     "job_json": Endpoint(False, "get", lambda w, s: f"/manage/{s}/jobs/{w['job'].pk}.json"),
     "job_download": Endpoint(False, "get", lambda w, s: f"/manage/{s}/jobs/{w['job'].pk}/download/"),
+    "new": Endpoint(False, "get", lambda w, s: "/manage/new/"),
+    "new_create": Endpoint(
+        False, "post", lambda w, s: "/manage/new/",
+        body=lambda w: _settings_form(w, slug="made-on-the-page", name="Made on the page"), state=_campaigns,
+    ),
+    "settings": Endpoint(False, "get", lambda w, s: f"/manage/{s}/settings/"),
+    "settings_save": Endpoint(
+        False, "post", lambda w, s: f"/manage/{s}/settings/", body=lambda w: _settings_form(w, overlap=3),
+        state=_campaign_field("overlap"),
+    ),
+    "status": Endpoint(
+        False, "post", lambda w, s: f"/manage/{s}/settings/status/", body=lambda w: {"action": "pause"},
+        state=_campaign_field("status"),
+    ),
+    "members": Endpoint(False, "get", lambda w, s: f"/manage/{s}/members/"),
+    "members_add": Endpoint(
+        False, "post", lambda w, s: f"/manage/{s}/members/",
+        body=lambda w: {"people": "newbie@example.com", "role": "annotator"}, state=_members,
+    ),
+    "member_remove": Endpoint(
+        False, "post", lambda w, s: f"/manage/{s}/members/remove/", body=lambda w: {"who": "cat"}, state=_members,
+    ),
     # ---- manager API under /api/manage/campaigns/<slug>/
+    "api_campaign_create": Endpoint(
+        True, "post", lambda w, s: "/api/manage/campaigns/", body=lambda w: {"slug": "made-by-api", "name": "API"},
+        state=_campaigns,
+    ),
+    "api_campaign": Endpoint(True, "get", lambda w, s: f"/api/manage/campaigns/{s}/"),
+    "api_campaign_patch": Endpoint(
+        True, "patch", lambda w, s: f"/api/manage/campaigns/{s}/", body=lambda w: {"overlap": 3},
+        state=_campaign_field("overlap"),
+    ),
+    "api_members": Endpoint(True, "get", lambda w, s: f"/api/manage/campaigns/{s}/members/"),
+    "api_members_add": Endpoint(
+        True, "post", lambda w, s: f"/api/manage/campaigns/{s}/members/",
+        body=lambda w: {"entries": ["newbie@example.com"]}, state=_members,
+    ),
+    "api_members_remove": Endpoint(
+        True, "delete", lambda w, s: f"/api/manage/campaigns/{s}/members/", body=lambda w: {"who": ["cat"]},
+        state=_members,
+    ),
     "api_overview": Endpoint(True, "get", lambda w, s: f"/api/manage/campaigns/{s}/overview/"),
     "api_annotators": Endpoint(True, "get", lambda w, s: f"/api/manage/campaigns/{s}/annotators/"),
     "api_agreement": Endpoint(True, "get", lambda w, s: f"/api/manage/campaigns/{s}/agreement/"),
@@ -257,6 +321,20 @@ EXPECTED = {
     "api_gold":            [403,     403,     403,      403,   403,      200,    200],
     "api_member_status":   [403,     403,     403,      403,   403,      200,    200],
     "api_retrain":         [403,     403,     403,      403,   403,      202,    202],
+    "new":                 [302,     403,     403,      403,   403,      200,    200],
+    "new_create":          [302,     403,     403,      403,   403,      302,    302],
+    "settings":            [302,     403,     403,      403,   403,      200,    200],
+    "settings_save":       [302,     403,     403,      403,   403,      302,    302],
+    "status":              [302,     403,     403,      403,   403,      302,    302],
+    "members":             [302,     403,     403,      403,   403,      200,    200],
+    "members_add":         [302,     403,     403,      403,   403,      200,    200],
+    "member_remove":       [302,     403,     403,      403,   403,      302,    302],
+    "api_campaign_create": [403,     403,     403,      403,   403,      201,    201],
+    "api_campaign":        [403,     403,     403,      403,   403,      200,    200],
+    "api_campaign_patch":  [403,     403,     403,      403,   403,      200,    200],
+    "api_members":         [403,     403,     403,      403,   403,      200,    200],
+    "api_members_add":     [403,     403,     403,      403,   403,      200,    200],
+    "api_members_remove":  [403,     403,     403,      403,   403,      200,    200],
 }
 # fmt: on
 
@@ -271,6 +349,11 @@ def test_matrix_covers_every_manager_route():
     api = {p.name for p in [*api_urls.urlpatterns, *al_urls.api_urls] if p.name.startswith("api-manage-")}
     covered_html = {
         "index",
+        "new",
+        "settings",
+        "status",
+        "members",
+        "member-remove",
         "overview",
         "overview-json",
         "annotators",
@@ -289,6 +372,9 @@ def test_matrix_covers_every_manager_route():
         "job-download",
     }
     covered_api = {
+        "api-manage-campaign-create",
+        "api-manage-campaign",
+        "api-manage-members",
         "api-manage-overview",
         "api-manage-annotators",
         "api-manage-agreement",
@@ -341,12 +427,13 @@ def test_permission_matrix(world, endpoint, role):
     resp = _call(world, role, ep, world["campaign"].slug)
     assert resp.status_code == expected, f"{role} on {endpoint}: {resp.status_code} {resp.content[:300]!r}"
 
-    allowed = expected in (200, 202) or (expected == 302 and role != "anonymous")
+    allowed = expected in (200, 201, 202) or (expected == 302 and role != "anonymous")
     if resp.status_code == 302:
         to_login = resp["Location"].startswith("/login/?next=")
         assert to_login == (role == "anonymous"), resp["Location"]
         if allowed:
-            assert resp["Location"].startswith(f"/manage/{world['campaign'].slug}/"), resp["Location"]
+            home = "/manage/made-on-the-page/" if endpoint == "new_create" else f"/manage/{world['campaign'].slug}/"
+            assert resp["Location"].startswith(home), resp["Location"]
             errors = [str(m) for m in get_messages(resp.wsgi_request) if m.level_tag == "error"]
             assert errors == [], f"{endpoint} as {role}: the POST body was refused: {errors}"
     if resp.status_code == 403 and ep.api:
@@ -356,7 +443,8 @@ def test_permission_matrix(world, endpoint, role):
         assert (after != before) == allowed, f"{endpoint} as {role}: state {before!r} -> {after!r}"
 
 
-@pytest.mark.parametrize("endpoint", [e for e in ENDPOINTS if e != "index"])
+@pytest.mark.parametrize("endpoint", [e for e in ENDPOINTS if e not in ("index", "new", "new_create",
+                                                                        "api_campaign_create")])
 @pytest.mark.parametrize("role", ["manager", "admin"])
 def test_unknown_campaign_is_404(world, endpoint, role):
     ep = ENDPOINTS[endpoint]

@@ -1,0 +1,115 @@
+"""Manager API for running campaigns: create, settings, status, members. Interfaces only.
+
+Creating needs the Django permission labeling.add_campaign; everything else
+the campaign's manager role (or admin), like the rest of /api/manage/.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from labeling.api.manage import ManagerView
+from labeling.dashboard import campaign_selectors as csel
+from labeling.errors import Forbidden, ValidationFailed
+from labeling.services import campaigns as camp_svc
+from labeling.services import staffing
+
+
+class CampaignIn(serializers.Serializer):
+    """Settings are checked by the service (labeling.services.campaigns.settings_clean)."""
+
+    slug = serializers.CharField(max_length=64)
+    name = serializers.CharField(max_length=200)
+
+
+class MembersIn(serializers.Serializer):
+    entries = serializers.ListField(child=serializers.CharField(max_length=254), required=False, max_length=500)
+    text = serializers.CharField(required=False, allow_blank=True, max_length=200000,
+                                 help_text="a pasted list or CSV: one person per line, `who[,role]`")
+    role = serializers.ChoiceField(choices=staffing.ROLES, default="annotator")
+
+    def validate(self, attrs):
+        if not attrs.get("entries") and not (attrs.get("text") or "").strip():
+            raise serializers.ValidationError("give `entries` (usernames or emails) or `text` (a pasted list)")
+        return attrs
+
+
+class MembersOut(serializers.Serializer):
+    who = serializers.CharField()
+    user_id = serializers.IntegerField()
+    username = serializers.CharField()
+    role = serializers.CharField()
+    created = serializers.BooleanField()
+    invite_url = serializers.CharField(allow_null=True)
+    emailed = serializers.BooleanField()
+
+
+class RemoveIn(serializers.Serializer):
+    who = serializers.ListField(child=serializers.CharField(max_length=254), min_length=1, max_length=500)
+
+
+def _settings_body(data) -> dict:
+    if not isinstance(data, dict):
+        raise ValidationFailed("send a JSON object of settings")
+    return {k: v for k, v in data.items() if k not in ("slug", "status")}
+
+
+class CampaignCreateView(APIView):
+    @extend_schema(request=CampaignIn, responses={201: dict},
+                   description="Create a campaign with any of its settings; you become its manager.")
+    def post(self, request):
+        if not csel.can_create_campaigns(user=request.user):
+            raise Forbidden("creating campaigns needs the labeling.add_campaign permission")
+        ser = CampaignIn(data=request.data)
+        ser.is_valid(raise_exception=True)
+        campaign = camp_svc.campaign_create(
+            slug=ser.validated_data["slug"], created_by=request.user,
+            **{"name": ser.validated_data["name"], **_settings_body(request.data)},
+        )
+        return Response(csel.campaign_settings(campaign=campaign), status=status.HTTP_201_CREATED)
+
+
+class CampaignDetailView(ManagerView):
+    @extend_schema(responses={200: dict})
+    def get(self, request, slug):
+        return Response(csel.campaign_settings(campaign=self.campaign(request, slug)))
+
+    @extend_schema(request=dict, responses={200: dict},
+                   description="Change settings (and `status`); a new overlap applies to the existing pool.")
+    def patch(self, request, slug):
+        campaign = self.campaign(request, slug)
+        if not isinstance(request.data, dict):
+            raise ValidationFailed("send a JSON object of settings")
+        changes = {k: v for k, v in request.data.items() if k != "slug"}
+        change = camp_svc.campaign_update(campaign=campaign, changes=changes)
+        return Response({**csel.campaign_settings(campaign=change.campaign), "changed": change.changed,
+                         "reopened": change.reopened, "closed": change.closed, "summary": change.summary()})
+
+
+class MembersView(ManagerView):
+    @extend_schema(responses={200: dict})
+    def get(self, request, slug):
+        return Response({"results": csel.campaign_members(campaign=self.campaign(request, slug))})
+
+    @extend_schema(request=MembersIn, responses={200: MembersOut(many=True)})
+    def post(self, request, slug):
+        campaign = self.campaign(request, slug)
+        ser = MembersIn(data=request.data)
+        ser.is_valid(raise_exception=True)
+        d = ser.validated_data
+        entries = [staffing.MemberEntry(who=w.strip(), role=d["role"]) for w in d.get("entries") or []]
+        if (d.get("text") or "").strip():
+            entries += staffing.member_entries_parse(d["text"], default_role=d["role"])
+        results = staffing.members_add(campaign=campaign, entries=entries, by=request.user,
+                                       base_url=request.build_absolute_uri("/"))
+        return Response({"results": MembersOut(results, many=True).data})
+
+    @extend_schema(request=RemoveIn, responses={200: dict})
+    def delete(self, request, slug):
+        campaign = self.campaign(request, slug)
+        ser = RemoveIn(data=request.data)
+        ser.is_valid(raise_exception=True)
+        return Response({"removed": staffing.members_remove(campaign=campaign, who=ser.validated_data["who"])})

@@ -1,0 +1,57 @@
+"""Reads behind the campaign settings and members pages (and their API)."""
+
+from __future__ import annotations
+
+from django.db.models import Count, Exists, OuterRef, Q
+from django.utils import timezone
+
+from labeling.models import Assignment, Campaign, Invite, Membership, Task
+from labeling.services.campaigns import SETTINGS
+
+
+def can_create_campaigns(*, user) -> bool:
+    return bool(user.is_authenticated and user.is_active and user.has_perm("labeling.add_campaign"))
+
+
+def campaign_settings(*, campaign: Campaign) -> dict:
+    """Every setting a manager edits, plus status and pool counts."""
+    pool = Task.objects.filter(campaign=campaign).aggregate(
+        tasks=Count("pk"), open=Count("pk", filter=Q(is_open=True, is_gold=False)),
+        gold=Count("pk", filter=Q(is_gold=True)),
+    )
+    out = {"slug": campaign.slug, "status": campaign.status}
+    for name in SETTINGS:
+        value = getattr(campaign, name)
+        out[name] = str(value) if name == "hourly_rate" and value is not None else value
+    out.update({
+        "created_at": campaign.created_at.isoformat(),
+        "created_by": campaign.created_by.get_username() if campaign.created_by else None,
+        "members": Membership.objects.filter(campaign=campaign).count(),
+        "pool": pool,
+    })
+    return out
+
+
+def campaign_members(*, campaign: Campaign) -> list[dict]:
+    """Members with role, status, expert flag, whether an invite is still open, and their submitted labels."""
+    now = timezone.now()
+    open_invite = Invite.objects.filter(user_id=OuterRef("user_id"), used_at__isnull=True, expires_at__gt=now)
+    labels = dict(
+        Assignment.objects.filter(campaign=campaign, status=Assignment.Status.SUBMITTED)
+        .values_list("annotator_id").annotate(n=Count("pk")).values_list("annotator_id", "n")
+    )
+    rows = (
+        Membership.objects.filter(campaign=campaign)
+        .select_related("user")
+        .annotate(invited=Exists(open_invite))
+        .order_by("role", "user__username")
+    )
+    return [
+        {
+            "user_id": m.user_id, "username": m.user.get_username(), "email": m.user.email, "role": m.role,
+            "expert": m.can_adjudicate, "status": m.status, "status_reason": m.status_reason,
+            "invite_pending": m.invited and not m.user.has_usable_password(), "labels": labels.get(m.user_id, 0),
+            "hourly_rate": str(m.hourly_rate) if m.hourly_rate is not None else None,
+        }
+        for m in rows
+    ]

@@ -1,0 +1,141 @@
+"""Campaign pages: new campaign, settings and status, members and invites. Interfaces only.
+
+A new campaign needs the labeling.add_campaign permission; settings and
+members need the campaign's manager role (manager_page). The invite page is
+public: its one-time token is the credential.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from labeling.dashboard import campaign_selectors as csel
+from labeling.dashboard.forms import CampaignSettingsForm, MembersAddForm, NewCampaignForm
+from labeling.dashboard.views import manager_page
+from labeling.errors import LabelingError, NotFound
+from labeling.services import campaigns as camp_svc
+from labeling.services import staffing
+
+STATUS_ACTIONS = {"pause": "paused", "resume": "active", "close": "closed", "reopen": "active", "archive": "archived",
+                  "unarchive": "closed"}
+# The buttons each status offers (labeling.services.campaigns.STATUS_MOVES says what is allowed).
+STATUS_BUTTONS = {
+    "active": [("pause", "Pause labeling"), ("close", "Close the campaign")],
+    "paused": [("resume", "Resume labeling"), ("close", "Close the campaign")],
+    "closed": [("reopen", "Reopen for labeling"), ("archive", "Archive")],
+    "archived": [("unarchive", "Unarchive")],
+}
+
+
+def _settings(form) -> dict:
+    return {name: form.cleaned_data[name] for name in CampaignSettingsForm.base_fields}
+
+
+@login_required
+def campaign_new(request):
+    if not csel.can_create_campaigns(user=request.user):
+        raise PermissionDenied("creating campaigns needs the labeling.add_campaign permission")
+    form = NewCampaignForm.defaults(data=request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            campaign = camp_svc.campaign_create(slug=form.cleaned_data["slug"], created_by=request.user,
+                                                **_settings(form))
+        except LabelingError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, f"campaign '{campaign.slug}' created: add people, then import solutions")
+            return redirect("dashboard:members", slug=campaign.slug)
+    return render(request, "dashboard/campaign_form.html", {"form": form, "new": True})
+
+
+@manager_page
+def campaign_settings(request, campaign):
+    form = CampaignSettingsForm.for_campaign(campaign, data=request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            change = camp_svc.campaign_update(campaign=campaign, changes=_settings(form))
+        except LabelingError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, change.summary())
+            return redirect("dashboard:settings", slug=campaign.slug)
+    return render(request, "dashboard/campaign_form.html", {
+        "form": form, "campaign": campaign, "tab": "settings", "new": False,
+        "buttons": STATUS_BUTTONS[campaign.status],
+    })
+
+
+@require_POST
+@manager_page
+def campaign_status(request, campaign):
+    action = request.POST.get("action", "")
+    if action not in STATUS_ACTIONS:
+        messages.error(request, f"unknown action {action!r}")
+    else:
+        try:
+            camp_svc.campaign_status_set(campaign=campaign, status=STATUS_ACTIONS[action])
+        except LabelingError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, f"campaign is now {STATUS_ACTIONS[action]}")
+    return redirect("dashboard:settings", slug=campaign.slug)
+
+
+@manager_page
+def members(request, campaign):
+    form = MembersAddForm(data=request.POST or None)
+    added = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            entries = staffing.member_entries_parse(form.cleaned_data["people"], default_role=form.cleaned_data["role"])
+            added = staffing.members_add(campaign=campaign, entries=entries, by=request.user,
+                                         base_url=request.build_absolute_uri("/"))
+        except LabelingError as exc:
+            form.add_error("people", exc.message)
+        else:
+            messages.success(request, f"added {len(added)} {'person' if len(added) == 1 else 'people'}")
+            form = MembersAddForm()
+    return render(request, "dashboard/members.html", {
+        "campaign": campaign, "tab": "members", "form": form, "added": added,
+        "rows": csel.campaign_members(campaign=campaign),
+    })
+
+
+@require_POST
+@manager_page
+def member_remove(request, campaign):
+    try:
+        n = staffing.members_remove(campaign=campaign, who=[request.POST.get("who", "")])
+    except LabelingError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"removed {request.POST.get('who')}" if n else "nothing to remove")
+    return redirect("dashboard:members", slug=campaign.slug)
+
+
+def invite(request, token):
+    try:
+        inv = staffing.invite_lookup(token=token)
+    except NotFound as exc:
+        raise Http404(exc.message) from exc
+    error = None
+    if request.method == "POST":
+        p1, p2 = request.POST.get("password1", ""), request.POST.get("password2", "")
+        if p1 != p2:
+            error = "the two passwords differ"
+        else:
+            try:
+                user = staffing.invite_accept(token=token, password=p1)
+            except LabelingError as exc:
+                error = exc.message
+            else:
+                login(request, user)
+                messages.success(request, f"welcome, {user.get_username()}: your password is set")
+                return redirect("home")
+    return render(request, "registration/invite.html", {"invite": inv, "error": error}, status=400 if error else 200)

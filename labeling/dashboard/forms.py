@@ -1,0 +1,50 @@
+"""Forms of the campaign pages: they parse and render; the services check and write."""
+
+from __future__ import annotations
+
+from django import forms
+
+from labeling.models import Campaign
+from labeling.services.staffing import ROLES
+
+
+class CampaignSettingsForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    mode = forms.ChoiceField(choices=Campaign.Mode.choices)
+    reveal = forms.ChoiceField(choices=Campaign.Reveal.choices, label="Reveal (first-error mode)")
+    overlap = forms.IntegerField(min_value=1, max_value=100, label="Labels per solution (overlap)")
+    qc_rate = forms.FloatField(min_value=0, max_value=1, label="QC rate (share of gold items served)")
+    lease_minutes = forms.IntegerField(min_value=1, max_value=7 * 24 * 60, label="Lease (minutes)")
+    show_ground_truth = forms.BooleanField(required=False, label="Show the ground-truth answer")
+    allow_corrections = forms.BooleanField(required=False, label="Annotators may write the corrected step")
+    screening_size = forms.IntegerField(min_value=0, max_value=1000, label="Screening items for new annotators")
+    screening_threshold = forms.FloatField(min_value=0, max_value=1, label="Screening pass mark (step accuracy)")
+    autopause_window = forms.IntegerField(min_value=0, max_value=1000, label="Auto-pause window (gold items)")
+    autopause_threshold = forms.FloatField(min_value=0, max_value=1, label="Auto-pause below QC accuracy")
+    hourly_rate = forms.DecimalField(required=False, min_value=0, max_digits=8, decimal_places=2,
+                                     label="Hourly rate (for the cost report)")
+    instructions = forms.CharField(required=False, widget=forms.Textarea(
+        attrs={"rows": 10, "data-preview": "instructions-preview"}), label="Instructions (Markdown and math)")
+
+    @classmethod
+    def for_campaign(cls, campaign: Campaign, data=None) -> CampaignSettingsForm:
+        initial = {name: getattr(campaign, name) for name in cls.base_fields}
+        return cls(data=data, initial=initial)
+
+    @classmethod
+    def defaults(cls, data=None) -> CampaignSettingsForm:
+        initial = {name: Campaign._meta.get_field(name).get_default() for name in cls.base_fields}
+        return cls(data=data, initial=initial)
+
+
+class NewCampaignForm(CampaignSettingsForm):
+    slug = forms.SlugField(max_length=64, help_text="used in URLs and commands; it cannot change later")
+    field_order = ["slug", "name"]
+
+
+class MembersAddForm(forms.Form):
+    people = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), label="People",
+                             help_text="usernames or email addresses, one per line or comma-separated; a CSV "
+                                       "with a role column (annotator, manager, expert) works too")
+    role = forms.ChoiceField(choices=[(r, r) for r in ROLES], initial="annotator")
