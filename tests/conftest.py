@@ -108,10 +108,27 @@ def login_page(browser, live_server):
     for ctx in contexts:
         # Let in-flight requests (the page prefetches the next task) finish
         # before the database is flushed: a request still holding row locks
-        # deadlocks with the flush's TRUNCATE.
+        # deadlocks with the flush's TRUNCATE. The labeling page would also
+        # send a release beacon for its task fetched ahead as it closes, racing
+        # the flush: give that task back here first, and wait for the answer.
         for page in ctx.pages:
             try:
+                page.evaluate(RELEASE_AHEAD)
                 page.wait_for_load_state("networkidle", timeout=5000)
             except Exception:  # noqa: S110 - best effort; closing follows regardless
                 pass
         ctx.close()
+
+
+RELEASE_AHEAD = """async () => {
+  const labeler = window.PRMLabeler;
+  if (!labeler) return;
+  // Let a fetch ahead that is on the wire land, then stop the page from starting more.
+  for (let i = 0; i < 60 && labeler.state.prefetching; i++) await new Promise(r => setTimeout(r, 50));
+  labeler.state.task = null;
+  if (!labeler.state.ahead) return;
+  const id = labeler.state.ahead.id;
+  labeler.state.ahead = null;
+  const token = (document.cookie.match(/(?:^|;\\s*)csrftoken=([^;]+)/) || [])[1] || "";
+  await fetch(`/api/assignments/${id}/release/`, {method: "POST", headers: {"X-CSRFToken": token}});
+}"""

@@ -8,9 +8,11 @@ Invariants every function here keeps:
 - an annotator holds at most one *shown* lease (the task on their screen,
   the campaign's full lease) and one *fetched-ahead* lease (not yet shown,
   `PREFETCH_LEASE_SECONDS`) per campaign;
-- every write happens in one transaction, under the annotator's membership
-  row lock, so one annotator's concurrent requests (two tabs, a double click)
-  are serialised without touching anyone else's.
+- every write happens in one transaction. next and open, which choose among
+  an annotator's leases, run under the annotator's membership row lock, so
+  their concurrent requests (two tabs, a double click) are serialised without
+  touching anyone else's; the other writes lock the one assignment row, and
+  those that also need the membership (submit) take it first, in that order.
 
 Drafts and submits live in `labeling.services.submissions`.
 """
@@ -90,10 +92,15 @@ def _renew(a: Assignment, *, shown: bool) -> Assignment:
     return a
 
 
-def _relet(a: Assignment, *, shown: bool) -> bool:
-    """Lease an expired assignment of the annotator's again if its task still has room (drafts intact)."""
-    task = Task.objects.select_for_update(skip_locked=True).filter(pk=a.task_id, is_open=True).first()
-    if task is None:
+def _relet(a: Assignment, *, shown: bool, wait: bool = False) -> bool:
+    """Lease an expired assignment of the annotator's again if its task still has room (drafts intact).
+
+    `wait`: block on the task's row lock (Resume asks for this one task) rather
+    than skip it, so a moment of contention is not mistaken for "no room".
+    """
+    qs = Task.objects.filter(pk=a.task_id)
+    task = (qs.select_for_update() if wait else qs.select_for_update(skip_locked=True)).first()
+    if task is None or not task.is_open:
         return False
     _take_slot(task.pk, a.campaign.overlap)
     now = timezone.now()
@@ -239,6 +246,17 @@ def own_locked(*, assignment_id: int, user) -> Assignment:
     return _own(assignment_id=assignment_id, user=user, lock=True)
 
 
+def own_locked_as_member(*, assignment_id: int, user) -> Assignment:
+    """Like own_locked, but first takes the membership row lock, in the order next and open take them.
+
+    For writes that go on to lock the membership (a submit's QC consequences),
+    so they never hold the assignment while waiting for the membership.
+    """
+    campaign_id = _own(assignment_id=assignment_id, user=user).campaign_id
+    Membership.objects.select_for_update().filter(campaign_id=campaign_id, user=user).first()
+    return own_locked(assignment_id=assignment_id, user=user)
+
+
 def require_open(a: Assignment) -> None:
     """Refuse work on a closed assignment with the error the page acts on."""
     if a.status == Assignment.Status.SUBMITTED:
@@ -274,7 +292,7 @@ def assignment_open(*, assignment_id: int, user) -> Assignment:
     require_open(a)
     if a.status == Assignment.Status.LEASED:
         _renew(a, shown=True)
-    elif not _relet(a, shown=True):
+    elif not _relet(a, shown=True, wait=True):
         raise TaskTaken(
             "this task went to someone else while your lease had lapsed. Your ratings are shown read-only; "
             "dismiss them to go on."

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from labeling.errors import Conflict, ValidationFailed
 from labeling.models import Assignment, Campaign, Step, StepAlternative, StepLabel, Task
-from labeling.services.assignments import lease_until, own_locked, require_live_lease
+from labeling.services.assignments import lease_until, own_locked, own_locked_as_member, require_live_lease
 from labeling.services.quality import quality_after_submit
 from labeling.services.summaries import assignments_summarize
 
@@ -175,7 +175,8 @@ def assignment_submit(
     transaction the label summary is written and the QC consequences are
     applied (gold score, screening verdict, auto-pause, adjudication queue).
     """
-    a = own_locked(assignment_id=assignment_id, user=user)
+    # The QC consequences lock the membership: take it first, as next and open do (no deadlock).
+    a = own_locked_as_member(assignment_id=assignment_id, user=user)
     if a.submission_id == submission_id and a.status == Assignment.Status.SUBMITTED:
         return a
     if Assignment.objects.filter(submission_id=submission_id).exclude(pk=a.pk).exists():

@@ -34,6 +34,7 @@
     correction: "", note: "",
     activeMs: 0, lastInput: Date.now(),
     opened: false,               // the server knows the task on screen is shown
+    resuming: false,             // a Resume is in flight: no rating or submit until it answers
     readOnly: false,
     submitting: false, pendingSubmit: null,
     prefetching: false, loadGen: 0,
@@ -75,7 +76,9 @@
     var last = visibleCount() - 1;
     return locked >= 0 ? Math.min(last, locked) : last;
   }
-  function rateable(i) { return !!state.task && !state.readOnly && !state.submitting && i <= lastReachable(); }
+  function rateable(i) {
+    return !!state.task && !state.readOnly && !state.submitting && !state.resuming && i <= lastReachable();
+  }
 
   // ------------------------------------------------------ local mirror
 
@@ -95,12 +98,15 @@
     try { return JSON.parse(localStorage.getItem(localKey(id)) || "null"); } catch (e) { return null; }
   }
 
+  // Per tab (sessionStorage survives a reload of the tab, not another tab): a
+  // retry of this tab's submit is a replay, while a second tab's submit of the
+  // same task is told the task was already submitted instead of "succeeding".
   function submissionId(id) {
     var key = "prm-sid-" + id;
-    var sid = localStorage.getItem(key);
+    var sid = sessionStorage.getItem(key);
     if (!sid) {
       sid = crypto.randomUUID ? crypto.randomUUID() : fallbackUuid();
-      localStorage.setItem(key, sid);
+      sessionStorage.setItem(key, sid);
     }
     return sid;
   }
@@ -113,7 +119,7 @@
 
   function forget(id) {
     localStorage.removeItem(localKey(id));
-    localStorage.removeItem("prm-sid-" + id);
+    sessionStorage.removeItem("prm-sid-" + id);
   }
 
   // -------------------------------------------------------- sync state
@@ -197,6 +203,8 @@
     sync.backoff = 1000;
     clearTimeout(sync.retry);
     showSync();
+    // One request got through: send at once whatever else waited for the connection.
+    if (state.pendingSubmit || (state.task && !state.opened && !state.readOnly)) retryNow();
   }
 
   // Try again whatever waited for the connection: a submit, the show, the draft, a load.
@@ -207,8 +215,11 @@
     if (!state.opened && !state.readOnly) { openOnServer(state.task.id); return; }
     if (sync.pending > 0 || sync.again) { flush(); return; }
     // Nothing to send: probe with a heartbeat so the indicator clears.
-    api.post("assignments/" + state.task.id + "/heartbeat/", { active_ms: state.activeMs })
-      .then(backOnline, function (err) { if (err.network) goOffline(); else { backOnline(); taskError(err); } });
+    var id = state.task.id;
+    api.post("assignments/" + id + "/heartbeat/", { active_ms: state.activeMs }).then(backOnline, forTask(id, function (err) {
+      backOnline();
+      taskError(err);
+    }));
   }
 
   window.addEventListener("online", function () { sync.backoff = 1000; retryNow(); });
@@ -228,11 +239,20 @@
     return Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0");
   }
 
+  // An error answer counts only for the task it was about: a late one for a task
+  // the page has moved past says nothing about the task now on screen.
+  function forTask(id, handle) {
+    return function (err) {
+      if (!state.task || state.task.id !== id) return;
+      if (err.network) goOffline(); else handle(err);
+    };
+  }
+
   function heartbeat() {
-    if (state.task && !state.submitting && !state.readOnly && !sync.offline) {
-      if (!state.opened) openOnServer(state.task.id);
-      else api.post("assignments/" + state.task.id + "/heartbeat/", { active_ms: state.activeMs })
-        .catch(function (err) { if (err.network) goOffline(); else taskError(err); });
+    if (state.task && !state.submitting && !state.readOnly && !sync.offline && !state.resuming) {
+      var id = state.task.id;
+      if (!state.opened) openOnServer(id);
+      else api.post("assignments/" + id + "/heartbeat/", { active_ms: state.activeMs }).catch(forTask(id, taskError));
     }
     var ahead = state.ahead;
     if (ahead) {
@@ -260,8 +280,13 @@
     }, function (err) {
       if (gen !== state.loadGen) return;
       showLoading(false);
-      if (err.network) { state.task = null; goOffline(); return; }
-      banner(err.message);
+      state.task = null;
+      state.view = null;
+      $("task").hidden = true;
+      $("finishbar").hidden = true;
+      if (err.network) { goOffline(); return; }
+      banner("The next task could not be loaded: " + err.message, "Retry", function () { hideBanner(); loadNext(); },
+        "load");
     });
   }
 
@@ -272,9 +297,13 @@
     api.post("campaigns/" + SLUG + "/next/", { exclude: current, prefetch: true }).then(function (task) {
       state.prefetching = false;
       if (!task) return;  // nothing left after the task on screen
-      if (!state.task || task.id === state.task.id || state.closed[task.id] || state.ahead) {
+      var late = !state.task || state.task.id !== current;
+      // An answer to a request made for the task still on screen is the server's word: a task the
+      // page had given up on (dismissed after it went to someone else) may have come free again.
+      if (!late && state.closed[task.id]) delete state.closed[task.id];
+      if (late || task.id === state.task.id || state.closed[task.id] || state.ahead) {
         // A late answer: the page moved on while it was in flight. Ask again for the task now on screen.
-        if (state.task && state.task.id !== current) prefetch();
+        if (late && state.task) prefetch();
         return;
       }
       state.ahead = task;
@@ -317,6 +346,9 @@
       openOnServer(next.id);
     } else {
       state.task = null;
+      state.view = null;
+      $("task").hidden = true;
+      $("finishbar").hidden = true;
       loadNext();
     }
   }
@@ -516,7 +548,7 @@
   }
 
   function submit(reason) {
-    if (!state.task || state.submitting || state.readOnly) return;
+    if (!state.task || state.submitting || state.readOnly || state.resuming) return;
     var c = completeness();
     if (!reason) {
       if (!c.ok) {
@@ -630,10 +662,12 @@
   }
 
   function resume() {
-    if (!state.task) return;
+    if (!state.task || state.resuming) return;
     var id = state.task.id;
     hideBanner();
+    state.resuming = true;
     api.post("assignments/" + id + "/open/").then(function (task) {
+      state.resuming = false;
       if (!state.task || state.task.id !== id) return;
       saveLocal(true);  // the ratings on screen are the newest: keep them over the server draft
       sync.pending = Math.max(sync.pending, 1);
@@ -642,7 +676,13 @@
       notice("Resumed: the task is yours again, with your ratings.");
       prefetch();
     }, function (err) {
-      if (err.network) { goOffline(); banner("No connection yet: Resume again when you are back online.", "Resume", resume, "lease"); return; }
+      state.resuming = false;
+      if (!state.task || state.task.id !== id) return;
+      if (err.network) {
+        goOffline();
+        banner("No connection yet: Resume again when you are back online.", "Resume", resume, "lease");
+        return;
+      }
       taskError(err);
     });
   }
@@ -670,6 +710,7 @@
 
   function banner(text, actionText, action, kind) {
     var b = $("banner");
+    var again = !b.hidden && b.dataset.kind === (kind || "error") && $("banner-text").textContent === text;
     b.hidden = false;
     b.dataset.kind = kind || "error";
     $("banner-text").textContent = text;
@@ -677,7 +718,7 @@
     btn.hidden = !actionText;
     btn.textContent = actionText || "";
     btn.onclick = action || null;
-    if (actionText) btn.focus();
+    if (actionText && !again) btn.focus();
   }
 
   function hideBanner() {
@@ -742,7 +783,12 @@
     state.lastInput = Date.now();
     if ($("help").open || $("instructions").open) return;  // <dialog> handles Esc itself
     if (inText(ev)) {
-      if (ev.key === "Escape") { ev.target.blur(); focusCursor(); ev.preventDefault(); }
+      if (ev.key === "Escape") {
+        if (ev.target.id === "note") $("bad-reason").hidden = true;
+        ev.target.blur();
+        focusCursor();
+        ev.preventDefault();
+      }
       if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey) && ev.target.id === "note") {
         ev.preventDefault();
         submit("bad_problem");
@@ -750,13 +796,15 @@
       return;
     }
     if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    // Enter or Space on a focused button (Cancel, Undo, a toolbar button) is that button's click.
+    if ((ev.key === "Enter" || ev.key === " ") && ev.target.tagName === "BUTTON") return;
     if (state.confirm) {
       if (ev.key === "Enter") { ev.preventDefault(); var fn = state.confirm; closeConfirm(); fn(); }
       else if (ev.key === "Escape") { ev.preventDefault(); closeConfirm(); }
       return;
     }
     var kind = $("banner").hidden ? "" : $("banner").dataset.kind;
-    if ((kind === "taken" || kind === "lease") && ev.key === "Enter") {
+    if ((kind === "taken" || kind === "lease" || kind === "load") && ev.key === "Enter") {
       ev.preventDefault();
       $("banner-action").click();
       return;

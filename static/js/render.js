@@ -27,7 +27,6 @@
     "<<(?<calc>[^<>\\n]*)>>"
   ].join("|"), "g");
   var MARK = "\u2063";
-  var MARK_RE = new RegExp(MARK + "M(\\d+)" + MARK, "g");
   var ALLOWED_TAGS = ["p", "br", "em", "strong", "del", "code", "pre", "ul", "ol", "li", "blockquote", "h1", "h2",
     "h3", "h4", "h5", "h6", "hr", "table", "thead", "tbody", "tr", "th", "td", "a", "span", "div", "sub", "sup"];
   // The final-answer line of PRM800K ("# Answer" then the answer) and GSM8K ("#### 72").
@@ -82,15 +81,21 @@
     return "";
   }
 
-  function markdown(text, pieces) {
-    pieces = pieces || [];
+  // Each render marks its pieces with a fresh random nonce, so text cannot name
+  // (and reuse) a piece, whatever it spells out with entities.
+  function context() {
+    var nonce = Math.random().toString(36).slice(2, 10);
+    return { nonce: nonce, pieces: [], re: new RegExp(MARK + nonce + "M(\\d+)" + MARK, "g") };
+  }
+
+  function markdown(text, ctx) {
     var src = String(text == null ? "" : text).split(MARK).join("");
     src = src.replace(TOKEN, function () {
       var groups = arguments[arguments.length - 1];
-      pieces.push(renderPiece(groups));
+      ctx.pieces.push(renderPiece(groups));
       var block = groups.asy !== undefined || groups.dd !== undefined || groups.bd !== undefined ||
         groups.env !== undefined;
-      var token = MARK + "M" + (pieces.length - 1) + MARK;
+      var token = MARK + ctx.nonce + "M" + (ctx.pieces.length - 1) + MARK;
       return block ? "\n\n" + token + "\n\n" : token;
     });
     var html;
@@ -102,17 +107,52 @@
     return global.DOMPurify.sanitize(html, {
       ALLOWED_TAGS: ALLOWED_TAGS,
       ALLOWED_ATTR: ["href", "title", "align", "colspan", "rowspan"],
+      ADD_URI_SAFE_ATTR: ["align", "colspan", "rowspan"],
       ALLOWED_URI_REGEXP: /^(?:https?:|mailto:|#)/i
     });
   }
 
-  // Block pieces stand in a paragraph of their own: put them in its place, so
-  // a <div> or <pre> never lands inside a <p> (the parser would split it).
-  var BLOCK_RE = new RegExp("<p>\\s*" + MARK + "M(\\d+)" + MARK + "\\s*</p>", "g");
+  function htmlFragment(html) {
+    var t = document.createElement("template");
+    t.innerHTML = html;
+    return t.content;
+  }
 
-  function fill(html, pieces) {
-    var put = function (_, i) { return pieces[Number(i)] || ""; };
-    return html.replace(BLOCK_RE, put).replace(MARK_RE, put);
+  /*
+   * Put the rendered pieces in place of their markers in the sanitised HTML.
+   * Only text nodes are searched: a marker that Markdown moved into an
+   * attribute (a link title, say) is dropped, never expanded, so KaTeX markup
+   * can never land inside an attribute value. A block piece standing alone in
+   * its paragraph replaces the paragraph (a <div> must not sit in a <p>).
+   */
+  function fill(html, ctx) {
+    var root = htmlFragment(html);
+    var walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+    var texts = [];
+    while (walker.nextNode()) if (walker.currentNode.nodeValue.indexOf(MARK) >= 0) texts.push(walker.currentNode);
+    texts.forEach(function (node) {
+      var parts = node.nodeValue.split(ctx.re);  // text, index, text, index, ..., text
+      var frag = document.createDocumentFragment();
+      parts.forEach(function (part, k) {
+        if (k % 2 === 0) {
+          if (part) frag.appendChild(document.createTextNode(part.split(MARK).join("")));
+        } else {
+          frag.appendChild(htmlFragment(ctx.pieces[Number(part)] || ""));
+        }
+      });
+      var parent = node.parentNode;
+      var alone = parts.length === 3 && !parts[0].trim() && !parts[2].trim();
+      if (alone && parent.nodeName === "P" && parent.childNodes.length === 1) parent.replaceWith(frag);
+      else parent.replaceChild(frag, node);
+    });
+    root.querySelectorAll("*").forEach(function (el) {
+      Array.prototype.slice.call(el.attributes).forEach(function (a) {
+        if (a.value.indexOf(MARK) >= 0) el.setAttribute(a.name, a.value.replace(ctx.re, "").split(MARK).join(""));
+      });
+    });
+    var out = document.createElement("div");
+    out.appendChild(root);
+    return out.innerHTML;
   }
 
   // Does an answer string without delimiters read as TeX ("\frac{1}{2}", "3R^2", "\{1, 6\}")
@@ -127,9 +167,9 @@
   function answerHtml(text) {
     var s = String(text == null ? "" : text).trim();
     if (/\$|\\\(|\\\[|\\begin\{/.test(s) || !looksLikeTex(s)) {
-      var pieces = [];
-      var html = markdown(s, pieces).replace(/^<p>([\s\S]*)<\/p>\s*$/, "$1");
-      return '<span class="answer-text">' + fill(html, pieces) + "</span>";
+      var ctx = context();
+      var html = markdown(s, ctx).replace(/^<p>([\s\S]*)<\/p>\s*$/, "$1");
+      return '<span class="answer-text">' + fill(html, ctx) + "</span>";
     }
     try {
       return global.katex.renderToString(s, katexOptions(false, true));
@@ -153,9 +193,9 @@
 
   function render(text) {
     var split = splitFinalAnswer(text);
-    var pieces = [];
-    if (!split) return fill(markdown(text, pieces), pieces);
-    var before = split.before.trim() ? fill(markdown(split.before, pieces), pieces) : "";
+    var ctx = context();
+    if (!split) return fill(markdown(text, ctx), ctx);
+    var before = split.before.trim() ? fill(markdown(split.before, ctx), ctx) : "";
     return before + '<div class="final-answer" data-role="final-answer"><span class="final-label">Answer:</span> ' +
       answerHtml(split.answer) + "</div>";
   }

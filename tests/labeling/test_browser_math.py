@@ -157,3 +157,38 @@ def test_final_answer_lines_are_found(login_page, text, answer):
     else:
         assert final.locator(".katex").count() == 1
         assert final.locator("annotation").text_content() == answer  # KaTeX keeps the source it set
+
+
+@pytest.mark.parametrize("text", [
+    '[a](http://x.org "$x$ <img src=x onerror=window.__xss=1>")',
+    '[a](http://x.org "$x$ <div style=position:fixed;inset:0>fake UI</div>")',
+    '<a href="http://x.org" title="$x$ <img src=x onerror=window.__xss=2>">hover</a>',
+])
+def test_math_in_an_attribute_never_becomes_markup(login_page, text):
+    """Markdown can move a math marker into an attribute (a link title): it is dropped there, not expanded."""
+    campaign = CampaignFactory(qc_rate=0)
+    TaskFactory(campaign=campaign, solution=SolutionFactory(steps=["plain step"]))
+    page = login_page(MembershipFactory(campaign=campaign).user, f"/label/{campaign.slug}/", viewport=VIEWPORT)
+    wait_task(page)
+    # Even as browsers serialised attributes before 2025 (< and > left raw), nothing may escape the title.
+    page.evaluate("""() => { const orig = DOMPurify.sanitize.bind(DOMPurify);
+        DOMPurify.sanitize = (h, o) => orig(h, o).replace(/="([^"]*)"/g,
+          (m, v) => '="' + v.replace(/&lt;/g, '<').replace(/&gt;/g, '>') + '"'); }""")
+    out = page.evaluate("""(t) => { const d = document.createElement('div'); document.body.appendChild(d);
+        PRMRender.renderInto(d, t);
+        return {bad: d.querySelectorAll('img, div, [style], [onerror]').length,
+                titles: [...d.querySelectorAll('[title]')].map(e => e.getAttribute('title')),
+                katex: d.querySelectorAll('.katex').length}; }""", text)
+    page.wait_for_timeout(200)
+    assert out["bad"] == 0, out
+    assert page.evaluate("window.__xss") is None
+    assert all("katex" not in t for t in out["titles"]), out
+
+
+def test_text_cannot_reuse_a_rendered_piece(login_page):
+    campaign = CampaignFactory(qc_rate=0)
+    TaskFactory(campaign=campaign, solution=SolutionFactory(steps=["see &#x2063;M0&#x2063; and $y$"]))
+    page = login_page(MembershipFactory(campaign=campaign).user, f"/label/{campaign.slug}/", viewport=VIEWPORT)
+    wait_task(page)
+    assert row(page, 0).locator(".katex").count() == 1  # $y$ once, not twice
+    assert "M0" in row(page, 0).inner_text()

@@ -52,7 +52,9 @@ def _submitted(user):
 
 
 def _no_error_banner(page):
-    return page.locator("#banner").is_hidden()
+    hidden = page.locator("#banner").is_hidden()
+    assert hidden, page.inner_text("#banner")
+    return hidden
 
 
 @pytest.mark.parametrize("order", ["prefetch answers first", "next answers first"])
@@ -92,7 +94,7 @@ def test_a_late_prefetch_never_brings_back_the_task_just_submitted(login_page, o
     assert Assignment.objects.filter(annotator=user, status="leased").count() <= 2
 
 
-def test_a_task_submitted_in_another_tab_moves_this_one_on(login_page):
+def test_a_draft_save_in_a_stale_tab_moves_on_too(login_page):
     campaign = _campaign()
     user = _annotator(campaign)
     tab_a = login_page(user, f"/label/{campaign.slug}/")
@@ -102,30 +104,15 @@ def test_a_task_submitted_in_another_tab_moves_this_one_on(login_page):
     assert wait_task(tab_b) == task  # the same task: the shown lease resumes in a second tab
     press(tab_a, "3 3 3 Enter")
     wait_done(tab_a, 1)
-    press(tab_b, "3 1 Enter")  # tab B submits the same task: already submitted
-    tab_b.wait_for_selector("#notice:not([hidden])")
-    assert "already submitted" in tab_b.inner_text("#notice")
+    tab_b.keyboard.press("3")  # a draft save, refused: already submitted
     nxt = wait_task(tab_b, task)
-    assert nxt != task and _no_error_banner(tab_b)
+    assert nxt != task
+    assert "already submitted" in tab_b.inner_text("#notice")
+    assert _no_error_banner(tab_b)
     press(tab_b, "3 3 3 Enter")  # and tab B goes on labeling normally
     tab_b.wait_for_function(f"document.getElementById('app').dataset.shownTask !== '{nxt}'")
     assert _submitted(user) == [task, nxt]
     assert list(StepLabel.objects.filter(assignment_id=task).values_list("rating", flat=True)) == [1, 1, 1]
-
-
-def test_a_draft_save_in_a_stale_tab_moves_on_too(login_page):
-    campaign = _campaign()
-    user = _annotator(campaign)
-    tab_a = login_page(user, f"/label/{campaign.slug}/")
-    task = wait_task(tab_a)
-    tab_b = tab_a.context.new_page()
-    tab_b.goto(tab_a.url)
-    wait_task(tab_b)
-    press(tab_a, "3 3 3 Enter")
-    wait_done(tab_a, 1)
-    tab_b.keyboard.press("3")  # a draft save, refused: already submitted
-    assert wait_task(tab_b, task) != task
-    assert "already submitted" in tab_b.inner_text("#notice")
 
 
 def _lapse(assignment_id):
@@ -260,3 +247,139 @@ def test_the_task_fetched_ahead_holds_a_short_lease_and_is_released_when_the_pag
     assert Assignment.objects.get(pk=ahead_id).status == "expired"
     assert Assignment.objects.get(pk=ahead_id).task.taken == 0
     assert Assignment.objects.get(pk=task).status == "leased"  # the shown one waits for the annotator
+
+
+# ----------------------------------------------------------------- found in review, each reproduced first
+
+
+def test_a_late_heartbeat_for_the_task_just_submitted_does_not_close_the_next_one(login_page):
+    campaign = _campaign()
+    user = _annotator(campaign)
+    page = login_page(user)
+    page.clock.install()
+    heartbeats = HeldRequests(page, "**/api/assignments/*/heartbeat/", lambda r: True)
+    page.goto(page.url + f"label/{campaign.slug}/")
+    first = wait_task(page)
+    page.wait_for_function("window.PRMLabeler.state.ahead !== null")
+    page.clock.run_for(31_000)  # the 30-second heartbeat fires, and hangs on the wire
+    heartbeats.wait_held()
+    press(page, "3 3 3 Enter")
+    second = wait_task(page, first)
+    heartbeats.stop()  # the late heartbeat for `first` now answers 409 already_submitted
+    page.wait_for_timeout(500)
+    assert shown_id(page) == second  # still on the second task
+    assert page.locator("#notice").is_hidden()
+    press(page, "3 3 3 Enter")
+    wait_done(page, 2)
+    assert _submitted(user) == [first, second]
+
+
+def test_a_submit_refused_by_a_flaky_proxy_is_sent_again_when_a_save_gets_through(login_page):
+    campaign = _campaign(mode=Campaign.Mode.ALL_STEPS)
+    user = _annotator(campaign)
+    page = login_page(user, f"/label/{campaign.slug}/")
+    task = wait_task(page)
+    press(page, "3 3")
+    wait_saved(page)
+    drafts = HeldRequests(page, "**/api/assignments/*/draft/", lambda r: True)
+    page.keyboard.press("3")
+    drafts.wait_held()  # a draft save in flight...
+    flaky = {"left": 1}
+
+    def proxy(route):
+        if flaky["left"]:
+            flaky["left"] -= 1
+            route.fulfill(status=503, body="upstream unavailable")
+        else:
+            route.continue_()
+
+    page.route("**/api/assignments/*/submit/", proxy)
+    page.keyboard.press("Enter")  # ...the submit meets a 503...
+    page.wait_for_selector("#save-state[data-state=offline]")
+    drafts.stop()  # ...and the save then gets through: the waiting submit must go too
+    wait_done(page, 1)
+    assert wait_task(page, task) != task
+    assert _submitted(user) == [task]
+
+
+def test_enter_right_after_resume_waits_for_it(login_page):
+    campaign = _campaign()
+    user = _annotator(campaign)
+    page = login_page(user, f"/label/{campaign.slug}/")
+    task = wait_task(page)
+    press(page, "3 3")
+    wait_saved(page)
+    _lapse(task)
+    page.keyboard.press("3")
+    page.wait_for_selector("#banner[data-kind=lease]")
+    opens = HeldRequests(page, "**/api/assignments/*/open/", lambda r: True)
+    page.keyboard.press("Enter")  # Resume
+    opens.wait_held()
+    page.keyboard.press("Enter")  # submit: ignored while Resume is in flight
+    page.keyboard.press("1")  # and no rating either
+    opens.stop()
+    page.wait_for_selector("#notice:not([hidden])")
+    assert "Resumed" in page.inner_text("#notice")
+    assert pressed(page) == {0: 1, 1: 1, 2: 1}
+    page.keyboard.press("Enter")
+    wait_done(page, 1)
+    assert _submitted(user) == [task]
+    assert "already submitted" not in page.inner_text("#notice")
+
+
+def test_enter_on_a_focused_button_is_that_buttons(login_page):
+    campaign = _campaign()
+    user = _annotator(campaign)
+    page = login_page(user, f"/label/{campaign.slug}/")
+    task = wait_task(page)
+    page.keyboard.press("s")  # skip asks to confirm
+    page.focus("#confirm-no")
+    page.keyboard.press("Enter")  # Enter on Cancel cancels
+    assert page.locator("#confirm").is_hidden()
+    page.wait_for_timeout(200)
+    assert Assignment.objects.get(pk=task).status == "leased"
+    press(page, "3 3 3")
+    page.focus("#btn-undo")
+    page.keyboard.press("Enter")  # Enter on Undo undoes, it does not submit
+    assert pressed(page) == {0: 1, 1: 1}
+    assert Assignment.objects.get(pk=task).status == "leased"
+
+
+def test_a_failed_load_offers_retry_instead_of_a_dead_page(login_page):
+    campaign = _campaign(tasks=3)
+    user = _annotator(campaign)
+    page = login_page(user, f"/label/{campaign.slug}/")
+    first = wait_task(page)
+    page.wait_for_function("window.PRMLabeler.state.ahead !== null")
+    page.evaluate("window.PRMLabeler.state.ahead = null")  # as if the fetch ahead had found nothing
+    failing = {"on": True}
+    page.route("**/api/campaigns/*/next/", lambda route: route.fulfill(status=500, body="{}")
+               if failing["on"] and is_plain_next(route.request) else route.fallback())
+    press(page, "3 3 3 Enter")
+    page.wait_for_selector("#banner[data-kind=load]")
+    assert page.locator("#task").is_hidden()  # the submitted task is not left on screen
+    failing["on"] = False
+    page.click("[data-role=banner-action]")
+    assert wait_task(page, first) != first
+
+
+def test_a_second_tab_submitting_the_same_task_is_told_it_was_already_submitted(login_page):
+    campaign = _campaign()
+    user = _annotator(campaign)
+    tab_a = login_page(user, f"/label/{campaign.slug}/")
+    task = wait_task(tab_a)
+    tab_b = tab_a.context.new_page()
+    tab_b.goto(tab_a.url)
+    wait_task(tab_b)
+    press(tab_b, "3 1")  # tab B rates the task its own way...
+    wait_saved(tab_b)
+    press(tab_a, "3 3 3")
+    wait_saved(tab_a)
+    tab_a.keyboard.press("Enter")  # ...tab A submits first
+    wait_done(tab_a, 1)
+    tab_b.keyboard.press("Enter")  # tab B's submit is not a replay of tab A's
+    tab_b.wait_for_selector("#notice:not([hidden])")
+    assert "already submitted" in tab_b.inner_text("#notice")
+    assert tab_b.inner_text("#done-count") == "0"
+    assert list(StepLabel.objects.filter(assignment_id=task).order_by("step__index")
+                .values_list("rating", flat=True)) == [1, 1, 1]
