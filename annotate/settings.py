@@ -272,6 +272,8 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "prm-annotate@localhost")
 EMAIL_ENABLED = env_bool("EMAIL_ENABLED", bool(EMAIL_HOST))
 # How long an invite link works.
 INVITE_DAYS = env_int("INVITE_DAYS", 14)
+# Where people reach this site: the base of invite links made outside a web request (commands).
+SITE_URL = env("SITE_URL", "http://127.0.0.1:8000")
 
 LOGGING = {
     "version": 1,

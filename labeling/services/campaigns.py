@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
@@ -292,3 +293,9 @@ def user_create(*, username: str, password: str | None, email: str = "", is_staf
     user.save()
     profile_get_or_create(user=user)
     return user
+
+
+@transaction.atomic
+def campaign_creator_grant(*, user) -> None:
+    """Let `user` create campaigns (the labeling.add_campaign permission); idempotent."""
+    user.user_permissions.add(Permission.objects.get(content_type__app_label="labeling", codename="add_campaign"))

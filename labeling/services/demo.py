@@ -11,7 +11,7 @@ from django.db import transaction
 from labeling import extensions
 from labeling.demo_accounts import DEMO_PASSWORD, DEMO_USERS
 from labeling.models import Campaign, Membership
-from labeling.services.campaigns import campaign_create, membership_set, user_create
+from labeling.services.campaigns import campaign_create, campaign_creator_grant, membership_set, user_create
 from labeling.services.imports import ImportResult, solutions_import
 
 User = get_user_model()
@@ -63,6 +63,9 @@ def demo_load(*, path: Path = DEMO_FILE, progress=None) -> DemoResult:
             if not User.objects.filter(username=username).exists():
                 user_create(username=username, password=DEMO_PASSWORD, is_staff=(role == Membership.Role.MANAGER))
                 created.append(username)
+            if role == Membership.Role.MANAGER:
+                # The demo manager runs campaigns of their own from the dashboard, no superuser needed.
+                campaign_creator_grant(user=User.objects.get(username=username))
         for spec in CAMPAIGNS:
             campaign = Campaign.objects.filter(slug=spec["slug"]).first() or campaign_create(
                 slug=spec["slug"], name=spec["name"], mode=spec["mode"], overlap=spec["overlap"],

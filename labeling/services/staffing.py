@@ -17,7 +17,6 @@ from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
-from django.utils.text import slugify
 
 from labeling.errors import NotFound, ValidationFailed
 from labeling.models import Campaign, Invite, Membership
@@ -95,7 +94,7 @@ def _find(who: str):
 
 def _new_username(who: str) -> str:
     base = who.split("@")[0] if EMAIL.match(who) else who
-    base = (slugify(base) or "member")[:140]
+    base = (re.sub(r"[^\w.+-]", "", base.lower()) or "member")[:140]
     name, n = base, 1
     while User.objects.filter(username=name).exists():
         n += 1

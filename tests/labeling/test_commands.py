@@ -69,3 +69,60 @@ def test_load_demo_is_idempotent(demo_file, settings, capsys, tmp_path, monkeypa
     before = Task.objects.filter(is_gold=True).count()
     al_demo.demo_gold_seed(campaign=Campaign.objects.get(slug="gsm8k-first-error"), count=al_demo.DEMO_GOLD)
     assert Task.objects.filter(is_gold=True).count() == before
+
+
+def test_a_rejected_import_with_create_leaves_no_campaign(write_jsonl):
+    from tests.factories import UserFactory
+
+    UserFactory(username="alice")
+    path = write_jsonl([{"problem": "p", "ground_truth_answer": "1", "steps": ["a"]}, "{oops"])
+    with pytest.raises(CommandError, match="line 2: invalid JSON"):
+        call_command("import_solutions", str(path), "--campaign", "fresh", "--create", "--overlap", "2",
+                     "--annotators", "alice,newbie@example.com", "--no-progress")
+    from django.contrib.auth import get_user_model
+
+    from labeling.models import Invite, Membership
+
+    assert not Campaign.objects.filter(slug="fresh").exists()
+    assert Membership.objects.count() == 0 and Invite.objects.count() == 0
+    assert not get_user_model().objects.filter(email="newbie@example.com").exists()
+
+
+def test_import_with_create_takes_settings_and_members(write_jsonl, capsys, settings):
+    from labeling.models import Membership
+    from tests.factories import UserFactory
+
+    settings.SITE_URL = "https://label.example.org"
+    UserFactory(username="alice")
+    UserFactory(username="mgr")
+    path = write_jsonl([{"problem": f"What is {i} + 1?", "ground_truth_answer": str(i + 1),
+                         "steps": [f"{i} + 1 = {i + 1}.", f"# Answer\n\n{i + 1}"]} for i in range(3)])
+    call_command("import_solutions", str(path), "--campaign", "fresh", "--create", "--name", "Fresh one",
+                 "--mode", "all_steps", "--overlap", "2", "--annotators", "alice,newbie@example.com",
+                 "--managers", "mgr", "--no-progress")
+    out = capsys.readouterr().out
+    c = Campaign.objects.get(slug="fresh")
+    assert (c.name, c.mode, c.overlap, c.tasks.count()) == ("Fresh one", "all_steps", 2, 3)
+    roles = dict(Membership.objects.filter(campaign=c).values_list("user__username", "role"))
+    assert roles == {"alice": "annotator", "newbie": "annotator", "mgr": "manager"}
+    assert "one-time invite link https://label.example.org/invite/" in out
+
+
+def test_campaign_create_command(capsys):
+    from labeling.models import Membership
+    from tests.factories import UserFactory
+
+    UserFactory(username="bob")
+    call_command("campaign_create", "math-2027", "--name", "MATH 2027", "--reveal", "progressive",
+                 "--qc-rate", "0.1", "--experts", "bob", "--hourly-rate", "42.50")
+    c = Campaign.objects.get(slug="math-2027")
+    assert (c.reveal, c.qc_rate, str(c.hourly_rate)) == ("progressive", 0.1, "42.50")
+    m = Membership.objects.get(campaign=c, user__username="bob")
+    assert (m.role, m.can_adjudicate) == ("annotator", True)
+    with pytest.raises(CommandError, match="already exists"):
+        call_command("campaign_create", "math-2027")
+    with pytest.raises(CommandError, match="qc_rate must be between 0 and 1"):
+        call_command("campaign_create", "bad-one", "--qc-rate", "3")
+    with pytest.raises(CommandError, match="no user 'ghost'"):
+        call_command("campaign_create", "bad-two", "--annotators", "ghost")
+    assert not Campaign.objects.filter(slug__in=["bad-one", "bad-two"]).exists()

@@ -5,9 +5,10 @@ from tqdm import tqdm
 
 from labeling.errors import LabelingError
 from labeling.importing.formats import FORMATS
+from labeling.management import campaign_options
 from labeling.models import Campaign
-from labeling.services.campaigns import campaign_create
 from labeling.services.imports import solutions_import
+from labeling.services.setup import campaign_setup
 
 
 class Command(BaseCommand):
@@ -21,9 +22,10 @@ class Command(BaseCommand):
             "--split", default=None,
             help="how to split a plain 'solution' text into steps: blank (default), newline or regex:PATTERN",
         )
-        parser.add_argument("--create", action="store_true", help="create the campaign if it does not exist")
-        parser.add_argument("--mode", default="first_error", choices=Campaign.Mode.values,
-                            help="mode of a campaign created with --create")
+        parser.add_argument("--create", action="store_true",
+                            help="create the campaign if it does not exist (all or nothing: a rejected file "
+                                 "creates no campaign), with the settings and members below")
+        campaign_options.add_arguments(parser, prefix_help=" (with --create)")
         parser.add_argument("--gold", action="store_true",
                             help="labeled records become gold (quality-control) items instead of annotator labels")
         parser.add_argument("--no-progress", action="store_true")
@@ -31,28 +33,37 @@ class Command(BaseCommand):
     def handle(self, *args, **opts):
         slug = opts["campaign"]
         campaign = Campaign.objects.filter(slug=slug).first()
+        bars: list = []
+
+        def progress(done: int, total: int) -> None:
+            # Created on the first batch, i.e. only once validation passed.
+            if opts["no_progress"]:
+                return
+            if not bars:
+                bars.append(tqdm(desc="importing", unit="line", total=total))
+            bars[0].update(done - bars[0].n)
+
+        file_opts = dict(path=opts["file"], fmt=opts["format"], split=opts["split"] or "blank", progress=progress,
+                         as_gold=opts["gold"])
+        setup = None
         try:
             if campaign is None:
                 if not opts["create"]:
-                    raise CommandError(f"no campaign '{slug}'; create it in the admin or pass --create")
-                campaign = campaign_create(slug=slug, name=slug, mode=opts["mode"])
-            bars: list = []
-
-            def progress(done: int, total: int) -> None:
-                # Created on the first batch, i.e. only once validation passed.
-                if opts["no_progress"]:
-                    return
-                if not bars:
-                    bars.append(tqdm(desc="importing", unit="line", total=total))
-                bars[0].update(done - bars[0].n)
-
-            result = solutions_import(
-                campaign=campaign, path=opts["file"], fmt=opts["format"], split=opts["split"] or "blank",
-                progress=progress, as_gold=opts["gold"],
-            )
-            for bar in bars:
-                bar.close()
+                    raise CommandError(f"no campaign '{slug}': create it (manage.py campaign_create, the dashboard) "
+                                       "or pass --create")
+                setup = campaign_setup(
+                    slug=slug, name=opts["name"] or slug, settings=campaign_options.settings_from(opts),
+                    members=campaign_options.members_from(opts), base_url=campaign_options.base_url(), **file_opts,
+                )
+                campaign, result = setup.campaign, setup.imported
+            else:
+                result = solutions_import(campaign=campaign, **file_opts)
         except LabelingError as exc:
             raise CommandError(exc.message) from exc
+        finally:
+            for bar in bars:
+                bar.close()
         self.stdout.write(result.summary())
+        if setup is not None:
+            campaign_options.report(self.stdout, setup)
         self.stdout.write(self.style.SUCCESS(f"imported into campaign '{campaign.slug}'"))
