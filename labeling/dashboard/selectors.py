@@ -29,6 +29,7 @@ from labeling.models import (
     Membership,
     Profile,
     Step,
+    StepAlternative,
     StepLabel,
     Task,
 )
@@ -322,24 +323,56 @@ def annotator_rows(*, campaign: Campaign, sort: str = "-tasks", now=None, user_i
     return present + sorted(missing, key=lambda r: r["username"].lower())
 
 
+def _written(assignment_ids: list[int]) -> tuple[dict[int, list[tuple[int, str]]], dict[int, int]]:
+    """What annotators wrote beyond ratings: corrected steps (step index, text) and flag counts, per assignment."""
+    corrections: dict[int, list[tuple[int, str]]] = {}
+    for aid, idx, text in StepAlternative.objects.filter(
+        assignment_id__in=assignment_ids, kind=StepAlternative.Kind.HUMAN
+    ).values_list("assignment_id", "step__index", "text"):
+        corrections.setdefault(aid, []).append((idx, text))
+    flags = dict(
+        StepLabel.objects.filter(assignment_id__in=assignment_ids, flagged=True)
+        .values_list("assignment_id").annotate(n=Count("pk")).values_list("assignment_id", "n")
+    )
+    return corrections, flags
+
+
 def annotator_detail(*, campaign: Campaign, user_id: int, limit: int = 50) -> dict:
-    """An annotator's recent submitted work with QC results, and their membership."""
+    """An annotator's recent work with QC results, corrections, flags and notes, and their membership."""
     recent = list(
         Assignment.objects.filter(campaign=campaign, annotator_id=user_id)
         .exclude(status=Assignment.Status.EXPIRED)
         .select_related("gold_score", "solution")
         .order_by(F("submitted_at").desc(nulls_first=True), "-pk")[:limit]
     )
+    corrections, flags = _written([a.pk for a in recent])
+    for a in recent:
+        a.corrections = corrections.get(a.pk, [])
+        a.flag_count = flags.get(a.pk, 0)
     membership = Membership.objects.filter(campaign=campaign, user_id=user_id).select_related("user").first()
     return {"recent": recent, "membership": membership}
 
 
 def adjudication_queue(*, campaign: Campaign, status: str = "open", limit: int = 100) -> list[Adjudication]:
-    return list(
+    """Disagreements, each with its labelings: who, finish reason and note, time, flags and corrections."""
+    items = list(
         Adjudication.objects.filter(campaign=campaign, status=status)
         .select_related("solution__problem", "resolved_by")
         .order_by("created_at", "pk")[:limit]
     )
+    labelings = list(
+        Assignment.objects.filter(campaign=campaign, status=SUBMITTED, solution_id__in=[i.solution_id for i in items])
+        .select_related("annotator").order_by("submitted_at", "pk")
+    )
+    corrections, flags = _written([a.pk for a in labelings])
+    by_solution: dict[int, list[Assignment]] = {}
+    for a in labelings:
+        a.corrections = corrections.get(a.pk, [])
+        a.flag_count = flags.get(a.pk, 0)
+        by_solution.setdefault(a.solution_id, []).append(a)
+    for item in items:
+        item.labelings = by_solution.get(item.solution_id, [])
+    return items
 
 
 def solution_review(*, campaign: Campaign, solution_id: int) -> dict:
@@ -360,6 +393,10 @@ def solution_review(*, campaign: Campaign, solution_id: int) -> dict:
         ratings[aid][idx] = (rating, flagged)
     gold = dict(GoldStepLabel.objects.filter(solution_id=solution_id).values_list("step__index", "rating"))
     adjudication = Adjudication.objects.filter(campaign=campaign, solution_id=solution_id).first()
+    corrections, flags = _written([a.pk for a in labelings])
+    for a in labelings:
+        a.corrections = corrections.get(a.pk, [])
+        a.flag_count = flags.get(a.pk, 0)
     return {
         "task": task, "solution": task.solution, "problem": task.solution.problem, "steps": steps,
         "labelings": labelings, "ratings": ratings, "gold": gold, "adjudication": adjudication,

@@ -237,6 +237,7 @@ def review(request, campaign, solution_id: int):
             "index": idx, "text": text,
             "labels": [data["ratings"][a.pk].get(idx, (None, None)) for a in data["labelings"]],
             "gold": data["gold"].get(idx), "preset": preset.get(idx),
+            "corrections": [(a.annotator.username, t) for a in data["labelings"] for i, t in a.corrections if i == idx],
         })
     return render(request, "dashboard/review.html", {
         "campaign": campaign, "data": data, "rows": rows, "tab": "adjudication",

@@ -1,3 +1,5 @@
+import pytest
+
 from labeling.dashboard.views import _queue_label
 
 
@@ -7,3 +9,26 @@ def test_queue_labels_name_strategy_and_model_once():
     imported = {"queue_strategy": "", "queue_model_version": "", "queue_generation": 3}
     assert _queue_label(imported) == "import · gen 3"
     assert _queue_label({"queue_strategy": None, "queue_model_version": None, "queue_generation": None}) == "import"
+
+
+@pytest.mark.django_db
+def test_review_adjudication_and_annotator_pages_show_everything_an_annotator_wrote(dash_world, client):
+    from labeling.models import Assignment, StepLabel
+    from tests.labeling.conftest import label
+
+    c = dash_world["campaign"]
+    ann, ben, _ = dash_world["annotators"]
+    a1 = label(ann, c, [1, 1, -1], corrected_step="So $4 + 1 = 5$, not 6.")
+    StepLabel.objects.filter(assignment=a1, step__index=1).update(flagged=True)
+    label(ben, c, [1, -1], note="I cannot tell whether step 2 follows.")  # a different first error: queued
+    Assignment.objects.filter(pk=a1.pk).update(active_ms=83_000)
+    client.force_login(dash_world["manager"])
+    review = client.get(f"/manage/{c.slug}/solutions/{a1.solution_id}/").content.decode()
+    assert "So $4 + 1 = 5$, not 6." in review and "corrected by ann" in review
+    assert "I cannot tell whether step 2 follows." in review
+    assert "1 min 23 s" in review  # the time spent
+    assert 'data-labeling="ann"' in review and 'data-labeling="ben"' in review
+    queue = client.get(f"/manage/{c.slug}/adjudication/").content.decode()
+    assert "I cannot tell whether step 2 follows." in queue and "1 correction" in queue and "1 flagged" in queue
+    person = client.get(f"/manage/{c.slug}/annotators/{ann.pk}/").content.decode()
+    assert "So $4 + 1 = 5$, not 6." in person and "step 3" in person

@@ -1,0 +1,18 @@
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def duration_ms(ms) -> str:
+    """Active time as people read it: 45 s, 3 min 20 s, 1 h 05 min."""
+    if ms in (None, ""):
+        return "—"
+    s = int(round(int(ms) / 1000))
+    if s < 60:
+        return f"{s} s"
+    m, s = divmod(s, 60)
+    if m < 60:
+        return f"{m} min {s:02d} s"
+    h, m = divmod(m, 60)
+    return f"{h} h {m:02d} min"
