@@ -6,8 +6,9 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 
 from active_learning.models import TrainingRun
-from active_learning.services.training import training_run_request
+from active_learning.services.training import model_promote, training_run_request
 from labeling.api.manage import ManagerView
+from labeling.errors import ValidationFailed
 
 
 class RetrainView(ManagerView):
@@ -16,3 +17,16 @@ class RetrainView(ManagerView):
         run = training_run_request(campaign=self.campaign(request, slug), trigger=TrainingRun.Trigger.MANUAL,
                                    user=request.user)
         return Response({"run": run.pk, "status": run.status}, status=202)
+
+
+class PromoteView(ManagerView):
+    @extend_schema(request=dict, responses={200: dict},
+                   description='Make model `version` the active one by hand, overriding the promotion gate. '
+                               'Send {"confirm": true}.')
+    def post(self, request, slug, version):
+        campaign = self.campaign(request, slug)
+        if request.data.get("confirm") is not True:
+            raise ValidationFailed('promoting by hand overrides the gate: send {"confirm": true}')
+        model, rescore = model_promote(campaign=campaign, version=version, by=request.user)
+        return Response({"version": model.version, "is_active": model.is_active,
+                         "rescore_run": rescore.pk if rescore else None})

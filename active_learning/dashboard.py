@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 
 from active_learning import selectors as sel
 from active_learning.models import TrainingRun
-from active_learning.services.training import training_run_request
+from active_learning.services.training import model_promote, training_run_request
 from labeling.dashboard import charts
 from labeling.dashboard.views import manager_page, svg
 from labeling.errors import LabelingError
@@ -50,4 +50,21 @@ def retrain(request, campaign):
         messages.error(request, exc.message)
     else:
         messages.success(request, f"training run {run.pk} queued: retrain → score → refill")
+    return redirect("active_learning:model", slug=campaign.slug)
+
+
+@require_POST
+@manager_page
+def promote(request, campaign, version: int):
+    if not request.POST.get("confirm"):
+        messages.error(request, f"tick the box to confirm that v{version} should serve despite the gate")
+        return redirect("active_learning:model", slug=campaign.slug)
+    try:
+        model, rescore = model_promote(campaign=campaign, version=version, by=request.user)
+    except LabelingError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"v{model.version} is the active model"
+                         + (f"; run {rescore.pk} scores the pool with it and refills the queue" if rescore
+                            else "; the next cycle scores the pool with it"))
     return redirect("active_learning:model", slug=campaign.slug)

@@ -87,9 +87,14 @@ class ActiveLearningConfig(models.Model):
     )
     heldout_fraction = models.FloatField(default=0.2)
     promotion_metric = models.CharField(max_length=64, default="step_auroc")
+    promotion_gate = models.BooleanField(
+        default=True, help_text="Never promote a model whose held-out metric is missing or at most 0.5 + the margin.",
+    )
+    chance_margin = models.FloatField(default=0.02, help_text="How far above chance (0.5) the gate asks for.")
     max_regression = models.FloatField(
-        null=True, blank=True,
-        help_text="Refuse to promote a model whose held-out metric drops by more than this (blank: always promote).",
+        null=True, blank=True, default=0.02,
+        help_text="Refuse to promote a model whose held-out metric is worse than the active model's by more than "
+                  "this (blank: any drop is accepted).",
     )
     warm_start = models.BooleanField(default=True)
     model_config = models.JSONField(

@@ -7,8 +7,11 @@ from active_learning import api, dashboard
 dashboard_urls = [
     path("<slug:slug>/model/", dashboard.model, name="model"),
     path("<slug:slug>/model/retrain/", dashboard.retrain, name="retrain"),
+    path("<slug:slug>/model/v<int:version>/promote/", dashboard.promote, name="promote"),
 ]
 
 api_urls = [
     path("manage/campaigns/<slug:slug>/retrain/", api.RetrainView.as_view(), name="api-manage-retrain"),
+    path("manage/campaigns/<slug:slug>/models/<int:version>/promote/", api.PromoteView.as_view(),
+         name="api-manage-promote"),
 ]

@@ -27,8 +27,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from active_learning.models import ActiveLearningConfig, PRMModel, TrainingRun
+from active_learning.promotion import promotion_decide
 from active_learning.services.datasets import heldout_split, training_examples
-from labeling.errors import Conflict, ValidationFailed
+from labeling.errors import Conflict, NotFound, ValidationFailed
 from labeling.models import Assignment, Campaign
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,8 @@ def training_runs_reap(*, now=None) -> int:
 
 
 def training_run_request(
-    *, campaign: Campaign, trigger: str = TrainingRun.Trigger.MANUAL, user=None, enqueue: bool = True
+    *, campaign: Campaign, trigger: str = TrainingRun.Trigger.MANUAL, user=None, enqueue: bool = True,
+    train: bool = True,
 ) -> TrainingRun:
     """Queue a retrain -> score -> refill cycle for `campaign`.
 
@@ -93,11 +95,13 @@ def training_run_request(
     reaped first so a crashed worker never blocks the next cycle. The Celery
     chain is sent only after commit, so a worker never sees an uncommitted run
     (enqueue=False leaves the run for the caller to execute in-process).
+    `train=False` queues only score -> refill with the active model (after a
+    promotion by hand).
     """
     training_runs_reap()
     config = al_config_get_or_create(campaign=campaign)
     labels = submitted_label_count(campaign)
-    if labels < config.min_labels:
+    if train and labels < config.min_labels:
         # Refused here rather than failing in the worker: "Retrain now" on a
         # young campaign should say why at once, not leave a failed run behind.
         raise ValidationFailed(
@@ -108,7 +112,7 @@ def training_run_request(
         with transaction.atomic():
             run = TrainingRun.objects.create(
                 campaign=campaign, trigger=trigger, requested_by=user, label_count=labels,
-                config=_run_config(config),
+                config={**_run_config(config), "train_stage": train},
             )
     except IntegrityError:
         live = TrainingRun.objects.filter(campaign=campaign, status__in=LIVE).first()
@@ -153,6 +157,7 @@ def _run_config(config: ActiveLearningConfig) -> dict:
         "model": model.to_dict(), "train": train_cfg.to_dict(), "score": score.to_dict(),
         "aggregation": config.aggregation, "heldout_fraction": config.heldout_fraction,
         "warm_start": config.warm_start, "promotion_metric": config.promotion_metric,
+        "promotion_gate": config.promotion_gate, "chance_margin": config.chance_margin,
         "max_regression": config.max_regression, "strategy": config.strategy,
         "refill_size": config.refill_size, "wrong_fraction": config.wrong_fraction,
         "per_problem_cap": config.per_problem_cap, "min_labels": config.min_labels,
@@ -232,8 +237,10 @@ def training_run_execute(*, run_id: int, worker: str | None = None) -> TrainingR
     Invariants: runs only a queued run (a redelivered or duplicate message
     finds it taken and does nothing); on any error the run is failed and
     the previous model stays active; a new model is promoted only after a
-    successful training and only if its held-out metric did not regress by
-    more than `max_regression`. Returns the run (None if nothing was run).
+    successful training and only if the promotion gate lets it through
+    (active_learning.promotion: above chance by the margin, and no worse than
+    the active model by more than `max_regression`); the run records why.
+    Returns the run (None if nothing was run).
     """
     run = training_run_claim(run_id=run_id, worker=worker or worker_name())
     if run is None:
@@ -258,6 +265,14 @@ def _train_and_promote(run: TrainingRun, keeper: LeaseKeeper) -> None:
     t0 = time.monotonic()
     cfg = run.config
     campaign = run.campaign
+    if not cfg.get("train_stage", True):
+        # Score and refill with the model a manager just promoted by hand: nothing to train.
+        active = PRMModel.objects.filter(campaign=campaign, is_active=True).first()
+        TrainingRun.objects.filter(pk=run.pk).update(
+            stage=TrainingRun.Stage.SCORING, model=active,
+            report={**run.report, "promotion": f"no training: scoring with v{active.version if active else '?'}"},
+        )
+        return
     examples, counts = training_examples(
         campaign=campaign, neutral=cfg["train"]["neutral"], aggregation=cfg["aggregation"]
     )
@@ -298,14 +313,12 @@ def _train_and_promote(run: TrainingRun, keeper: LeaseKeeper) -> None:
     prm.save(tmp_dir)
     os.replace(tmp_dir, final_dir)
 
-    metric = cfg["promotion_metric"]
-    reason = "trained successfully"
-    promote = True
-    if cfg["max_regression"] is not None and active is not None:
-        old, new = active.metrics.get(metric), metrics.get(metric)
-        if old is not None and (new is None or new < old - cfg["max_regression"]):
-            promote = False
-            reason = f"{metric} {new} regressed from {old} by more than {cfg['max_regression']}"
+    decision = promotion_decide(
+        metric=cfg["promotion_metric"], new=metrics, active=active.metrics if active else None,
+        gate=cfg.get("promotion_gate", True), chance_margin=cfg.get("chance_margin", 0.02),
+        max_regression=cfg["max_regression"],
+    )
+    promote, reason = decision.promote, decision.reason
     train_seconds = round(time.monotonic() - t0, 3)
     with transaction.atomic():
         locked = TrainingRun.objects.select_for_update().get(pk=run.pk)
@@ -344,3 +357,38 @@ def training_run_finish(*, run_id: int, **report) -> None:
         run.report = {**run.report, **report,
                       "cycle_seconds": round((now - (run.started_at or now)).total_seconds(), 3)}
         run.save(update_fields=["status", "stage", "finished_at", "lease_expires_at", "report"])
+
+
+@transaction.atomic
+def model_promote(*, campaign: Campaign, version: int, by) -> tuple[PRMModel, TrainingRun | None]:
+    """Make a trained model the campaign's active one by hand (overriding the promotion gate).
+
+    Invariants: one active model per campaign (the partial unique index);
+    the run that trained it records who promoted it and what the gate had
+    said; a score -> refill cycle with it is queued after commit, so the
+    queue follows the new model (None when a run is already live: the next
+    cycle uses it). Returns the model and that run.
+    """
+    model = PRMModel.objects.select_for_update().filter(campaign=campaign, version=version).first()
+    if model is None:
+        raise NotFound(f"campaign '{campaign.slug}' has no model v{version}")
+    if model.is_active:
+        return model, None
+    if not Path(model.checkpoint_path).is_dir():
+        raise ValidationFailed(f"the checkpoint of v{version} is missing ({model.checkpoint_path}); it cannot serve")
+    PRMModel.objects.filter(campaign=campaign, is_active=True).update(is_active=False)
+    model.is_active = True
+    model.save(update_fields=["is_active"])
+    for run in TrainingRun.objects.select_for_update().filter(model=model):
+        was = run.report.get("promotion", "")
+        run.promoted = True
+        run.report = {**run.report, "promotion": f"promoted by hand by {by.get_username() if by else '?'}"
+                                                 + (f" (the gate had said: {was})" if was else "")}
+        run.save(update_fields=["promoted", "report"])
+    try:
+        with transaction.atomic():
+            rescore = training_run_request(campaign=campaign, trigger=TrainingRun.Trigger.MANUAL, user=by,
+                                           train=False)
+    except Conflict:
+        rescore = None
+    return model, rescore

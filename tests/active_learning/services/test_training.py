@@ -74,7 +74,7 @@ def test_a_regressing_model_is_stored_but_not_promoted(al_campaign):
     v1.save()
     ActiveLearningConfig.objects.filter(campaign=campaign).update(max_regression=0.01)
     run = training_run_execute(run_id=request(campaign).pk)
-    assert not run.promoted and "regressed" in run.report["promotion"]
+    assert not run.promoted and "worse than the active model" in run.report["promotion"]
     assert PRMModel.objects.get(campaign=campaign, is_active=True) == v1
 
 

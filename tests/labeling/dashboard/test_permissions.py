@@ -21,7 +21,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from rest_framework.test import APIClient
 
-from active_learning.models import ActiveLearningConfig, TrainingRun
+from active_learning.models import ActiveLearningConfig, PRMModel, TrainingRun
 from labeling.models import Adjudication, Campaign, GoldStepLabel, Job, Membership, Task
 from labeling.services.campaigns import membership_set
 from tests.factories import CampaignFactory, SolutionFactory, TaskFactory, UserFactory
@@ -75,6 +75,11 @@ def world(dash_world, settings, tmp_path):
         created_by=dash_world["manager"],
         result={"path": str(path), "filename": "export-1.jsonl", "rows": 1, "summary": "1 row"},
     )
+    # A trained model the gate did not promote, for the promote-by-hand endpoints.
+    ckpt = tmp_path / "ckpt-v1"
+    ckpt.mkdir()
+    PRMModel.objects.create(campaign=c, version=1, backbone="tiny", checkpoint_path=str(ckpt),
+                            metrics={"step_auroc": 0.4})
     # Creating campaigns takes the labeling.add_campaign permission: the manager has it, the other manager not.
     dash_world["manager"].user_permissions.add(Permission.objects.get(codename="add_campaign"))
     users = {
@@ -124,6 +129,10 @@ def _jobs(kind):
 
 def _campaign_field(name):
     return lambda w: getattr(Campaign.objects.get(pk=w["campaign"].pk), name)
+
+
+def _model_active(w):
+    return PRMModel.objects.get(campaign=w["campaign"], version=1).is_active
 
 
 def _campaigns(w):
@@ -215,6 +224,14 @@ ENDPOINTS = {
     ),
     "job_json": Endpoint(False, "get", lambda w, s: f"/manage/{s}/jobs/{w['job'].pk}.json"),
     "job_download": Endpoint(False, "get", lambda w, s: f"/manage/{s}/jobs/{w['job'].pk}/download/"),
+    "promote": Endpoint(
+        False, "post", lambda w, s: f"/manage/{s}/model/v1/promote/", body=lambda w: {"confirm": "1"},
+        state=_model_active,
+    ),
+    "api_promote": Endpoint(
+        True, "post", lambda w, s: f"/api/manage/campaigns/{s}/models/1/promote/", body=lambda w: {"confirm": True},
+        state=_model_active,
+    ),
     "new": Endpoint(False, "get", lambda w, s: "/manage/new/"),
     "new_create": Endpoint(
         False, "post", lambda w, s: "/manage/new/",
@@ -321,6 +338,8 @@ EXPECTED = {
     "api_gold":            [403,     403,     403,      403,   403,      200,    200],
     "api_member_status":   [403,     403,     403,      403,   403,      200,    200],
     "api_retrain":         [403,     403,     403,      403,   403,      202,    202],
+    "promote":             [302,     403,     403,      403,   403,      302,    302],
+    "api_promote":         [403,     403,     403,      403,   403,      200,    200],
     "new":                 [302,     403,     403,      403,   403,      200,    200],
     "new_create":          [302,     403,     403,      403,   403,      302,    302],
     "settings":            [302,     403,     403,      403,   403,      200,    200],
@@ -364,6 +383,7 @@ def test_matrix_covers_every_manager_route():
         "review",
         "model",
         "retrain",
+        "promote",
         "data",
         "import",
         "export",
@@ -383,6 +403,7 @@ def test_matrix_covers_every_manager_route():
         "api-manage-gold",
         "api-manage-member-status",
         "api-manage-retrain",
+        "api-manage-promote",
     }
     assert html == covered_html, "a dashboard page was added or removed: update ENDPOINTS and EXPECTED"
     assert api == covered_api, "a manager API endpoint was added or removed: update ENDPOINTS and EXPECTED"

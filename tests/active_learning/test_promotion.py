@@ -1,0 +1,64 @@
+"""The promotion gate, pure and through a real training run."""
+
+import pytest
+
+from active_learning.models import ActiveLearningConfig, PRMModel, TrainingRun
+from active_learning.promotion import promotion_decide
+from active_learning.services.training import training_run_execute, training_run_request
+
+
+def _decide(new, active=None, gate=True, margin=0.02, max_regression=0.02):
+    return promotion_decide(metric="step_auroc", new={"step_auroc": new} if new is not None else {},
+                            active={"step_auroc": active} if active is not None else None, gate=gate,
+                            chance_margin=margin, max_regression=max_regression)
+
+
+@pytest.mark.parametrize(("new", "active", "gate", "promote", "why"), [
+    (0.341, None, True, False, "not above chance"),
+    (0.52, None, True, False, "not above chance"),  # at most 0.5 + margin
+    (0.521, None, True, True, "first model"),
+    (None, None, True, False, "no held-out step_auroc"),
+    (0.70, 0.75, True, False, "worse than the active model's 0.750 by more than 0.02"),
+    (0.74, 0.75, True, True, "against the active model's 0.750"),
+    (0.341, None, False, True, "first model"),  # the gate off: only the regression check
+    (0.60, 0.75, False, False, "worse than the active model"),
+])
+def test_promotion_decide(new, active, gate, promote, why):
+    d = _decide(new, active, gate=gate)
+    assert d.promote is promote and why in d.reason
+
+
+@pytest.mark.django_db
+def test_a_below_chance_run_is_stored_but_never_promoted(al_campaign, monkeypatch):
+    campaign, _ = al_campaign
+    ActiveLearningConfig.objects.filter(campaign=campaign).update(promotion_gate=True)
+    monkeypatch.setattr("active_learning.prm.evaluate.evaluate", lambda *a, **k: {"step_auroc": 0.341})
+    run = training_run_request(campaign=campaign, enqueue=False)
+    run = training_run_execute(run_id=run.pk)
+    assert run.model is not None and not run.promoted
+    assert "0.341 is not above chance" in run.report["promotion"]
+    assert not PRMModel.objects.filter(campaign=campaign, is_active=True).exists()
+    assert TrainingRun.objects.get(pk=run.pk).status == "running"  # the cycle goes on with no new model
+
+
+@pytest.mark.django_db
+def test_a_manager_promotes_by_hand_and_the_pool_is_scored_with_that_model(al_campaign, monkeypatch):
+    from active_learning.services.training import cycle_run_inline, model_promote, training_run_finish
+    from labeling.errors import NotFound
+    from tests.factories import UserFactory
+
+    campaign, _ = al_campaign
+    ActiveLearningConfig.objects.filter(campaign=campaign).update(promotion_gate=True)
+    monkeypatch.setattr("active_learning.prm.evaluate.evaluate", lambda *a, **k: {"step_auroc": 0.341})
+    run = training_run_execute(run_id=training_run_request(campaign=campaign, enqueue=False).pk)
+    training_run_finish(run_id=run.pk)
+    boss = UserFactory(username="boss")
+    model, rescore = model_promote(campaign=campaign, version=run.model.version, by=boss)
+    assert model.is_active and rescore is not None and rescore.config["train_stage"] is False
+    run.refresh_from_db()
+    assert run.promoted and run.report["promotion"].startswith("promoted by hand by boss (the gate had said: not")
+    done = cycle_run_inline(run_id=rescore.pk)
+    assert done.status == "succeeded" and done.report["scoring"]["model_version"] == model.version
+    assert PRMModel.objects.filter(campaign=campaign).count() == 1  # nothing was trained
+    with pytest.raises(NotFound):
+        model_promote(campaign=campaign, version=99, by=boss)
