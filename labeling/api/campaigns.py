@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from labeling.api.manage import ManagerView
 from labeling.dashboard import campaign_selectors as csel
+from labeling.dashboard import costs
 from labeling.errors import Forbidden, ValidationFailed
 from labeling.services import campaigns as camp_svc
 from labeling.services import staffing
@@ -113,3 +114,17 @@ class MembersView(ManagerView):
         ser = RemoveIn(data=request.data)
         ser.is_valid(raise_exception=True)
         return Response({"removed": staffing.members_remove(campaign=campaign, who=ser.validated_data["who"])})
+
+
+class CostView(ManagerView):
+    @extend_schema(responses={200: dict},
+                   description="Time and cost per annotator and day or week (?period=day|week&since=&until=, "
+                               "dates YYYY-MM-DD, until inclusive).")
+    def get(self, request, slug):
+        campaign = self.campaign(request, slug)
+        rows = costs.time_cost(campaign=campaign, period=request.query_params.get("period", "week"),
+                               since=request.query_params.get("since"), until=request.query_params.get("until"))
+        totals = {k: (str(v) if v is not None and not isinstance(v, int) else v)
+                  for k, v in costs.time_cost_totals(rows).items()}
+        return Response({"results": [r.as_dict() for r in rows], "totals": totals,
+                         "hourly_rate": str(campaign.hourly_rate) if campaign.hourly_rate is not None else None})

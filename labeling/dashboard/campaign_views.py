@@ -11,11 +11,12 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from labeling.dashboard import campaign_selectors as csel
+from labeling.dashboard import costs
 from labeling.dashboard.forms import CampaignSettingsForm, MembersAddForm, NewCampaignForm
 from labeling.dashboard.views import manager_page
 from labeling.errors import LabelingError, NotFound
@@ -139,3 +140,34 @@ def invite(request, token):
                 messages.success(request, f"welcome, {user.get_username()}: your password is set")
                 return redirect("home")
     return render(request, "registration/invite.html", {"invite": inv, "error": error}, status=400 if error else 200)
+
+
+def _cost_params(request) -> dict:
+    return {"period": request.GET.get("period", "week"), "since": request.GET.get("since") or None,
+            "until": request.GET.get("until") or None}
+
+
+@manager_page
+def cost(request, campaign):
+    params = _cost_params(request)
+    try:
+        rows = costs.time_cost(campaign=campaign, **params)
+    except LabelingError as exc:
+        messages.error(request, exc.message)
+        params, rows = {"period": "week", "since": None, "until": None}, costs.time_cost(campaign=campaign)
+    return render(request, "dashboard/cost.html", {
+        "campaign": campaign, "tab": "cost", "rows": rows, "totals": costs.time_cost_totals(rows), **params,
+        "query": request.GET.urlencode(),
+    })
+
+
+@manager_page
+def cost_csv(request, campaign):
+    params = _cost_params(request)
+    try:
+        rows = costs.time_cost(campaign=campaign, **params)
+    except LabelingError as exc:
+        return HttpResponse(exc.message, status=400, content_type="text/plain")
+    resp = HttpResponse(costs.time_cost_csv(rows), content_type="text/csv; charset=utf-8")
+    resp["Content-Disposition"] = f'attachment; filename="{campaign.slug}-time-cost-{params["period"]}.csv"'
+    return resp
