@@ -120,6 +120,20 @@ def member_remove(request, campaign):
     return redirect("dashboard:members", slug=campaign.slug)
 
 
+@require_POST
+@manager_page
+def member_rate(request, campaign, user_id: int):
+    try:
+        m = camp_svc.membership_rate_set(campaign=campaign, user_id=user_id,
+                                         hourly_rate=request.POST.get("hourly_rate"))
+    except LabelingError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"{m.user.get_username()}: " + (
+            f"{m.hourly_rate} an hour" if m.hourly_rate is not None else "the campaign's rate"))
+    return redirect("dashboard:members", slug=campaign.slug)
+
+
 def invite(request, token):
     try:
         inv = staffing.invite_lookup(token=token)

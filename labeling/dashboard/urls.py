@@ -13,6 +13,7 @@ urlpatterns = [
     path("<slug:slug>/settings/status/", campaign_views.campaign_status, name="status"),
     path("<slug:slug>/members/", campaign_views.members, name="members"),
     path("<slug:slug>/members/remove/", campaign_views.member_remove, name="member-remove"),
+    path("<slug:slug>/members/<int:user_id>/rate/", campaign_views.member_rate, name="member-rate"),
     path("<slug:slug>/cost/", campaign_views.cost, name="cost"),
     path("<slug:slug>/cost.csv", campaign_views.cost_csv, name="cost-csv"),
     path("<slug:slug>/annotators/", views.annotators, name="annotators"),

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from labeling.errors import Conflict, ValidationFailed
+from labeling.errors import Conflict, NotFound, ValidationFailed
 from labeling.models import Assignment, Campaign, Membership, Task
 from labeling.services.assignments import free_slot
 from labeling.services.users import profile_get_or_create
@@ -299,3 +299,14 @@ def user_create(*, username: str, password: str | None, email: str = "", is_staf
 def campaign_creator_grant(*, user) -> None:
     """Let `user` create campaigns (the labeling.add_campaign permission); idempotent."""
     user.user_permissions.add(Permission.objects.get(content_type__app_label="labeling", codename="add_campaign"))
+
+
+@transaction.atomic
+def membership_rate_set(*, campaign: Campaign, user_id: int, hourly_rate) -> Membership:
+    """Set a member's own hourly rate for the cost report (blank: the campaign's rate applies)."""
+    membership = Membership.objects.select_for_update().filter(campaign=campaign, user_id=user_id).first()
+    if membership is None:
+        raise NotFound(f"user {user_id} is not a member of campaign '{campaign.slug}'")
+    membership.hourly_rate = _rate(hourly_rate)
+    membership.save(update_fields=["hourly_rate"])
+    return membership
