@@ -11,7 +11,7 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -138,7 +138,7 @@ def invite(request, token):
     try:
         inv = staffing.invite_lookup(token=token)
     except NotFound as exc:
-        raise Http404(exc.message) from exc
+        return render(request, "registration/invite.html", {"invalid": exc.message}, status=404)
     error = None
     if request.method == "POST":
         p1, p2 = request.POST.get("password1", ""), request.POST.get("password2", "")

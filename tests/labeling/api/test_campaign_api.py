@@ -1,0 +1,86 @@
+"""Running a campaign through the manager API, as a script would."""
+
+import pytest
+from django.contrib.auth.models import Permission
+from rest_framework.test import APIClient
+
+from labeling.models import Campaign, Membership, Task
+from tests.factories import MembershipFactory, SolutionFactory, TaskFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _client(user):
+    c = APIClient()
+    c.force_authenticate(user)
+    return c
+
+
+@pytest.fixture
+def lead(settings):
+    settings.EMAIL_ENABLED = False
+    user = UserFactory(username="lead")
+    user.user_permissions.add(Permission.objects.get(codename="add_campaign"))
+    return user
+
+
+def test_a_manager_creates_configures_and_staffs_a_campaign_over_the_api(lead):
+    api = _client(lead)
+    r = api.post("/api/manage/campaigns/", {"slug": "math-api", "name": "MATH via API", "mode": "first_error",
+                                             "reveal": "progressive", "overlap": 1, "qc_rate": 0,
+                                             "hourly_rate": "28.00"}, format="json")
+    assert r.status_code == 201, r.json()
+    body = r.json()
+    assert (body["slug"], body["reveal"], body["hourly_rate"], body["created_by"]) == ("math-api", "progressive",
+                                                                                         "28.00", "lead")
+    c = Campaign.objects.get(slug="math-api")
+    assert Membership.objects.get(campaign=c, user=lead).role == "manager"
+    for _ in range(2):
+        TaskFactory(campaign=c, solution=SolutionFactory())
+    Task.objects.filter(campaign=c).update(taken=1, is_open=False)
+    r = api.patch("/api/manage/campaigns/math-api/", {"overlap": 2, "qc_rate": 0.1}, format="json")
+    assert r.status_code == 200
+    assert r.json()["changed"] == ["overlap", "qc_rate"] and r.json()["reopened"] == 2
+    assert "reopened 2 tasks" in r.json()["summary"]
+    r = api.post("/api/manage/campaigns/math-api/members/",
+                 {"text": "email,role\nann@example.com,annotator\nexp@example.com,expert", "role": "annotator"},
+                 format="json")
+    assert r.status_code == 200
+    results = {m["who"]: m for m in r.json()["results"]}
+    assert results["ann@example.com"]["invite_url"].startswith("http://testserver/invite/")
+    assert results["exp@example.com"]["role"] == "expert"
+    members = {m["username"]: m for m in api.get("/api/manage/campaigns/math-api/members/").json()["results"]}
+    assert members["ann"]["invite_pending"] and members["exp"]["expert"] and members["lead"]["role"] == "manager"
+    r = api.delete("/api/manage/campaigns/math-api/members/", {"who": ["ann@example.com"]}, format="json")
+    assert r.json() == {"removed": 1}
+    assert api.get("/api/manage/campaigns/math-api/cost/?period=day").json()["results"] == []
+
+
+def test_bad_requests_are_clear_4xx_and_change_nothing(lead):
+    api = _client(lead)
+    assert api.post("/api/manage/campaigns/", {"slug": "x-1", "name": "X", "overlap": 0},
+                    format="json").json()["detail"] == "overlap must be between 1 and 100"
+    assert api.post("/api/manage/campaigns/", {"slug": "x-1", "name": "X", "colour": "red"},
+                    format="json").status_code == 400
+    assert not Campaign.objects.filter(slug="x-1").exists()
+    api.post("/api/manage/campaigns/", {"slug": "x-1", "name": "X"}, format="json")
+    r = api.post("/api/manage/campaigns/", {"slug": "x-1", "name": "X"}, format="json")
+    assert r.status_code == 409 and r.json()["error"] == "conflict"
+    r = api.patch("/api/manage/campaigns/x-1/", {"overlap": 3, "status": "sideways"}, format="json")
+    assert r.status_code == 400 and Campaign.objects.get(slug="x-1").overlap == 1  # all or nothing
+    r = api.patch("/api/manage/campaigns/x-1/", ["not", "an", "object"], format="json")
+    assert r.status_code == 400
+    r = api.post("/api/manage/campaigns/x-1/members/", {"entries": ["ghost"]}, format="json")
+    assert r.status_code == 400 and "no user 'ghost'" in r.json()["detail"]
+    r = api.get("/api/manage/campaigns/x-1/cost/?period=month")
+    assert r.status_code == 400 and "period must be one of" in r.json()["detail"]
+
+
+def test_only_permitted_people_create_and_only_managers_change(lead):
+    other = MembershipFactory(role="manager").user
+    annotator = UserFactory()
+    assert _client(annotator).post("/api/manage/campaigns/", {"slug": "nope", "name": "N"},
+                                   format="json").status_code == 403
+    _client(lead).post("/api/manage/campaigns/", {"slug": "mine", "name": "Mine"}, format="json")
+    assert _client(other).patch("/api/manage/campaigns/mine/", {"overlap": 5}, format="json").status_code == 403
+    assert Campaign.objects.get(slug="mine").overlap == 1
