@@ -11,8 +11,14 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from active_learning import selectors as sel
+from active_learning.forms import ActiveLearningSettingsForm
 from active_learning.models import TrainingRun
-from active_learning.services.training import model_promote, training_run_request
+from active_learning.services.training import (
+    al_config_get_or_create,
+    al_config_update,
+    model_promote,
+    training_run_request,
+)
 from labeling.dashboard import charts
 from labeling.dashboard.views import manager_page, svg
 from labeling.errors import LabelingError
@@ -32,8 +38,9 @@ def model(request, campaign):
         "majority vote": [(p["labels"], p["best_of_n_majority"]) for p in curve],
         "random": [(p["labels"], p["best_of_n_random"]) for p in curve],
     }
+    form = ActiveLearningSettingsForm(instance=al_config_get_or_create(campaign=campaign))
     return render(request, "active_learning/model.html", {
-        "campaign": campaign, "panel": panel, "tab": "model",
+        "campaign": campaign, "panel": panel, "tab": "model", "form": form,
         "curve_svg": svg(charts.line_chart(series, title="Learning curve: held-out metrics by labeled solutions",
                                            x_label="labeled solutions", y_range=(0.0, 1.0), width=1100, height=300)),
         "bon_svg": svg(charts.line_chart(bon, title="Best-of-N accuracy by labeled solutions",
@@ -67,4 +74,23 @@ def promote(request, campaign, version: int):
         messages.success(request, f"v{model.version} is the active model"
                          + (f"; run {rescore.pk} scores the pool with it and refills the queue" if rescore
                             else "; the next cycle scores the pool with it"))
+    return redirect("active_learning:model", slug=campaign.slug)
+
+
+@require_POST
+@manager_page
+def settings(request, campaign):
+    config = al_config_get_or_create(campaign=campaign)
+    form = ActiveLearningSettingsForm(request.POST, instance=config)
+    if not form.is_valid():
+        messages.error(request, "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+        return redirect("active_learning:model", slug=campaign.slug)
+    try:
+        # The form only parses; the service checks the configs build and writes.
+        _, changed = al_config_update(campaign=campaign, changes={k: form.cleaned_data[k] for k in form.fields})
+    except LabelingError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"active-learning settings saved ({', '.join(changed) or 'nothing changed'}); "
+                                  "the next run uses them")
     return redirect("active_learning:model", slug=campaign.slug)

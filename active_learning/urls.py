@@ -8,6 +8,7 @@ dashboard_urls = [
     path("<slug:slug>/model/", dashboard.model, name="model"),
     path("<slug:slug>/model/retrain/", dashboard.retrain, name="retrain"),
     path("<slug:slug>/model/v<int:version>/promote/", dashboard.promote, name="promote"),
+    path("<slug:slug>/model/settings/", dashboard.settings, name="al-settings"),
 ]
 
 api_urls = [

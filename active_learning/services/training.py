@@ -22,6 +22,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -45,6 +46,29 @@ def al_config_get_or_create(*, campaign: Campaign) -> ActiveLearningConfig:
     """The campaign's active-learning settings, created with defaults on first use."""
     config, _ = ActiveLearningConfig.objects.get_or_create(campaign=campaign)
     return config
+
+
+@transaction.atomic
+def al_config_update(*, campaign: Campaign, changes: dict) -> tuple[ActiveLearningConfig, list[str]]:
+    """Change a campaign's active-learning settings; returns the config and the names changed.
+
+    Invariants: the model's field checks pass (full_clean) and the model,
+    train and score configs build (the same check a run makes), so a bad
+    setting is refused here rather than failing the next cycle. The next run
+    uses the new settings; a run in progress keeps the ones it started with.
+    """
+    config = ActiveLearningConfig.objects.select_for_update().get(pk=al_config_get_or_create(campaign=campaign).pk)
+    changed = [k for k, v in changes.items() if getattr(config, k) != v]
+    for k in changed:
+        setattr(config, k, changes[k])
+    try:
+        config.full_clean(exclude=["campaign"])
+    except DjangoValidationError as exc:
+        raise ValidationFailed("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())) from exc
+    _run_config(config)
+    if changed:
+        config.save()
+    return config, changed
 
 
 def submitted_label_count(campaign: Campaign) -> int:

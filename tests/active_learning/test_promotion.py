@@ -62,3 +62,19 @@ def test_a_manager_promotes_by_hand_and_the_pool_is_scored_with_that_model(al_ca
     assert PRMModel.objects.filter(campaign=campaign).count() == 1  # nothing was trained
     with pytest.raises(NotFound):
         model_promote(campaign=campaign, version=99, by=boss)
+
+
+@pytest.mark.django_db
+def test_active_learning_settings_are_checked_before_they_are_saved():
+    from active_learning.services.training import al_config_update
+    from labeling.errors import ValidationFailed
+    from tests.factories import CampaignFactory
+
+    c = CampaignFactory()
+    config, changed = al_config_update(campaign=c, changes={"min_labels": 7, "chance_margin": 0.05})
+    assert sorted(changed) == ["chance_margin", "min_labels"] and config.min_labels == 7
+    with pytest.raises(ValidationFailed, match="invalid"):
+        al_config_update(campaign=c, changes={"train_config": {"epochz": 3}, "min_labels": 9})
+    with pytest.raises(ValidationFailed, match="wrong_fraction"):
+        al_config_update(campaign=c, changes={"wrong_fraction": 3.0})
+    assert ActiveLearningConfig.objects.get(campaign=c).min_labels == 7  # nothing half-written

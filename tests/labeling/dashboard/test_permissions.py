@@ -11,6 +11,7 @@ that nothing changed (the 403 comes before any work).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,6 +132,17 @@ def _campaign_field(name):
     return lambda w: getattr(Campaign.objects.get(pk=w["campaign"].pk), name)
 
 
+def _al_form(w, **changes):
+    from active_learning.forms import ActiveLearningSettingsForm
+
+    form = ActiveLearningSettingsForm(instance=ActiveLearningConfig.objects.get(campaign=w["campaign"]))
+    body = {name: form[name].value() for name in form.fields}
+    body = {**body, **changes}
+    for k in ("model_config", "train_config", "score_config"):
+        body[k] = json.dumps(body[k]) if not isinstance(body[k], str) else body[k]
+    return {k: v for k, v in body.items() if v is not False and v is not None}
+
+
 def _model_active(w):
     return PRMModel.objects.get(campaign=w["campaign"], version=1).is_active
 
@@ -224,6 +236,10 @@ ENDPOINTS = {
     ),
     "job_json": Endpoint(False, "get", lambda w, s: f"/manage/{s}/jobs/{w['job'].pk}.json"),
     "job_download": Endpoint(False, "get", lambda w, s: f"/manage/{s}/jobs/{w['job'].pk}/download/"),
+    "al_settings": Endpoint(
+        False, "post", lambda w, s: f"/manage/{s}/model/settings/", body=lambda w: _al_form(w, min_labels=7),
+        state=lambda w: ActiveLearningConfig.objects.get(campaign=w["campaign"]).min_labels,
+    ),
     "promote": Endpoint(
         False, "post", lambda w, s: f"/manage/{s}/model/v1/promote/", body=lambda w: {"confirm": "1"},
         state=_model_active,
@@ -345,6 +361,7 @@ EXPECTED = {
     "api_gold":            [403,     403,     403,      403,   403,      200,    200],
     "api_member_status":   [403,     403,     403,      403,   403,      200,    200],
     "api_retrain":         [403,     403,     403,      403,   403,      202,    202],
+    "al_settings":         [302,     403,     403,      403,   403,      302,    302],
     "promote":             [302,     403,     403,      403,   403,      302,    302],
     "api_promote":         [403,     403,     403,      403,   403,      200,    200],
     "member_rate":         [302,     403,     403,      403,   403,      302,    302],
@@ -398,6 +415,7 @@ def test_matrix_covers_every_manager_route():
         "model",
         "retrain",
         "promote",
+        "al-settings",
         "data",
         "import",
         "export",
