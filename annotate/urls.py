@@ -27,3 +27,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("healthz", healthz, name="healthz"),
 ]
+
+handler400 = "labeling.api.errors.handler400"
+handler403 = "labeling.api.errors.handler403"
+handler404 = "labeling.api.errors.handler404"
+handler500 = "labeling.api.errors.handler500"

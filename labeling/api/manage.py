@@ -6,11 +6,12 @@ and outsiders get 403, an unknown campaign 404.
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from labeling.api.filters import AdjudicationFilter, checked
 from labeling.dashboard import selectors as sel
 from labeling.errors import NotFound
 from labeling.models import Solution
@@ -72,9 +73,10 @@ class AgreementView(ManagerView):
 
 
 class AdjudicationListView(ManagerView):
-    @extend_schema(responses={200: dict})
+    @extend_schema(parameters=[OpenApiParameter("status", enum=["open", "resolved"], default="open")],
+                   responses={200: dict})
     def get(self, request, slug):
-        status = request.query_params.get("status", "open")
+        status = checked(AdjudicationFilter, request.query_params, status="open")["status"]
         items = sel.adjudication_queue(campaign=self.campaign(request, slug), status=status)
         return Response({"results": [
             {"solution": a.solution_id, "status": a.status, "first_errors": a.first_errors,

@@ -2,15 +2,21 @@ from rest_framework import serializers
 
 from labeling.models import Assignment
 
+# Bounds a database column can hold: a bigint of milliseconds is 292 million years; a year of
+# active labeling (3.2e10 ms) per task is already absurd, so anything past 1e12 is a client bug.
+MAX_ACTIVE_MS = 10**12
+MAX_ID = 2**63 - 1
+MAX_STEP = 32767
+
 
 class RatingSerializer(serializers.Serializer):
-    step = serializers.IntegerField(min_value=0)
+    step = serializers.IntegerField(min_value=0, max_value=MAX_STEP)
     rating = serializers.ChoiceField(choices=[-1, 0, 1])
     flagged = serializers.BooleanField(default=False)
 
 
 class StepStateSerializer(serializers.Serializer):
-    step = serializers.IntegerField(min_value=0)
+    step = serializers.IntegerField(min_value=0, max_value=MAX_STEP)
     rating = serializers.ChoiceField(choices=[-1, 0, 1], allow_null=True)
     flagged = serializers.BooleanField(default=False)
 
@@ -18,8 +24,9 @@ class StepStateSerializer(serializers.Serializer):
 class UiStateSerializer(serializers.Serializer):
     """The page's state kept with a draft, so a reload restores it: cursor, flags on unrated steps, undo stack."""
 
-    cursor = serializers.IntegerField(min_value=0, default=0)
-    flags = serializers.ListField(child=serializers.IntegerField(min_value=0), default=list, max_length=1000)
+    cursor = serializers.IntegerField(min_value=0, max_value=MAX_STEP, default=0)
+    flags = serializers.ListField(child=serializers.IntegerField(min_value=0, max_value=MAX_STEP), default=list,
+                                  max_length=1000)
     history = serializers.ListField(
         child=serializers.ListField(child=StepStateSerializer(), max_length=1000), default=list, max_length=1000,
         help_text="undo stack, oldest first: each entry lists the step states one change replaced",
@@ -27,8 +34,8 @@ class UiStateSerializer(serializers.Serializer):
 
 
 class LabelsSerializer(serializers.Serializer):
-    ratings = RatingSerializer(many=True)
-    active_ms = serializers.IntegerField(min_value=0, default=0)
+    ratings = RatingSerializer(many=True, max_length=MAX_STEP)
+    active_ms = serializers.IntegerField(min_value=0, max_value=MAX_ACTIVE_MS, default=0)
     corrected_step = serializers.CharField(allow_blank=True, default="", max_length=20000)
     note = serializers.CharField(allow_blank=True, default="", max_length=5000)
 
@@ -45,11 +52,11 @@ class SubmitSerializer(LabelsSerializer):
 
 
 class HeartbeatSerializer(serializers.Serializer):
-    active_ms = serializers.IntegerField(min_value=0, default=0)
+    active_ms = serializers.IntegerField(min_value=0, max_value=MAX_ACTIVE_MS, default=0)
 
 
 class NextSerializer(serializers.Serializer):
-    exclude = serializers.IntegerField(required=False, allow_null=True,
+    exclude = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_ID,
                                        help_text="the task on screen, when fetching one ahead of it")
     prefetch = serializers.BooleanField(
         required=False, allow_null=True, default=None,

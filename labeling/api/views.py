@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 
 from labeling import selectors
 from labeling.api import serializers as s
+from labeling.api.filters import AssignmentFilter
 from labeling.errors import NotFound
 from labeling.models import Assignment
 from labeling.services import assignments as leasing
@@ -47,14 +48,10 @@ class NextTaskView(APIView):
 
 class AssignmentListView(ListAPIView):
     serializer_class = s.AssignmentListSerializer
+    filterset_class = AssignmentFilter
 
     def get_queryset(self):
-        qs = Assignment.objects.filter(annotator=self.request.user).select_related("campaign").order_by("-pk")
-        if slug := self.request.query_params.get("campaign"):
-            qs = qs.filter(campaign__slug=slug)
-        if st := self.request.query_params.get("status"):
-            qs = qs.filter(status=st)
-        return qs
+        return Assignment.objects.filter(annotator=self.request.user).select_related("campaign").order_by("-pk")
 
 
 class AssignmentDetailView(APIView):

@@ -234,15 +234,14 @@ def _own(*, assignment_id: int, user, lock: bool = False) -> Assignment:
     # of=self: locking the joined campaign row too would serialise every submit
     # and deadlock against inserts that take a key-share lock on it.
     a = (qs.select_for_update(of=("self",)) if lock else qs).first()
-    if a is None:
+    # Someone else's assignment is "not found" too, as on GET: its existence is not theirs to learn.
+    if a is None or a.annotator_id != user.pk:
         raise NotFound(f"no assignment {assignment_id}")
-    if a.annotator_id != user.pk:
-        raise Forbidden("this assignment belongs to another annotator")
     return a
 
 
 def own_locked(*, assignment_id: int, user) -> Assignment:
-    """The caller's assignment, row-locked; NotFound / Forbidden otherwise."""
+    """The caller's assignment, row-locked; NotFound otherwise (also for another annotator's)."""
     return _own(assignment_id=assignment_id, user=user, lock=True)
 
 

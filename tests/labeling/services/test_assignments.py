@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from labeling.errors import Conflict, Forbidden, LeaseExpired, ValidationFailed
+from labeling.errors import Conflict, Forbidden, LeaseExpired, NotFound, ValidationFailed
 from labeling.models import Assignment, Campaign, Membership, StepAlternative, StepLabel, Task
 from labeling.services.assignments import assignment_heartbeat, assignment_next, assignment_skip
 from labeling.services.leases import assignments_expire_stale
@@ -139,9 +139,9 @@ def test_foreign_assignment_is_refused():
     campaign = _campaign(1)
     alice, bob = _annotator(campaign), _annotator(campaign)
     a = assignment_next(user=alice, campaign=campaign)
-    with pytest.raises(Forbidden, match="another annotator"):
+    with pytest.raises(NotFound, match=f"no assignment {a.pk}"):
         _submit(a, bob, 1, 1, 1)
-    with pytest.raises(Forbidden):
+    with pytest.raises(NotFound):
         assignment_save_draft(assignment_id=a.pk, user=bob, ratings=_r(1))
 
 

@@ -1,0 +1,118 @@
+"""Every error under /api/ is JSON {"error", "detail"}; bad input is a 4xx, never a 500."""
+
+import json
+import uuid
+
+import pytest
+from django.db import OperationalError
+from rest_framework.test import APIClient
+
+from labeling.services.assignments import assignment_next
+from tests.factories import CampaignFactory, MembershipFactory, TaskFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def world():
+    campaign = CampaignFactory(qc_rate=0)
+    for _ in range(2):
+        TaskFactory(campaign=campaign)
+    user = MembershipFactory(campaign=campaign).user
+    client = APIClient()
+    client.force_authenticate(user)
+    return campaign, user, client, assignment_next(user=user, campaign=campaign)
+
+
+def _shape(resp, status, code=None):
+    assert resp.status_code == status, (resp.status_code, resp.content[:300])
+    assert resp["Content-Type"].startswith("application/json"), resp["Content-Type"]
+    data = resp.json()
+    assert set(data) >= {"error", "detail"} and isinstance(data["detail"], str) and data["detail"], data
+    if code:
+        assert data["error"] == code, data
+    return data
+
+
+def test_unknown_endpoints_and_methods(world):
+    _, _, client, a = world
+    _shape(client.get("/api/no-such-thing/"), 404, "not_found")
+    _shape(client.delete(f"/api/assignments/{a.pk}/submit/"), 405, "method_not_allowed")
+    _shape(APIClient().get("/api/campaigns/"), 403, "not_authenticated")
+
+
+@pytest.mark.parametrize("payload", [
+    {"active_ms": 9223372036854775808},
+    {"active_ms": -1},
+    {"active_ms": "lots"},
+])
+def test_out_of_range_numbers_are_400(world, payload):
+    _, _, client, a = world
+    for path, method in [("draft", "put"), ("heartbeat", "post"), ("submit", "post")]:
+        body = {"ratings": [], "submission_id": str(uuid.uuid4()), **payload}
+        data = _shape(getattr(client, method)(f"/api/assignments/{a.pk}/{path}/", body, format="json"), 400,
+                      "invalid")
+        assert "active_ms" in data["detail"]
+
+
+def test_a_deeply_nested_body_is_400(world):
+    _, _, client, a = world
+    resp = client.generic("PUT", f"/api/assignments/{a.pk}/draft/", "[" * 100_000,
+                          content_type="application/json")
+    _shape(resp, 400, "parse_error")
+
+
+@pytest.mark.parametrize("query", ["?status=%00", "?campaign=%00", "?status=sideways", "?limit=99999999999999999999",
+                                   "?offset=99999999999999999999999"])
+def test_hostile_query_parameters(world, query):
+    _, _, client, _ = world
+    resp = client.get("/api/assignments/" + query)
+    if "limit" in query or "offset" in query:
+        assert resp.status_code == 200  # cut to the bounds
+        assert len(resp.json()["results"]) <= 500
+    else:
+        _shape(resp, 400, "invalid")
+
+
+def test_manager_query_parameters(world):
+    campaign, _, _, _ = world
+    manager = MembershipFactory(campaign=campaign, role="manager").user
+    client = APIClient()
+    client.force_authenticate(manager)
+    _shape(client.get(f"/api/manage/campaigns/{campaign.slug}/adjudications/?status=%00"), 400, "invalid")
+    assert client.get(f"/api/manage/campaigns/{campaign.slug}/adjudications/?status=resolved").status_code == 200
+
+
+def test_validation_errors_name_the_field(world):
+    _, _, client, a = world
+    data = _shape(client.put(f"/api/assignments/{a.pk}/draft/", {"ratings": [{"step": 0, "rating": 7}]},
+                             format="json"), 400, "invalid")
+    assert data["detail"].startswith("ratings.0.rating:") and "details" in data
+
+
+def test_a_body_over_the_limit_is_413(world, settings):
+    _, _, client, a = world
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    resp = client.generic("PUT", f"/api/assignments/{a.pk}/draft/", json.dumps({"note": "x" * 5000}),
+                          content_type="application/json")
+    _shape(resp, 413, "too_large")
+
+
+def test_a_database_outage_is_a_json_503_and_a_bug_a_json_500(world, monkeypatch):
+    _, _, _, _ = world
+    client = APIClient(raise_request_exception=False)
+    client.force_authenticate(world[1])
+
+    def down(*a, **k):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr("labeling.selectors.annotator_campaign_stats", down)
+    data = _shape(client.get("/api/campaigns/"), 503, "unavailable")
+    assert "database" in data["detail"]
+
+    def bug(*a, **k):
+        raise ZeroDivisionError("oops")
+
+    monkeypatch.setattr("labeling.selectors.annotator_campaign_stats", bug)
+    data = _shape(client.get("/api/campaigns/"), 500, "server_error")
+    assert "oops" not in data["detail"]  # no internals leak
