@@ -106,6 +106,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "django_filters",
     "django_celery_beat",
+    "annotate",  # project-level commands (healthcheck)
     "labeling",
     "active_learning",
 ]

@@ -1,17 +1,12 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.http import JsonResponse
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from active_learning import urls as al_urls
+from annotate import health
 from labeling import views
 from labeling.dashboard import campaign_views
-
-
-def healthz(request):
-    return JsonResponse({"status": "ok"})
-
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -25,7 +20,8 @@ urlpatterns = [
     path("api/", include("labeling.api.urls")),
     path("api/", include(al_urls.api_urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("healthz", healthz, name="healthz"),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
 ]
 
 handler400 = "labeling.api.errors.handler400"

@@ -263,3 +263,12 @@ def test_dockerfile_exists_and_pins_cpu_torch(services):
     # The same pin as the project and its constraints.
     assert "torch==2.13.0" in (REPO / "pyproject.toml").read_text()
     assert "torch==2.13.0" in (REPO / ".ci" / "constraints.txt").read_text().splitlines()
+
+
+def test_every_long_running_service_has_a_healthcheck(services):
+    for name in ("web", "worker", "training", "beat"):
+        check = services[name].get("healthcheck")
+        assert check and check.get("test"), f"{name} has no healthcheck"
+        assert "healthcheck" in " ".join(check["test"]), f"{name} should run manage.py healthcheck"
+    assert "--node default@" in " ".join(services["worker"]["healthcheck"]["test"])
+    assert "--node training@" in " ".join(services["training"]["healthcheck"]["test"])
