@@ -41,6 +41,13 @@ def cycle_signature(run_id: int):
     return chain(train_prm.si(run_id), score_pool.si(run_id), refill_queue.si(run_id))
 
 
+@shared_task(name="active_learning.tasks.start_cycle")
+def start_cycle(run_id: int) -> int:
+    """Published from the outbox with a requested run: launches its train -> score -> refill chain."""
+    cycle_signature(run_id).apply_async()
+    return run_id
+
+
 @shared_task(name="active_learning.tasks.start_due_cycles", autoretry_for=(Exception,), retry_backoff=True,
              max_retries=3)
 def start_due_cycles() -> list[int]:

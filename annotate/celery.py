@@ -30,6 +30,11 @@ app.conf.beat_schedule = {
         "task": "labeling.tasks.reap_stale_jobs",
         "schedule": float(os.environ.get("JOB_REAP_SECONDS", "300")),
     },
+    # Publishes tasks whose request could not reach the broker (transactional outbox).
+    "relay-outbox": {
+        "task": "labeling.tasks.relay_outbox",
+        "schedule": float(os.environ.get("OUTBOX_RELAY_SECONDS", "10")),
+    },
     "refresh-agreement": {
         "task": "labeling.tasks.refresh_agreement",
         "schedule": float(os.environ.get("AGREEMENT_REFRESH_SECONDS", "120")),

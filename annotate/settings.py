@@ -251,6 +251,11 @@ IMPORT_BATCH_SIZE = env_int("IMPORT_BATCH_SIZE", 1000)
 EXPORT_CHUNK_SIZE = env_int("EXPORT_CHUNK_SIZE", 500)
 # Seconds between beat's sweeps that expire stale leases.
 LEASE_SWEEP_SECONDS = env_int("LEASE_SWEEP_SECONDS", 60)
+# Transactional outbox: requests publish their Celery task after commit with
+# these short broker timeouts (seconds), and beat's relay retries the rest.
+OUTBOX_BROKER_TIMEOUT_S = float(env("OUTBOX_BROKER_TIMEOUT_S", "1.0"))
+OUTBOX_RELAY_SECONDS = env_int("OUTBOX_RELAY_SECONDS", 10)
+OUTBOX_PUBLISH_ON_COMMIT = env_bool("OUTBOX_PUBLISH_ON_COMMIT", True)
 # The lease of a task the labeling page fetched ahead but has not shown yet;
 # the page renews it while open and releases it when it closes.
 PREFETCH_LEASE_SECONDS = env_int("PREFETCH_LEASE_SECONDS", 120)

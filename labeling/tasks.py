@@ -1,8 +1,14 @@
 """Celery tasks: thin wrappers that own retries and call services."""
 
+import logging
+
 from celery import shared_task
+from celery.signals import worker_ready
 
 from labeling.services.leases import assignments_expire_stale
+from labeling.services.outbox import outbox_relay
+
+log = logging.getLogger(__name__)
 
 
 @shared_task(name="labeling.tasks.expire_stale_leases", autoretry_for=(Exception,), retry_backoff=True,
@@ -45,3 +51,18 @@ def run_export_job(job_id: int) -> str:
     from labeling.services.jobs import export_job_run
 
     return export_job_run(job_id=job_id).status
+
+
+@shared_task(name="labeling.tasks.relay_outbox")
+def relay_outbox() -> int:
+    """Beat runs this every OUTBOX_RELAY_SECONDS: publish what requests could not (the broker was away)."""
+    return outbox_relay()
+
+
+@worker_ready.connect
+def _relay_at_start(**_):
+    # A worker that comes up after an outage flushes the backlog at once.
+    try:
+        outbox_relay()
+    except Exception:  # noqa: BLE001 - never keep a worker from starting; beat's relay retries
+        log.exception("outbox relay at worker start failed")

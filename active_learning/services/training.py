@@ -32,6 +32,7 @@ from active_learning.promotion import promotion_decide
 from active_learning.services.datasets import heldout_split, training_examples
 from labeling.errors import Conflict, NotFound, ValidationFailed
 from labeling.models import Assignment, Campaign
+from labeling.services.outbox import handed_over_before, never_queued, outbox_enqueue
 
 log = logging.getLogger(__name__)
 
@@ -85,9 +86,12 @@ def training_runs_reap(*, now=None) -> int:
     now = now or timezone.now()
     queued_cutoff = now - timedelta(seconds=settings.AL_QUEUED_TIMEOUT_SECONDS)
     n = 0
+    # A queued run is dead only once its message reached the broker that long ago and no
+    # worker took it; one still waiting for the broker (an outage) runs when it is back.
     dead = TrainingRun.objects.filter(
         Q(status=TrainingRun.Status.RUNNING, lease_expires_at__lt=now)
-        | Q(status=TrainingRun.Status.QUEUED, created_at__lt=queued_cutoff)
+        | (Q(status=TrainingRun.Status.QUEUED)
+           & (handed_over_before("run:", queued_cutoff) | (Q(created_at__lt=queued_cutoff) & never_queued("run:"))))
     )
     for run in dead:
         with transaction.atomic():
@@ -116,9 +120,10 @@ def training_run_request(
 
     Raises ValidationFailed below the campaign's min_labels and Conflict
     when a live run already exists (the lock). Dead runs are
-    reaped first so a crashed worker never blocks the next cycle. The Celery
-    chain is sent only after commit, so a worker never sees an uncommitted run
-    (enqueue=False leaves the run for the caller to execute in-process).
+    reaped first so a crashed worker never blocks the next cycle. The cycle's
+    Celery task goes through the transactional outbox with the run, so a worker
+    never sees an uncommitted run and a broker outage delays the cycle instead
+    of losing it (enqueue=False leaves the run for the caller to execute in-process).
     `train=False` queues only score -> refill with the active model (after a
     promotion by hand).
     """
@@ -138,14 +143,16 @@ def training_run_request(
                 campaign=campaign, trigger=trigger, requested_by=user, label_count=labels,
                 config={**_run_config(config), "train_stage": train},
             )
+            if enqueue:
+                # With the run, in its transaction: published after commit, or by the relay
+                # once the broker is back, so a queued run never waits on a lost message.
+                outbox_enqueue(task="active_learning.tasks.start_cycle", args=[run.pk], ref=f"run:{run.pk}")
     except IntegrityError:
         live = TrainingRun.objects.filter(campaign=campaign, status__in=LIVE).first()
         raise Conflict(
             f"campaign '{campaign.slug}' already has a training run in progress"
             + (f" (run {live.pk}, {live.stage})" if live else "")
         ) from None
-    if enqueue:
-        transaction.on_commit(lambda: _enqueue_cycle(run.pk))
     return run
 
 
@@ -158,12 +165,6 @@ def cycle_run_inline(*, run_id: int) -> TrainingRun:
     run_score(run_id=run_id)
     run_refill(run_id=run_id)
     return TrainingRun.objects.get(pk=run_id)
-
-
-def _enqueue_cycle(run_id: int) -> None:
-    from active_learning.tasks import cycle_signature
-
-    cycle_signature(run_id).apply_async()
 
 
 def _run_config(config: ActiveLearningConfig) -> dict:

@@ -2,6 +2,7 @@ from labeling.models.campaigns import Campaign, Membership, Profile, Task
 from labeling.models.invites import Invite
 from labeling.models.jobs import Job
 from labeling.models.labels import Assignment, GoldStepLabel, StepAlternative, StepLabel
+from labeling.models.outbox import OutboxMessage
 from labeling.models.problems import Problem, Solution, Step
 from labeling.models.quality import Adjudication, AgreementSnapshot, GoldScore
 
@@ -15,6 +16,7 @@ __all__ = [
     "Invite",
     "Job",
     "Membership",
+    "OutboxMessage",
     "Problem",
     "Profile",
     "Solution",

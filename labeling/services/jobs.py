@@ -1,8 +1,10 @@
 """Background import and export jobs whose progress and result a page shows.
 
 Invariants:
-- a job row exists before its task is enqueued (on commit), so a page can
-  always show it; the task moves it pending -> running -> succeeded/failed;
+- a job row and its task's outbox message are written together, so a page can
+  always show the job, and it runs once the broker has it (labeling.services.outbox),
+  even if the broker was down when it was asked for; the task moves it
+  pending -> running -> succeeded/failed;
 - an import is all-or-nothing (solutions_import) and a failed job keeps the
   error that names the bad lines; an export file appears only complete;
 - running a job twice (a redelivered task) does nothing the second time;
@@ -12,6 +14,7 @@ Invariants:
 
 from __future__ import annotations
 
+import logging
 import uuid
 from pathlib import Path
 
@@ -25,12 +28,13 @@ from labeling.importing.formats import FORMATS
 from labeling.models import Campaign, Job
 from labeling.services.exports import export_params_check, labels_export
 from labeling.services.imports import solutions_import
+from labeling.services.outbox import handed_over_before, never_queued, outbox_enqueue
+
+log = logging.getLogger(__name__)
 
 
 def _enqueue(task_name: str, job_id: int) -> None:
-    from annotate.celery import app
-
-    transaction.on_commit(lambda: app.send_task(task_name, args=[job_id]))
+    outbox_enqueue(task=task_name, args=[job_id], ref=f"job:{job_id}")
 
 
 @transaction.atomic
@@ -98,13 +102,15 @@ def _progress(job: Job):
 
 
 def jobs_reap(*, now=None) -> int:
-    """Fail running jobs whose worker stopped reporting; returns how many.
+    """Fail jobs that will not finish on their own; returns how many.
 
-    Invariants: only jobs still RUNNING with a heartbeat older than
-    JOB_STALE_SECONDS are touched (the row lock and the status check make a
-    job that finishes meanwhile win); an import wrote nothing (it is one
-    transaction), so its upload is removed and the reason says to run it
-    again; an export's partial file never replaced a complete one.
+    Invariants: a RUNNING job is failed when its heartbeat is older than
+    JOB_STALE_SECONDS, a PENDING one when its message reached the broker that
+    long ago and no worker took it (one still waiting for the broker is left
+    to run); the row lock and the status check make a job that finishes
+    meanwhile win; an import wrote nothing (it is one transaction), so its
+    upload is removed and the reason says to run it again; an export's partial
+    file never replaced a complete one.
     """
     now = now or timezone.now()
     cutoff = now - timezone.timedelta(seconds=settings.JOB_STALE_SECONDS)
@@ -117,13 +123,26 @@ def jobs_reap(*, now=None) -> int:
         )
         for job in stale:
             minutes = round((now - (job.heartbeat_at or job.started_at)).total_seconds() / 60)
-            what = "nothing was imported; upload the file again" if job.kind == Job.Kind.IMPORT \
-                else "no file was written; start the export again"
-            _finish(job, error=f"the worker running this job stopped (no progress for {minutes} min); {what}")
-            if job.kind == Job.Kind.IMPORT and job.params.get("path"):
-                Path(job.params["path"]).unlink(missing_ok=True)
+            _reap(job, f"the worker running this job stopped (no progress for {minutes} min)")
+            reaped += 1
+        # Pending jobs whose message a worker should have had for a while: it was lost, or no
+        # worker serves the queue. Jobs still waiting for the broker stay pending: they run
+        # once it is back (the outbox relay), however long the outage.
+        lost = Job.objects.select_for_update(skip_locked=True).filter(status=Job.Status.PENDING).filter(
+            handed_over_before("job:", cutoff) | (Q(created_at__lt=cutoff) & never_queued("job:"))
+        )
+        for job in lost:
+            _reap(job, f"no worker took this job up within {settings.JOB_STALE_SECONDS // 60} min")
             reaped += 1
     return reaped
+
+
+def _reap(job: Job, why: str) -> None:
+    what = "nothing was imported; upload the file again" if job.kind == Job.Kind.IMPORT \
+        else "no file was written; start the export again"
+    _finish(job, error=f"{why}; {what}")
+    if job.kind == Job.Kind.IMPORT and job.params.get("path"):
+        Path(job.params["path"]).unlink(missing_ok=True)
 
 
 def _finish(job: Job, *, result: dict | None = None, error: str = "") -> Job:
@@ -148,6 +167,10 @@ def import_job_run(*, job_id: int) -> Job:
         )
     except LabelingError as exc:
         return _finish(job, error=exc.message)
+    except Exception as exc:  # noqa: BLE001 - a bug or the database: fail the job now with the reason, not in an hour
+        log.exception("import job %s failed", job.pk)
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        return _finish(job, error=f"the import failed ({type(exc).__name__}: {first}); nothing was imported")
     finally:
         Path(p["path"]).unlink(missing_ok=True)
     return _finish(job, result={"summary": result.summary(), **result.as_dict()})
@@ -165,6 +188,9 @@ def export_job_run(*, job_id: int) -> Job:
         result = labels_export(campaign=job.campaign, fmt=p["format"], aggregate=p["aggregate"], output=output)
     except LabelingError as exc:
         return _finish(job, error=exc.message)
+    except Exception as exc:  # noqa: BLE001 - fail the job at once with the reason
+        log.exception("export job %s failed", job.pk)
+        return _finish(job, error=f"the export failed ({type(exc).__name__}); no file was written")
     Job.objects.filter(pk=job.pk).update(progress_done=result.rows, progress_total=result.rows)
     return _finish(job, result={"path": str(output), "filename": name, "rows": result.rows,
                                 "skipped": result.skipped, "bytes": output.stat().st_size})

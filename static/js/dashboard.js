@@ -40,7 +40,7 @@
         .then(function (r) { return r.ok ? r.json() : null; })
         .then(function (j) {
           if (!j) return;
-          row.querySelector('[data-j="status"]').textContent = j.status;
+          row.querySelector('[data-j="status"]').textContent = j.status === "pending" ? "waiting for a worker" : j.status;
           row.querySelector('[data-j="progress"]').textContent =
             j.total ? j.done + " / " + j.total : (j.done ? String(j.done) : "—");
           if (j.status === "succeeded" || j.status === "failed") {

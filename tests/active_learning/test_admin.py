@@ -31,7 +31,7 @@ def test_a_campaign_manager_edits_only_their_campaigns_settings(client, setup):
 
 def test_retrain_now_action_queues_a_run(client, setup, django_capture_on_commit_callbacks, monkeypatch):
     mine, _, manager = setup
-    monkeypatch.setattr("active_learning.services.training._enqueue_cycle", lambda run_id: None)
+    monkeypatch.setattr("labeling.services.outbox.outbox_publish", lambda ids: None)
     client.force_login(manager)
     with django_capture_on_commit_callbacks(execute=True):
         resp = client.post(URL, {"action": "retrain_now", "_selected_action": [mine.al_config.pk]}, follow=True)

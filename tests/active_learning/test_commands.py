@@ -25,11 +25,13 @@ def test_retrain_prm_queues_for_the_worker_by_default(al_campaign, capsys, djang
                                                       monkeypatch):
     campaign, _ = al_campaign
     sent = []
-    monkeypatch.setattr("active_learning.services.training._enqueue_cycle", sent.append)
+    monkeypatch.setattr("labeling.services.outbox.outbox_publish", lambda ids: sent.extend(ids))
     with django_capture_on_commit_callbacks(execute=True):
         call_command("retrain_prm", "--campaign", campaign.slug)
     run = TrainingRun.objects.get(campaign=campaign)
-    assert sent == [run.pk] and run.status == "queued"
+    from labeling.models import OutboxMessage
+
+    assert sent == [OutboxMessage.objects.get(ref=f"run:{run.pk}").pk] and run.status == "queued"
     with pytest.raises(CommandError, match="already has a training run"):
         call_command("retrain_prm", "--campaign", campaign.slug)
     with pytest.raises(CommandError, match="no campaign"):

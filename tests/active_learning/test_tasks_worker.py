@@ -59,7 +59,9 @@ def test_sigkill_mid_training_leaves_the_old_model_active_and_the_next_cycle_run
            "AL_RUN_LEASE_SECONDS": "3"}
     log = open(tmp_path / "worker.log", "w")
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "annotate", "worker", "-Q", settings.CELERY_TRAINING_QUEUE,
+        # The default queue too: the run's start_cycle message (from the outbox) is published there.
+        [sys.executable, "-m", "celery", "-A", "annotate", "worker", "-Q",
+         f"{settings.CELERY_TRAINING_QUEUE},{settings.CELERY_TASK_DEFAULT_QUEUE}",
          "-P", "prefork", "-c", "1", "-n", f"killme-{os.getpid()}@%h", "--loglevel", "INFO"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )

@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from active_learning.models import ActiveLearningConfig, TrainingRun
 from active_learning.services.cycles import cycle_due_reason, cycles_start_due
+from labeling.models import OutboxMessage
 
 NOW = timezone.now()
 
@@ -40,12 +41,14 @@ def test_cycle_due_reason(config, labels, previous, expected):
 def test_beat_check_starts_due_campaigns_once(al_campaign, django_capture_on_commit_callbacks, monkeypatch):
     campaign, _ = al_campaign
     sent = []
-    monkeypatch.setattr("active_learning.services.training._enqueue_cycle", sent.append)
+    monkeypatch.setattr("labeling.services.outbox.outbox_publish", lambda ids: sent.extend(ids))
     with django_capture_on_commit_callbacks(execute=True):
         started = cycles_start_due()
     assert [r.campaign_id for r in started] == [campaign.pk]
     assert started[0].trigger == "labels" and started[0].label_count == 18
-    assert sent == [started[0].pk]  # enqueued after commit
+    msg = OutboxMessage.objects.get(ref=f"run:{started[0].pk}")
+    assert (msg.task, msg.args) == ("active_learning.tasks.start_cycle", [started[0].pk])
+    assert sent == [msg.pk]  # published after commit
     assert cycles_start_due() == []  # a live run holds the lock
     TrainingRun.objects.filter(pk=started[0].pk).update(status="succeeded")
     assert cycles_start_due() == []  # nothing new since
@@ -59,7 +62,6 @@ def test_one_campaign_with_broken_settings_does_not_stop_the_others(al_campaign,
     broken = CampaignFactory(slug="broken")
     AssignmentFactory(task__campaign=broken, status="submitted", submitted_at=timezone.now(), lease_expires_at=None)
     ActiveLearningConfig.objects.create(campaign=broken, min_labels=1, model_config={"no_such_field": 1})
-    monkeypatch.setattr("active_learning.services.training._enqueue_cycle", lambda run_id: None)
     started = cycles_start_due()
     assert [r.campaign_id for r in started] == [campaign.pk]
     assert "not starting a cycle for broken" in caplog.text and "no_such_field" in caplog.text
