@@ -25,7 +25,7 @@ class PromoteView(ManagerView):
                                'Send {"confirm": true}.')
     def post(self, request, slug, version):
         campaign = self.campaign(request, slug)
-        if request.data.get("confirm") is not True:
+        if not isinstance(request.data, dict) or request.data.get("confirm") is not True:
             raise ValidationFailed('promoting by hand overrides the gate: send {"confirm": true}')
         model, rescore = model_promote(campaign=campaign, version=version, by=request.user)
         return Response({"version": model.version, "is_active": model.is_active,

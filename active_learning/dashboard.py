@@ -87,7 +87,8 @@ def settings(request, campaign):
         return redirect("active_learning:model", slug=campaign.slug)
     try:
         # The form only parses; the service checks the configs build and writes.
-        _, changed = al_config_update(campaign=campaign, changes={k: form.cleaned_data[k] for k in form.fields})
+        _, changed = al_config_update(campaign=campaign, changes={k: form.cleaned_data[k] for k in form.fields},
+                                      by=request.user)
     except LabelingError as exc:
         messages.error(request, exc.message)
     else:

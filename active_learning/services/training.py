@@ -49,16 +49,40 @@ def al_config_get_or_create(*, campaign: Campaign) -> ActiveLearningConfig:
     return config
 
 
+# What a campaign manager may ask of the training workers (an administrator may ask for more in the admin).
+MANAGER_LIMITS = {"epochs": 50, "max_steps": 100_000, "time_budget_s": 6 * 3600, "batch_size": 256}
+MANAGER_MODEL_LIMITS = {"max_length": 4096}
+
+
+def _manager_limits(config: ActiveLearningConfig, old_backbone: str) -> None:
+    if (config.model_config or {}).get("backbone", "") != old_backbone:
+        raise ValidationFailed("only an administrator chooses the backbone (a directory on the training workers)")
+    for name, cap in MANAGER_LIMITS.items():
+        value = (config.train_config or {}).get(name)
+        if isinstance(value, int | float) and not isinstance(value, bool) and value > cap:
+            raise ValidationFailed(f"train_config.{name} may be at most {cap} (ask an administrator for more)")
+    for name, cap in MANAGER_MODEL_LIMITS.items():
+        value = (config.model_config or {}).get(name)
+        if isinstance(value, int | float) and not isinstance(value, bool) and value > cap:
+            raise ValidationFailed(f"model_config.{name} may be at most {cap} (ask an administrator for more)")
+
+
 @transaction.atomic
-def al_config_update(*, campaign: Campaign, changes: dict) -> tuple[ActiveLearningConfig, list[str]]:
+def al_config_update(*, campaign: Campaign, changes: dict, by=None) -> tuple[ActiveLearningConfig, list[str]]:
     """Change a campaign's active-learning settings; returns the config and the names changed.
 
     Invariants: the model's field checks pass (full_clean) and the model,
     train and score configs build (the same check a run makes), so a bad
-    setting is refused here rather than failing the next cycle. The next run
-    uses the new settings; a run in progress keeps the ones it started with.
+    setting is refused here rather than failing the next cycle; someone who
+    is not a superuser cannot point the workers at another backbone directory
+    or ask for budgets past MANAGER_LIMITS. The next run uses the new
+    settings; a run in progress keeps the ones it started with.
     """
     config = ActiveLearningConfig.objects.select_for_update().get(pk=al_config_get_or_create(campaign=campaign).pk)
+    for name in ("model_config", "train_config", "score_config"):
+        if name in changes and not isinstance(changes[name], dict):
+            raise ValidationFailed(f"{name} must be a JSON object, such as {{}}")
+    old_backbone = (config.model_config or {}).get("backbone", "")
     changed = [k for k, v in changes.items() if getattr(config, k) != v]
     for k in changed:
         setattr(config, k, changes[k])
@@ -66,6 +90,8 @@ def al_config_update(*, campaign: Campaign, changes: dict) -> tuple[ActiveLearni
         config.full_clean(exclude=["campaign"])
     except DjangoValidationError as exc:
         raise ValidationFailed("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())) from exc
+    if by is None or not by.is_superuser:
+        _manager_limits(config, old_backbone)
     _run_config(config)
     if changed:
         config.save()
@@ -170,9 +196,11 @@ def cycle_run_inline(*, run_id: int) -> TrainingRun:
 def _run_config(config: ActiveLearningConfig) -> dict:
     from active_learning.prm.config import ModelConfig, ScoreConfig, TrainConfig
 
-    train = {**config.train_config}
-    train.setdefault("neutral", config.neutral)
     try:
+        if not all(isinstance(c, dict) for c in (config.model_config, config.train_config, config.score_config)):
+            raise TypeError("model_config, train_config and score_config must be JSON objects")
+        train = {**config.train_config}
+        train.setdefault("neutral", config.neutral)
         model = ModelConfig.from_dict(config.model_config)
         train_cfg = TrainConfig.from_dict(train)
         score = ScoreConfig.from_dict({"aggregate": config.score_aggregate, **config.score_config})
@@ -346,9 +374,17 @@ def _train_and_promote(run: TrainingRun, keeper: LeaseKeeper) -> None:
     promote, reason = decision.promote, decision.reason
     train_seconds = round(time.monotonic() - t0, 3)
     with transaction.atomic():
+        # The config row serialises promotions (this one and model_promote by hand).
+        ActiveLearningConfig.objects.select_for_update().filter(campaign=campaign).first()
         locked = TrainingRun.objects.select_for_update().get(pk=run.pk)
         if locked.status != TrainingRun.Status.RUNNING:
             raise Conflict(f"training run {run.pk} was reaped while training; not promoting")
+        now_active = PRMModel.objects.filter(campaign=campaign, is_active=True).first()
+        if promote and (now_active and now_active.pk) != (active and active.pk):
+            # Someone promoted another model by hand while this one trained: theirs stands.
+            promote = False
+            version_now = now_active.version if now_active else "?"
+            reason = f"not promoted: v{version_now} was made active while this run trained"
         model = PRMModel.objects.create(
             campaign=campaign, version=version, backbone=prm.meta.backbone[:255], checkpoint_path=str(final_dir),
             config={"model": model_cfg.to_dict(), "train": train_cfg.to_dict(), "warm_start_from": warm_from,
@@ -394,6 +430,8 @@ def model_promote(*, campaign: Campaign, version: int, by) -> tuple[PRMModel, Tr
     queue follows the new model (None when a run is already live: the next
     cycle uses it). Returns the model and that run.
     """
+    al_config_get_or_create(campaign=campaign)
+    ActiveLearningConfig.objects.select_for_update().filter(campaign=campaign).first()  # as a run's promotion
     model = PRMModel.objects.select_for_update().filter(campaign=campaign, version=version).first()
     if model is None:
         raise NotFound(f"campaign '{campaign.slug}' has no model v{version}")

@@ -55,7 +55,7 @@ class RemoveIn(serializers.Serializer):
 def _settings_body(data) -> dict:
     if not isinstance(data, dict):
         raise ValidationFailed("send a JSON object of settings")
-    return {k: v for k, v in data.items() if k not in ("slug", "status")}
+    return {k: v for k, v in data.items() if k != "slug"}
 
 
 class CampaignCreateView(APIView):

@@ -25,9 +25,18 @@ from labeling.errors import LabelingError
 log = logging.getLogger(__name__)
 
 UNAVAILABLE = "the database is not reachable right now; nothing was changed. Try again in a moment."
-CODES = {400: "invalid", 401: "not_authenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-         406: "not_acceptable", 409: "conflict", 413: "too_large", 415: "unsupported_media_type",
-         429: "throttled", 500: "server_error", 503: "unavailable"}
+BUSY = "the database was busy with a conflicting change; nothing was changed. Try again."
+# psycopg errors that mean "another transaction was in the way", not "the database is down".
+CONTENTION = {"DeadlockDetected", "SerializationFailure", "LockNotAvailable"}
+
+
+CODES = {400: "validation_failed", 401: "not_authenticated", 403: "forbidden", 404: "not_found",
+         405: "method_not_allowed", 406: "not_acceptable", 409: "conflict", 413: "too_large",
+         415: "unsupported_media_type", 429: "throttled", 500: "server_error", 503: "unavailable"}
+
+
+def _outage_detail(exc) -> str:
+    return BUSY if type(exc.__cause__).__name__ in CONTENTION else UNAVAILABLE
 
 
 def _flatten(detail, prefix: str = "") -> list[str]:
@@ -58,17 +67,18 @@ def exception_handler(exc, context):
         return Response(body(exc.code, exc.message, exc.details), status=exc.status_code)
     if isinstance(exc, OperationalError | InterfaceError):
         log.warning("database unavailable: %s", exc)
-        return Response(body("unavailable", UNAVAILABLE), status=503)
+        return Response(body("unavailable", _outage_detail(exc)), status=503)
     if isinstance(exc, DataError):
         # A value the database refused (a NUL, out of range): the input's fault, never a 500.
-        return Response(body("invalid", f"a value was refused by the database: {str(exc).splitlines()[0]}"),
+        return Response(body("validation_failed", f"a value was refused by the database: {str(exc).splitlines()[0]}"),
                         status=400)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None  # a bug: Django's handler500 answers in the same shape
     if isinstance(exc, drf.ValidationError):
         lines = _flatten(exc.detail)
-        response.data = body("invalid", "; ".join(lines) or "invalid input", exc.detail)
+        # The same code as the domain's ValidationFailed: one name for "your input is wrong".
+        response.data = body("validation_failed", "; ".join(lines) or "invalid input", exc.detail)
     else:
         detail = exc.detail if isinstance(exc, drf.APIException) else str(exc)
         code = exc.get_codes() if isinstance(exc, drf.APIException) else None
@@ -132,7 +142,7 @@ def handler500(request):
     outage = isinstance(exc, OperationalError | InterfaceError)
     if _api(request):
         if outage:
-            return json_error(503, UNAVAILABLE)
+            return json_error(503, _outage_detail(exc))
         return json_error(500, "the server failed on this request; it has been logged")
     if outage:
         # No request context: the session and the user need the database that is down.

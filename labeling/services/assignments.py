@@ -24,7 +24,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
+from django.db.models import Case, Exists, F, OuterRef, Q, Subquery, Value, When
 from django.utils import timezone
 
 from labeling.errors import (
@@ -65,21 +65,27 @@ def lease_until(campaign: Campaign, *, shown: bool):
     return timezone.now() + timedelta(seconds=settings.PREFETCH_LEASE_SECONDS)
 
 
-def _take_slot(task_id: int, overlap: int) -> None:
+def _overlap():
+    # The campaign's overlap read by the statement itself, never a value read earlier in the
+    # transaction: a concurrent change of the overlap is then seen the moment it commits.
+    return Subquery(Campaign.objects.filter(pk=OuterRef("campaign_id")).values("overlap")[:1])
+
+
+def _take_slot(task_id: int) -> None:
     # SET clauses read the old row: after the increment the task stays open
     # only if taken + 1 < overlap. Gold items stay open: every annotator gets them.
     Task.objects.filter(pk=task_id).update(
         taken=F("taken") + 1,
-        is_open=Case(When(Q(is_gold=True) | Q(taken__lt=overlap - 1), then=Value(True)), default=Value(False)),
+        is_open=Case(When(Q(is_gold=True) | Q(taken__lt=_overlap() - 1), then=Value(True)), default=Value(False)),
     )
 
 
-def free_slot(task_id: int, overlap: int) -> None:
-    """Give one slot of a task back; it opens if that leaves room under `overlap` (always for gold)."""
+def free_slot(task_id: int) -> None:
+    """Give one slot of a task back; it opens if that leaves room under the overlap (always for gold)."""
     # SET clauses read the old row: after the decrement there is room iff taken - 1 < overlap.
     Task.objects.filter(pk=task_id).update(
         taken=F("taken") - 1,
-        is_open=Case(When(Q(is_gold=True) | Q(taken__lte=overlap), then=Value(True)), default=Value(False)),
+        is_open=Case(When(Q(is_gold=True) | Q(taken__lte=_overlap()), then=Value(True)), default=Value(False)),
     )
 
 
@@ -102,7 +108,7 @@ def _relet(a: Assignment, *, shown: bool, wait: bool = False) -> bool:
     task = (qs.select_for_update() if wait else qs.select_for_update(skip_locked=True)).first()
     if task is None or not task.is_open:
         return False
-    _take_slot(task.pk, a.campaign.overlap)
+    _take_slot(task.pk)
     now = timezone.now()
     a.status = Assignment.Status.LEASED
     a.leased_at = now
@@ -116,7 +122,7 @@ def _expire(a: Assignment) -> None:
     a.status = Assignment.Status.EXPIRED
     a.lease_expires_at = timezone.now()
     a.save(update_fields=["status", "lease_expires_at", "updated_at"])
-    free_slot(a.task_id, a.campaign.overlap)
+    free_slot(a.task_id)
 
 
 def _leases(campaign: Campaign, user):
@@ -192,7 +198,7 @@ def assignment_next(
         task = (_pick(campaign, user, gold=True) if want_gold else None) or _pick(campaign, user, gold=False)
     if task is None:
         return None
-    _take_slot(task.pk, campaign.overlap)
+    _take_slot(task.pk)
     now = timezone.now()
     return Assignment.objects.create(
         campaign=campaign, task=task, solution_id=task.solution_id, annotator=user,
@@ -342,5 +348,5 @@ def assignment_skip(*, assignment_id: int, user, note: str = "") -> Assignment:
     a.lease_expires_at = None
     a.save(update_fields=["status", "finish_note", "lease_expires_at", "updated_at"])
     if held:
-        free_slot(a.task_id, a.campaign.overlap)
+        free_slot(a.task_id)
     return a

@@ -7,7 +7,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -34,23 +34,25 @@ STATUS_MOVES = {
 
 
 def _fraction(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        raise ValidationFailed(f"{name} must be a number between 0 and 1")
     try:
         v = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValidationFailed(f"{name} must be a number between 0 and 1") from None
-    if not 0 <= v <= 1:
+    if not 0 <= v <= 1:  # NaN fails this too
         raise ValidationFailed(f"{name} must be between 0 and 1")
     return v
 
 
 def _int(name: str, value, *, low: int, high: int = 32767) -> int:
-    if isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ValidationFailed(f"{name} must be a whole number")
     try:
         v = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValidationFailed(f"{name} must be a whole number") from None
-    if str(v) != str(value).strip() and not isinstance(value, int):
+    if (isinstance(value, float) and v != value) or (isinstance(value, str) and str(v) != value.strip()):
         raise ValidationFailed(f"{name} must be a whole number")
     if not low <= v <= high:
         raise ValidationFailed(f"{name} must be between {low} and {high}")
@@ -63,14 +65,28 @@ def _bool(name: str, value) -> bool:
     raise ValidationFailed(f"{name} must be true or false")
 
 
+def _text(name: str, value, *, limit: int, required: bool = False) -> str:
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise ValidationFailed(f"{name} must be text")
+    if required and not value.strip():
+        raise ValidationFailed(f"{name} must not be empty")
+    if len(value) > limit or "\x00" in value:
+        raise ValidationFailed(f"{name} must be at most {limit:,} characters, without NUL characters")
+    return value.strip() if required else value
+
+
 def _rate(value) -> Decimal | None:
     if value in (None, ""):
         return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        raise ValidationFailed("hourly_rate must be an amount such as 42.50")
     try:
         v = Decimal(str(value))
     except InvalidOperation:
         raise ValidationFailed("hourly_rate must be an amount such as 42.50") from None
-    if v < 0 or v >= Decimal("1000000") or v.as_tuple().exponent < -2:
+    if not v.is_finite() or v < 0 or v >= Decimal("1000000") or v.as_tuple().exponent < -2:
         raise ValidationFailed("hourly_rate must be an amount between 0 and 999999.99, in cents at most")
     return v
 
@@ -83,13 +99,9 @@ def settings_clean(changes: dict) -> dict:
     out: dict = {}
     for name, value in changes.items():
         if name == "name":
-            value = str(value or "").strip()
-            if not value or len(value) > 200:
-                raise ValidationFailed("name must be 1 to 200 characters")
+            value = _text("name", value, limit=200, required=True)
         elif name in ("description", "instructions"):
-            value = str(value or "")
-            if len(value) > 50000:
-                raise ValidationFailed(f"{name} is too long (50,000 characters at most)")
+            value = _text(name, value, limit=50000)
         elif name == "mode":
             if value not in Campaign.Mode.values:
                 raise ValidationFailed(f"mode must be one of {', '.join(Campaign.Mode.values)}")
@@ -134,10 +146,16 @@ def campaign_create(*, slug: str, name: str, created_by=None, **settings) -> Cam
     are refused rather than ignored.
     """
     slug = _slug_clean(slug)
+    if "status" in settings:
+        raise ValidationFailed("a new campaign starts active: change its status once it exists")
     if Campaign.objects.filter(slug=slug).exists():
         raise Conflict(f"a campaign with slug '{slug}' already exists")
     values = settings_clean({"name": name, **settings})
-    campaign = Campaign.objects.create(slug=slug, created_by=created_by, **values)
+    try:
+        with transaction.atomic():
+            campaign = Campaign.objects.create(slug=slug, created_by=created_by, **values)
+    except IntegrityError:  # the same slug raced in
+        raise Conflict(f"a campaign with slug '{slug}' already exists") from None
     if created_by is not None:
         membership_set(campaign=campaign, user=created_by, role=Membership.Role.MANAGER)
     return campaign
@@ -175,7 +193,9 @@ def campaign_update(*, campaign: Campaign, changes: dict) -> CampaignChange:
     QC rate, lease and screening settings apply from the next lease. The mode
     cannot change once anyone has labeled, since earlier labels would not fit it.
     """
-    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    # FOR NO KEY UPDATE: assignment inserts (a key-share lock on the campaign) are not blocked,
+    # so this never deadlocks with assignment_next holding a task it is about to lease.
+    campaign = Campaign.objects.select_for_update(no_key=True).get(pk=campaign.pk)
     changes = dict(changes)
     status = changes.pop("status", None)
     values = settings_clean(changes)
@@ -208,7 +228,7 @@ def campaign_status_set(*, campaign: Campaign, status: str) -> Campaign:
     leases at once (assignment_next refuses), while leases already held may
     still be submitted until they run out, so no started work is lost.
     """
-    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    campaign = Campaign.objects.select_for_update(no_key=True).get(pk=campaign.pk)
     if status not in Campaign.Status.values:
         raise ValidationFailed(f"status must be one of {', '.join(Campaign.Status.values)}")
     if status == campaign.status:
@@ -218,6 +238,19 @@ def campaign_status_set(*, campaign: Campaign, status: str) -> Campaign:
     campaign.status = status
     campaign.save(update_fields=["status", "updated_at"])
     return campaign
+
+
+def _keep_a_manager(*, campaign: Campaign, losing) -> None:
+    """Refuse a change that would leave the campaign without a manager.
+
+    The campaign row is locked (FOR NO KEY UPDATE: labeling's inserts, which
+    take key-share locks on it, go on) so two managers removing each other
+    at once cannot both pass the check.
+    """
+    Campaign.objects.select_for_update(no_key=True).filter(pk=campaign.pk).first()
+    managers = Membership.objects.filter(campaign=campaign, role=Membership.Role.MANAGER)
+    if managers.filter(user=losing).exists() and not managers.exclude(user=losing).exists():
+        raise ValidationFailed("a campaign needs a manager: add another one before this one stops managing it")
 
 
 @transaction.atomic
@@ -230,6 +263,8 @@ def membership_set(*, campaign: Campaign, user, role: str = Membership.Role.ANNO
     """
     if role not in Membership.Role.values:
         raise ValidationFailed(f"role must be one of {', '.join(Membership.Role.values)}")
+    if role != Membership.Role.MANAGER:
+        _keep_a_manager(campaign=campaign, losing=user)
     status = (
         Membership.Status.SCREENING
         if role == Membership.Role.ANNOTATOR and campaign.screening_size > 0
@@ -257,13 +292,10 @@ def membership_remove(*, campaign: Campaign, user) -> bool:
 
     Invariant: a campaign keeps at least one manager. Returns whether a membership was removed.
     """
+    _keep_a_manager(campaign=campaign, losing=user)
     membership = Membership.objects.select_for_update().filter(campaign=campaign, user=user).first()
     if membership is None:
         return False
-    if membership.role == Membership.Role.MANAGER and not Membership.objects.filter(
-        campaign=campaign, role=Membership.Role.MANAGER
-    ).exclude(pk=membership.pk).exists():
-        raise ValidationFailed("a campaign needs a manager: add another one before removing the last")
     held = list(
         Assignment.objects.select_for_update(of=("self",))
         .filter(campaign=campaign, annotator=user, status=Assignment.Status.LEASED)
@@ -274,7 +306,7 @@ def membership_remove(*, campaign: Campaign, user) -> bool:
             status=Assignment.Status.EXPIRED, lease_expires_at=timezone.now()
         )
         for _, task_id in held:
-            free_slot(task_id, campaign.overlap)
+            free_slot(task_id)
     membership.delete()
     return True
 

@@ -15,11 +15,12 @@ from pathlib import Path
 
 import orjson
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from labeling.errors import ImportFailed, ValidationFailed
 from labeling.grading import GRADER_VERSION, grade_answer
+from labeling.importing.checks import ProblemConflicts, db_errors
 from labeling.importing.formats import FORMATS, detect_format, get_parser, split_rule
 from labeling.importing.records import ParsedSolution, RecordError
 from labeling.models import Assignment, Campaign, Problem, Solution, Step, StepAlternative, StepLabel, Task
@@ -97,11 +98,21 @@ def _parse_line(raw: bytes):
 
 
 def _validate(path: Path, fmt: str, split: str) -> tuple[str, int, list[tuple[int, str]], int]:
-    """Pass 1: parse every line. Returns (format, line count, first errors, error count)."""
+    """Pass 1: parse and check every line, also against what the database would refuse
+    (labeling.importing.checks) and against problems already stored under the same id.
+    Returns (format, line count, first errors, error count)."""
     errors: list[tuple[int, str]] = []
     error_count = 0
     parser = None if fmt == "auto" else get_parser(fmt, split)
+    conflicts = ProblemConflicts()
     lines = 0
+
+    def fail(lineno: int, reason: str) -> None:
+        nonlocal error_count
+        error_count += 1
+        if len(errors) < ImportFailed.MAX_REPORTED:
+            errors.append((lineno, reason))
+
     for lineno, raw in _iter_lines(path):
         lines += 1
         try:
@@ -109,14 +120,40 @@ def _validate(path: Path, fmt: str, split: str) -> tuple[str, int, list[tuple[in
             if parser is None:
                 fmt = detect_format(obj)
                 parser = get_parser(fmt, split)
-            parser(obj)
+            for parsed in parser(obj):
+                problems = db_errors(parsed)
+                if problems:
+                    raise RecordError("; ".join(problems))
+                clash = conflicts.check(lineno, parsed)
+                if clash:
+                    raise RecordError(clash)
         except RecordError as exc:
-            error_count += 1
-            if len(errors) < ImportFailed.MAX_REPORTED:
-                errors.append((lineno, str(exc)))
+            fail(lineno, str(exc))
     if lines == 0:
         raise ValidationFailed(f"{path} holds no records")
+    for lineno, reason in _stored_conflicts(conflicts.keys()):
+        fail(lineno, reason)
+    errors.sort()
     return fmt, lines, errors, error_count
+
+
+def _stored_conflicts(seen: dict[tuple[str, str], tuple[int, str, str]]) -> Iterator[tuple[int, str]]:
+    """Lines whose problem id is already stored with another text or answer (reads only)."""
+    keys = list(seen)
+    for i in range(0, len(keys), 1000):
+        chunk = keys[i:i + 1000]
+        for prob in Problem.objects.filter(source_id__in={k[1] for k in chunk}).only(
+            "source", "source_id", "text", "ground_truth_answer"
+        ):
+            key = (prob.source, prob.source_id)
+            if key not in seen:
+                continue
+            lineno, text, answer = seen[key]
+            if " ".join(prob.text.split()) != text:
+                yield lineno, f"problem '{key[1]}' is already stored with another text (problem {prob.pk})"
+            elif prob.ground_truth_answer.strip() != answer:
+                yield lineno, (f"problem '{key[1]}' is already stored with the ground-truth answer "
+                               f"{prob.ground_truth_answer!r}, not {answer!r}")
 
 
 def solutions_import(
@@ -162,16 +199,28 @@ def solutions_import(
             for parsed in parser(_parse_line(raw)):
                 batch.append((lineno, parsed))
             if len(batch) >= batch_size:
-                writer.flush(batch)
+                _flush(writer, batch)
                 batch = []
                 if progress:
                     progress(result.lines, total)
         if batch:
-            writer.flush(batch)
+            _flush(writer, batch)
         writer.finish()
     if progress:
         progress(result.lines, total)
     return result
+
+
+def _flush(writer: _BatchWriter, batch: list[tuple[int, ParsedSolution]]) -> None:
+    # Pass 1 checks what the database refuses; anything it still refuses fails the
+    # import (one transaction: nothing written) naming the lines of the batch.
+    try:
+        with transaction.atomic():
+            writer.flush(batch)
+    except (DataError, IntegrityError) as exc:
+        first, last = batch[0][0], batch[-1][0]
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ImportFailed([(first, f"lines {first}-{last}: the database refused them: {reason}")], 1) from exc
 
 
 class _BatchWriter:

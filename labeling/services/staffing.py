@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import logging
 import re
 import secrets
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from labeling.models import Campaign, Invite, Membership
 from labeling.services.campaigns import membership_remove, membership_set, user_create
 
 User = get_user_model()
+log = logging.getLogger(__name__)
 
 ROLES = ("annotator", "manager", "expert")  # an expert is an annotator who may also adjudicate
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -102,30 +104,56 @@ def _new_username(who: str) -> str:
     return name
 
 
+def _mail_invite(*, to: str, username: str, campaign_name: str, inviter: str, url: str) -> None:
+    try:
+        send_mail(
+            subject=f"You are invited to label for {campaign_name}",
+            message=(f"{inviter} added you to the labeling campaign \"{campaign_name}\".\n\n"
+                     f"Set your password and start here (the link works once, for {settings.INVITE_DAYS} days):\n"
+                     f"{url}\n\nYour username is {username}.\n"),
+            from_email=None, recipient_list=[to],
+        )
+    except Exception:  # noqa: BLE001 - the member and invite exist; the manager can send the link again
+        log.exception("could not mail the invite to %s", to)
+
+
 def _invite(*, user, campaign: Campaign, by, base_url: str) -> tuple[str, bool]:
-    """A fresh one-time link (earlier unused ones stop working); mailed when email is configured."""
+    """A fresh one-time link for `user` (their earlier unused ones stop working).
+
+    Mailed after commit when email is configured (a rolled-back request
+    sends nothing), else returned for the manager to pass on.
+    """
     now = timezone.now()
     Invite.objects.filter(user=user, used_at__isnull=True).update(expires_at=now)
     token = secrets.token_urlsafe(32)
-    invite = Invite.objects.create(
+    Invite.objects.create(
         user=user, campaign=campaign, token_hash=_hash(token), created_by=by,
-        expires_at=now + timedelta(days=settings.INVITE_DAYS),
+        expires_at=now + timedelta(days=settings.INVITE_DAYS), emailed=bool(settings.EMAIL_ENABLED and user.email),
     )
     url = f"{base_url.rstrip('/')}/invite/{token}/"
-    emailed = False
     if settings.EMAIL_ENABLED and user.email:
-        inviter = by.get_username() if by is not None else "A campaign manager"
-        send_mail(
-            subject=f"You are invited to label for {campaign.name}",
-            message=(f"{inviter} added you to the labeling campaign \"{campaign.name}\".\n\n"
-                     f"Set your password and start here (the link works once, for {settings.INVITE_DAYS} days):\n"
-                     f"{url}\n\nYour username is {user.get_username()}.\n"),
-            from_email=None, recipient_list=[user.email],
-        )
-        emailed = True
-        invite.emailed = True
-        invite.save(update_fields=["emailed"])
-    return url, emailed
+        mail = {"to": user.email, "username": user.get_username(), "campaign_name": campaign.name,
+                "inviter": by.get_username() if by is not None else "A campaign manager", "url": url}
+        transaction.on_commit(lambda: _mail_invite(**mail))
+        return url, True
+    return url, False
+
+
+def _may_reinvite(user, campaign: Campaign) -> bool:
+    """Whether this campaign may issue a new link for an existing account without a password.
+
+    Only for its own invitee (the last invite was this campaign's): a link sets
+    the account's password, so no other campaign's manager may ever get one.
+    """
+    last = Invite.objects.filter(user=user).order_by("-created_at").first()
+    return last is not None and last.campaign_id == campaign.pk and last.used_at is None
+
+
+def _refuse_account(user, n: int, who: str) -> None:
+    profile = getattr(user, "profile", None)
+    if not user.is_active or (profile is not None and profile.is_external):
+        raise ValidationFailed(f"entry {n}: '{who}' is not an account that can label (disabled or an imported "
+                               "labeler's record)")
 
 
 @transaction.atomic
@@ -135,11 +163,15 @@ def members_add(*, campaign: Campaign, entries: list[MemberEntry], by, base_url:
     Invariants: all or nothing (an unknown username that is not an email,
     say, refuses the whole list with its line); a known person keeps their
     account and password; an unknown email gets an account with no usable
-    password and a one-time invite link (mailed when email is configured,
-    else returned for the manager to pass on); new annotators start in
-    screening when the campaign screens. Re-adding a member changes their role.
+    password and a one-time invite link (mailed after commit when email is
+    configured, else returned for the manager to pass on); a link is only
+    ever issued for an account this campaign invited (never for someone
+    else's invitee, an imported labeler or a disabled account: a link sets a
+    password); re-adding a member changes their role but never demotes a
+    manager; new annotators start in screening when the campaign screens.
     """
     results: list[MemberResult] = []
+    done: set[int] = set()
     for n, e in enumerate(entries, start=1):
         user = _find(e.who)
         created = False
@@ -150,12 +182,20 @@ def members_add(*, campaign: Campaign, entries: list[MemberEntry], by, base_url:
                 )
             user = user_create(username=_new_username(e.who), password=None, email=e.who)
             created = True
-        role = Membership.Role.MANAGER if e.role == "manager" else Membership.Role.ANNOTATOR
+        else:
+            _refuse_account(user, n, e.who)
+        if user.pk in done:
+            continue  # the same person twice in one list
+        done.add(user.pk)
+        current = Membership.objects.filter(campaign=campaign, user=user).values_list("role", flat=True).first()
+        role = Membership.Role.MANAGER if e.role == "manager" or current == Membership.Role.MANAGER \
+            else Membership.Role.ANNOTATOR
         membership_set(campaign=campaign, user=user, role=role, can_adjudicate=e.role == "expert" or None)
         url, emailed = (None, False)
-        if created or not user.has_usable_password():
+        if created or (not user.has_usable_password() and _may_reinvite(user, campaign)):
             url, emailed = _invite(user=user, campaign=campaign, by=by, base_url=base_url)
-        results.append(MemberResult(who=e.who, user_id=user.pk, username=user.get_username(), role=e.role,
+        results.append(MemberResult(who=e.who, user_id=user.pk, username=user.get_username(),
+                                    role=role if role == Membership.Role.MANAGER else e.role,
                                     created=created, invite_url=None if emailed else url, emailed=emailed))
     return results
 
@@ -164,11 +204,13 @@ def members_add(*, campaign: Campaign, entries: list[MemberEntry], by, base_url:
 def members_remove(*, campaign: Campaign, who: list[str]) -> int:
     """Take people off a campaign by username or email; their submitted work stays. Returns how many."""
     removed = 0
+    members = Membership.objects.filter(campaign=campaign).select_related("user")
     for n, w in enumerate(who, start=1):
-        user = _find(w)
-        if user is None:
-            raise NotFound(f"entry {n}: no user '{w}'")
-        removed += membership_remove(campaign=campaign, user=user)
+        # Among this campaign's members: an email may belong to several accounts.
+        m = members.filter(user__username=w).first() or members.filter(user__email__iexact=w).first()
+        if m is None:
+            raise NotFound(f"entry {n}: '{w}' is not a member of campaign '{campaign.slug}'")
+        removed += membership_remove(campaign=campaign, user=m.user)
     return removed
 
 
@@ -196,8 +238,7 @@ def invite_accept(*, token: str, password: str):
     except ValidationError as exc:
         raise ValidationFailed(" ".join(exc.messages)) from exc
     user.set_password(password)
-    user.is_active = True
-    user.save(update_fields=["password", "is_active"])
+    user.save(update_fields=["password"])
     invite.used_at = timezone.now()
     invite.save(update_fields=["used_at"])
     return user

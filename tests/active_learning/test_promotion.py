@@ -78,3 +78,43 @@ def test_active_learning_settings_are_checked_before_they_are_saved():
     with pytest.raises(ValidationFailed, match="wrong_fraction"):
         al_config_update(campaign=c, changes={"wrong_fraction": 3.0})
     assert ActiveLearningConfig.objects.get(campaign=c).min_labels == 7  # nothing half-written
+
+
+@pytest.mark.django_db
+def test_managers_cannot_point_the_workers_at_another_directory_or_ask_for_huge_budgets():
+    from active_learning.services.training import al_config_update
+    from labeling.errors import ValidationFailed
+    from tests.factories import CampaignFactory, UserFactory
+
+    c = CampaignFactory()
+    manager, admin = UserFactory(), UserFactory(is_superuser=True)
+    with pytest.raises(ValidationFailed, match="only an administrator chooses the backbone"):
+        al_config_update(campaign=c, changes={"model_config": {"backbone": "/etc"}}, by=manager)
+    with pytest.raises(ValidationFailed, match="train_config.epochs may be at most 50"):
+        al_config_update(campaign=c, changes={"train_config": {"epochs": 10_000}}, by=manager)
+    with pytest.raises(ValidationFailed, match="must be a JSON object"):
+        al_config_update(campaign=c, changes={"train_config": [1]}, by=manager)
+    # an administrator may (the path is then checked when a run starts)
+    al_config_update(campaign=c, changes={"train_config": {"epochs": 100}}, by=admin)
+
+
+@pytest.mark.django_db
+def test_a_run_that_trained_while_a_model_was_promoted_by_hand_does_not_undo_it(al_campaign, monkeypatch, tmp_path):
+    from active_learning.services.training import model_promote
+    from tests.factories import UserFactory
+
+    campaign, _ = al_campaign
+    ckpt = tmp_path / "v7"
+    ckpt.mkdir()
+    hand = PRMModel.objects.create(campaign=campaign, version=7, backbone="b", checkpoint_path=str(ckpt),
+                                   metrics={"step_auroc": 0.9})
+    boss = UserFactory()
+
+    def evaluate_while_someone_promotes(*a, **k):
+        model_promote(campaign=campaign, version=hand.version, by=boss)
+        return {"step_auroc": 0.95}
+
+    monkeypatch.setattr("active_learning.prm.evaluate.evaluate", evaluate_while_someone_promotes)
+    run = training_run_execute(run_id=training_run_request(campaign=campaign, enqueue=False).pk)
+    assert not run.promoted and "v7 was made active while this run trained" in run.report["promotion"]
+    assert PRMModel.objects.get(campaign=campaign, is_active=True) == hand

@@ -84,3 +84,20 @@ def test_only_permitted_people_create_and_only_managers_change(lead):
     _client(lead).post("/api/manage/campaigns/", {"slug": "mine", "name": "Mine"}, format="json")
     assert _client(other).patch("/api/manage/campaigns/mine/", {"overlap": 5}, format="json").status_code == 403
     assert Campaign.objects.get(slug="mine").overlap == 1
+
+
+def test_odd_bodies_are_4xx(lead):
+    from active_learning.models import PRMModel
+
+    api = _client(lead)
+    api.post("/api/manage/campaigns/", {"slug": "odd", "name": "Odd"}, format="json")
+    for body in ([1], "x", 123):
+        r = api.post("/api/manage/campaigns/odd/models/1/promote/", body, format="json")
+        assert r.status_code == 400 and r.json()["error"] == "validation_failed", r.content
+    c = Campaign.objects.get(slug="odd")
+    PRMModel.objects.create(campaign=c, version=1, backbone="b", checkpoint_path="/nonexistent")
+    r = api.post("/api/manage/campaigns/odd/models/1/promote/", {"confirm": True}, format="json")
+    assert r.status_code == 400 and "checkpoint of v1 is missing" in r.json()["detail"]
+    for raw in ('{"overlap": 1e400}', '{"lease_minutes": 1e400}', '{"hourly_rate": "NaN"}', '{"qc_rate": true}'):
+        r = api.generic("PATCH", "/api/manage/campaigns/odd/", raw, content_type="application/json")
+        assert r.status_code == 400, (raw, r.content)

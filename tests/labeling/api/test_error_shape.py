@@ -51,7 +51,7 @@ def test_out_of_range_numbers_are_400(world, payload):
     for path, method in [("draft", "put"), ("heartbeat", "post"), ("submit", "post")]:
         body = {"ratings": [], "submission_id": str(uuid.uuid4()), **payload}
         data = _shape(getattr(client, method)(f"/api/assignments/{a.pk}/{path}/", body, format="json"), 400,
-                      "invalid")
+                      "validation_failed")
         assert "active_ms" in data["detail"]
 
 
@@ -71,7 +71,7 @@ def test_hostile_query_parameters(world, query):
         assert resp.status_code == 200  # cut to the bounds
         assert len(resp.json()["results"]) <= 500
     else:
-        _shape(resp, 400, "invalid")
+        _shape(resp, 400, "validation_failed")
 
 
 def test_manager_query_parameters(world):
@@ -79,14 +79,14 @@ def test_manager_query_parameters(world):
     manager = MembershipFactory(campaign=campaign, role="manager").user
     client = APIClient()
     client.force_authenticate(manager)
-    _shape(client.get(f"/api/manage/campaigns/{campaign.slug}/adjudications/?status=%00"), 400, "invalid")
+    _shape(client.get(f"/api/manage/campaigns/{campaign.slug}/adjudications/?status=%00"), 400, "validation_failed")
     assert client.get(f"/api/manage/campaigns/{campaign.slug}/adjudications/?status=resolved").status_code == 200
 
 
 def test_validation_errors_name_the_field(world):
     _, _, client, a = world
     data = _shape(client.put(f"/api/assignments/{a.pk}/draft/", {"ratings": [{"step": 0, "rating": 7}]},
-                             format="json"), 400, "invalid")
+                             format="json"), 400, "validation_failed")
     assert data["detail"].startswith("ratings.0.rating:") and "details" in data
 
 

@@ -185,11 +185,12 @@ def test_an_invite_sets_the_password_once(settings, mailoutbox):
     assert Invite.objects.get(user=user).used_at is not None
 
 
-def test_invites_are_mailed_when_email_is_configured(settings, mailoutbox):
+def test_invites_are_mailed_when_email_is_configured(settings, mailoutbox, django_capture_on_commit_callbacks):
     settings.EMAIL_ENABLED = True
     c = _campaign(n=1)
-    [r] = members_add(campaign=c, by=UserFactory(username="boss"), base_url="https://label.example.org/",
-                      entries=[MemberEntry("m@example.com")])
+    with django_capture_on_commit_callbacks(execute=True):
+        [r] = members_add(campaign=c, by=UserFactory(username="boss"), base_url="https://label.example.org/",
+                          entries=[MemberEntry("m@example.com")])
     assert r.emailed and r.invite_url is None  # not shown: it went by mail
     assert len(mailoutbox) == 1 and mailoutbox[0].to == ["m@example.com"]
     assert "https://label.example.org/invite/" in mailoutbox[0].body and "boss" in mailoutbox[0].body
@@ -220,5 +221,50 @@ def test_removing_people_keeps_their_work_and_frees_what_they_hold():
         assignment_next(user=ann, campaign=c)
     with pytest.raises(ValidationFailed, match="needs a manager"):
         membership_remove(campaign=c, user=boss)
-    with pytest.raises(NotFound, match="no user 'ghost'"):
+    with pytest.raises(NotFound, match="'ghost' is not a member"):
         members_remove(campaign=c, who=["ghost"])
+
+
+def test_a_link_is_never_issued_for_someone_elses_invitee_or_a_labelers_record(settings):
+    """Found in review: adding an existing password-less account handed its password link to any manager."""
+    from labeling.services.users import external_labelers_get_or_create
+
+    settings.EMAIL_ENABLED = False
+    victim, attacker = _campaign(n=1), _campaign(n=1)
+    [invited] = members_add(campaign=victim, by=None, base_url="http://t/", entries=[MemberEntry("new@example.com")])
+    [again] = members_add(campaign=attacker, by=None, base_url="http://t/", entries=[MemberEntry("new@example.com")])
+    assert again.invite_url is None and not again.emailed  # no link for the other campaign's manager
+    assert invite_lookup(token=invited.invite_url.rstrip("/").rsplit("/", 1)[1])  # the invitee's link still works
+    [resent] = members_add(campaign=victim, by=None, base_url="http://t/", entries=[MemberEntry("new@example.com")])
+    assert resent.invite_url  # the inviting campaign may send a fresh link
+    ids = external_labelers_get_or_create(labelers={"e0e0e0e0-0000-4000-8000-000000000001"}, source="prm800k")
+    external = User.objects.get(pk=next(iter(ids.values())))
+    with pytest.raises(ValidationFailed, match="imported labeler"):
+        members_add(campaign=attacker, by=None, base_url="http://t/", entries=[MemberEntry(external.username)])
+    assert not external.is_active and not Invite.objects.filter(user=external).exists()
+
+
+def test_a_campaign_never_loses_its_last_manager_and_pasted_lists_do_not_demote_managers():
+    c = _campaign(n=1)
+    boss, other = UserFactory(username="boss"), UserFactory(username="other")
+    membership_set(campaign=c, user=boss, role="manager")
+    with pytest.raises(ValidationFailed, match="needs a manager"):
+        membership_set(campaign=c, user=boss, role="annotator")
+    [r] = members_add(campaign=c, by=boss, base_url="http://t/", entries=[MemberEntry("boss", "annotator")])
+    assert r.role == "manager" and Membership.objects.get(campaign=c, user=boss).role == "manager"
+    membership_set(campaign=c, user=other, role="manager")
+    membership_set(campaign=c, user=boss, role="annotator")  # another manager is left: fine
+    results = members_add(campaign=c, by=other, base_url="http://t/",
+                          entries=[MemberEntry("x@example.com"), MemberEntry("X@example.com")])
+    assert len(results) == 1  # the same person twice in one list
+
+
+@pytest.mark.parametrize("bad", [{"overlap": 1e400}, {"lease_minutes": float("inf")}, {"hourly_rate": "NaN"},
+                                 {"hourly_rate": "sNaN"}, {"qc_rate": True}, {"name": ["a"]},
+                                 {"description": {"x": 1}}, {"overlap": 2.5}, {"qc_rate": "nan"}])
+def test_odd_values_are_refused_cleanly(bad):
+    c = _campaign(n=1)
+    with pytest.raises(ValidationFailed):
+        campaign_update(campaign=c, changes=bad)
+    with pytest.raises(ValidationFailed, match="starts active"):
+        campaign_create(slug="x-9", name="X", status="paused")

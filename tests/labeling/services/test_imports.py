@@ -158,3 +158,64 @@ def test_bad_arguments_are_clear_errors(tmp_path):
         solutions_import(campaign=campaign, path=tmp_path / "empty.jsonl")
     with pytest.raises(ValidationFailed, match="unknown format"):
         solutions_import(campaign=campaign, path=tmp_path / "empty.jsonl", fmt="csv")
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("problem", "What is 1 + 1?\x00", "'problem' contains a NUL character"),
+    ("metadata", {"note": "bad\x00byte"}, "'metadata.note' contains a NUL character"),
+    ("metadata", {"k\x00": 1}, "'metadata key' contains a NUL character"),
+    ("source", "s" * 65, "'problem source' is 65 characters long; at most 64"),
+    ("problem_id", "p" * 129, "'problem_id' is 129 characters long; at most 128"),
+    ("generator", "g" * 129, "'generator' is 129 characters long; at most 128"),
+    ("level", "l" * 33, "'level' is 33 characters long; at most 32"),
+    ("generation", 2**40, "'generation' 1099511627776 is out of range"),
+])
+def test_what_the_database_would_refuse_is_caught_in_the_first_pass_naming_the_line(write_jsonl, field, value,
+                                                                                     message):
+    from labeling.errors import ImportFailed
+    from labeling.models import Problem
+
+    good = {"problem": "What is 2 + 2?", "ground_truth_answer": "4", "steps": ["2 + 2 = 4.", "# Answer\n\n4"]}
+    bad = {**good, "problem": "What is 3 + 3?", field: value} if field != "problem" else {**good, field: value}
+    campaign = CampaignFactory()
+    with pytest.raises(ImportFailed) as err:
+        solutions_import(campaign=campaign, path=write_jsonl([good, bad]))
+    assert err.value.errors == [(2, pytest.approx(err.value.errors[0][1]))] and message in err.value.errors[0][1]
+    assert Problem.objects.count() == 0  # nothing written
+
+
+def test_one_problem_id_with_two_texts_is_refused_naming_both_lines(write_jsonl):
+    from labeling.errors import ImportFailed
+
+    a = {"problem": "What is 2 + 2?", "ground_truth_answer": "4", "steps": ["4"], "problem_id": "p1"}
+    b = {**a, "problem": "What is 3 + 3?", "ground_truth_answer": "6"}
+    c = {**a, "ground_truth_answer": "5"}
+    with pytest.raises(ImportFailed) as err:
+        solutions_import(campaign=CampaignFactory(), path=write_jsonl([a, b, a, c]))
+    assert [n for n, _ in err.value.errors] == [2, 4]
+    assert "another text than on line 1" in err.value.errors[0][1]
+    assert "another ground_truth_answer than on line 1" in err.value.errors[1][1]
+
+
+def test_a_problem_id_already_stored_with_another_text_is_refused(write_jsonl):
+    from labeling.errors import ImportFailed
+
+    first = {"problem": "What is 2 + 2?", "ground_truth_answer": "4", "steps": ["4"], "problem_id": "p1"}
+    campaign = CampaignFactory()
+    solutions_import(campaign=campaign, path=write_jsonl([first]))
+    solutions_import(campaign=campaign, path=write_jsonl([first]))  # the same again: fine, idempotent
+    with pytest.raises(ImportFailed, match="already stored with another text"):
+        solutions_import(campaign=campaign, path=write_jsonl([{**first, "problem": "What is 5 + 5?"}]))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_web_import_with_a_bad_line_fails_at_once_naming_it(write_jsonl, settings, tmp_path):
+    from labeling.models import Job
+    from labeling.services.jobs import import_job_create, import_job_run
+
+    settings.IMPORT_UPLOAD_DIR = tmp_path
+    line = b'{"problem": "What is 2 + 2?\\u0000", "ground_truth_answer": "4", "steps": ["4"]}\n'
+    job = import_job_create(campaign=CampaignFactory(), filename="x.jsonl", chunks=iter([line]), user=None)
+    job = import_job_run(job_id=job.pk)
+    assert job.status == Job.Status.FAILED and "line 1: 'problem' contains a NUL character" in job.error
+    assert not list(tmp_path.glob("*.jsonl"))  # the upload is removed
