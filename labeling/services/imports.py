@@ -9,22 +9,21 @@ leaves nothing behind. Re-importing the same file creates no duplicates.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import orjson
 from django.conf import settings
 from django.db import DataError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from labeling.errors import ImportFailed, ValidationFailed
 from labeling.grading import GRADER_VERSION, grade_answer
-from labeling.importing.checks import ProblemConflicts, db_errors
-from labeling.importing.formats import FORMATS, detect_format, get_parser, split_rule
-from labeling.importing.records import ParsedSolution, RecordError
+from labeling.importing.formats import FORMATS, get_parser, split_rule
+from labeling.importing.records import ParsedSolution
 from labeling.models import Assignment, Campaign, Problem, Solution, Step, StepAlternative, StepLabel, Task
 from labeling.services.adjudication import adjudications_sync
+from labeling.services.import_validation import iter_lines, parse_line, validate
 from labeling.services.quality import gold_set
 from labeling.services.summaries import assignments_summarize
 from labeling.services.users import external_labelers_get_or_create
@@ -83,79 +82,6 @@ class ImportResult:
         return "\n".join(lines)
 
 
-def _iter_lines(path: Path) -> Iterator[tuple[int, bytes]]:
-    with open(path, "rb") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            if raw.strip():
-                yield lineno, raw
-
-
-def _parse_line(raw: bytes):
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise RecordError(f"invalid JSON: {exc}") from exc
-
-
-def _validate(path: Path, fmt: str, split: str) -> tuple[str, int, list[tuple[int, str]], int]:
-    """Pass 1: parse and check every line, also against what the database would refuse
-    (labeling.importing.checks) and against problems already stored under the same id.
-    Returns (format, line count, first errors, error count)."""
-    errors: list[tuple[int, str]] = []
-    error_count = 0
-    parser = None if fmt == "auto" else get_parser(fmt, split)
-    conflicts = ProblemConflicts()
-    lines = 0
-
-    def fail(lineno: int, reason: str) -> None:
-        nonlocal error_count
-        error_count += 1
-        if len(errors) < ImportFailed.MAX_REPORTED:
-            errors.append((lineno, reason))
-
-    for lineno, raw in _iter_lines(path):
-        lines += 1
-        try:
-            obj = _parse_line(raw)
-            if parser is None:
-                fmt = detect_format(obj)
-                parser = get_parser(fmt, split)
-            for parsed in parser(obj):
-                problems = db_errors(parsed)
-                if problems:
-                    raise RecordError("; ".join(problems))
-                clash = conflicts.check(lineno, parsed)
-                if clash:
-                    raise RecordError(clash)
-        except RecordError as exc:
-            fail(lineno, str(exc))
-    if lines == 0:
-        raise ValidationFailed(f"{path} holds no records")
-    for lineno, reason in _stored_conflicts(conflicts.keys()):
-        fail(lineno, reason)
-    errors.sort()
-    return fmt, lines, errors, error_count
-
-
-def _stored_conflicts(seen: dict[tuple[str, str], tuple[int, str, str]]) -> Iterator[tuple[int, str]]:
-    """Lines whose problem id is already stored with another text or answer (reads only)."""
-    keys = list(seen)
-    for i in range(0, len(keys), 1000):
-        chunk = keys[i:i + 1000]
-        for prob in Problem.objects.filter(source_id__in={k[1] for k in chunk}).only(
-            "source", "source_id", "text", "ground_truth_answer"
-        ):
-            key = (prob.source, prob.source_id)
-            if key not in seen:
-                continue
-            lineno, text, answer = seen[key]
-            if " ".join(prob.text.split()) != text:
-                yield lineno, f"problem '{key[1]}' is already stored with another text (problem {prob.pk})"
-            elif prob.ground_truth_answer.strip() != answer:
-                yield lineno, (f"problem '{key[1]}' is already stored with the ground-truth answer "
-                               f"{prob.ground_truth_answer!r}, not {answer!r}")
-
-
 def solutions_import(
     *,
     campaign: Campaign,
@@ -184,7 +110,7 @@ def solutions_import(
     path = Path(path)
     if not path.is_file():
         raise ValidationFailed(f"no such file: {path}")
-    fmt, total, errors, error_count = _validate(path, fmt, split)
+    fmt, total, errors, error_count = validate(path, fmt, split)
     if error_count:
         raise ImportFailed(errors, error_count)
 
@@ -194,9 +120,9 @@ def solutions_import(
     writer = _BatchWriter(campaign=campaign, result=result, as_gold=as_gold)
     with transaction.atomic():
         batch: list[tuple[int, ParsedSolution]] = []
-        for lineno, raw in _iter_lines(path):
+        for lineno, raw in iter_lines(path):
             result.lines += 1
-            for parsed in parser(_parse_line(raw)):
+            for parsed in parser(parse_line(raw)):
                 batch.append((lineno, parsed))
             if len(batch) >= batch_size:
                 _flush(writer, batch)
