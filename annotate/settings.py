@@ -105,6 +105,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "django_filters",
+    "axes",
     "django_celery_beat",
     "annotate",  # project-level commands (healthcheck)
     "labeling",
@@ -122,7 +123,27 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "annotate.middleware.ContentSecurityPolicyMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its answer.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Login lockout (django-axes): AXES_FAILURE_LIMIT failed logins for one username,
+# or from one IP address, within AXES_COOLOFF_MINUTES lock that username or IP out
+# until the window passes, right password or not.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
+# Behind a proxy the client address is in X-Forwarded-For (DJANGO_SECURE_PROXY_SSL_HEADER says there is one).
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if env_bool("DJANGO_SECURE_PROXY_SSL_HEADER", False) else ("REMOTE_ADDR",)
+)
 
 ROOT_URLCONF = "annotate.urls"
 WSGI_APPLICATION = "annotate.wsgi.application"
@@ -209,6 +230,18 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "labeling.api.errors.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "labeling.api.pagination.Pagination",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    # Per signed-in user (session or token) and per address for anonymous requests. The
+    # counters live in each process's memory (Django's default cache), so with N gunicorn
+    # workers a client can reach N times the rate; Redis would share them but put the
+    # broker on every request's path, which the outbox exists to avoid.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.UserRateThrottle",
+        "rest_framework.throttling.AnonRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": env("API_THROTTLE_USER", "1200/min"),
+        "anon": env("API_THROTTLE_ANON", "60/min"),
+    },
     "PAGE_SIZE": 50,
     "DEFAULT_PARSER_CLASSES": [
         "labeling.api.parsers.JSONParser",
