@@ -106,6 +106,9 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "django_filters",
     "axes",
+    "pgtrigger",
+    "pghistory",
+    "pghistory.admin",
     "django_celery_beat",
     "annotate",  # project-level commands (healthcheck)
     "labeling",
@@ -120,12 +123,16 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Attaches the user and URL to audit-trail events made by a request (writes only).
+    "pghistory.middleware.HistoryMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "annotate.middleware.ContentSecurityPolicyMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into its answer.
     "axes.middleware.AxesMiddleware",
 ]
+
+PGHISTORY_MIDDLEWARE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 
 # Login lockout (django-axes): AXES_FAILURE_LIMIT failed logins for one username,
 # or from one IP address, within AXES_COOLOFF_MINUTES lock that username or IP out

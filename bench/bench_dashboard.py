@@ -410,8 +410,8 @@ ORDER BY coalesce(p.submitted_at, p.leased_at)
     (
         "step labels",
         """
-INSERT INTO labeling_steplabel (rating, flagged, chosen_completion, labeled_at, assignment_id, step_id)
-SELECT r.rating, false, NULL, a.submitted_at, a.id, st.id
+INSERT INTO labeling_steplabel (rating, flagged, chosen_completion, final, labeled_at, assignment_id, step_id)
+SELECT r.rating, false, NULL, true, a.submitted_at, a.id, st.id
 FROM bench_plan p
 JOIN labeling_assignment a ON a.task_id = p.task_id AND a.annotator_id = p.annotator_id
 CROSS JOIN LATERAL unnest(p.ratings) WITH ORDINALITY AS r(rating, ord)

@@ -101,7 +101,7 @@ def submitted_labels(task, annotator, ratings, *, finish_reason=None, submitted_
     steps = list(task.solution.steps.order_by("index"))
     models.StepLabel.objects.bulk_create(
         [
-            models.StepLabel(assignment=a, step=s, rating=r, chosen_completion=None if r == -1 else 0)
+            models.StepLabel(assignment=a, step=s, rating=r, chosen_completion=None if r == -1 else 0, final=True)
             for s, r in zip(steps, ratings, strict=False)
             if r is not None
         ]

@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 from labeling.api.manage import ManagerView
 from labeling.dashboard import campaign_selectors as csel
 from labeling.dashboard import costs
+from labeling.dashboard.history import campaign_history
 from labeling.errors import Forbidden, ValidationFailed
 from labeling.services import campaigns as camp_svc
 from labeling.services import staffing
@@ -128,3 +129,22 @@ class CostView(ManagerView):
                   for k, v in costs.time_cost_totals(rows).items()}
         return Response({"results": [r.as_dict() for r in rows], "totals": totals,
                          "hourly_rate": str(campaign.hourly_rate) if campaign.hourly_rate is not None else None})
+
+
+class HistoryQuery(serializers.Serializer):
+    solution = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+    annotator = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=1000, default=200)
+
+
+class HistoryView(ManagerView):
+    @extend_schema(parameters=[HistoryQuery], responses={200: dict},
+                   description="The audit trail, newest first: changes to submitted labels, gold labels, "
+                               "adjudications, memberships and settings, with who, when, and before and after.")
+    def get(self, request, slug):
+        campaign = self.campaign(request, slug)
+        q = HistoryQuery(data=request.query_params)
+        q.is_valid(raise_exception=True)
+        d = q.validated_data
+        return Response({"results": campaign_history(campaign=campaign, solution_id=d.get("solution"),
+                                                     annotator_id=d.get("annotator"), limit=d["limit"])})

@@ -1,10 +1,13 @@
 import uuid
 
+import pghistory
+import pgtrigger
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
 
+@pghistory.track(pghistory.InsertEvent("campaign"), pghistory.UpdateEvent("campaign"), model_name="CampaignEvent")
 class Campaign(models.Model):
     """A labeling project over a pool of solutions, with its labeling rules."""
 
@@ -78,6 +81,14 @@ class Campaign(models.Model):
         return self.slug
 
 
+@pghistory.track(
+    pghistory.InsertEvent("membership"),
+    pghistory.UpdateEvent("membership", condition=pgtrigger.AnyChange(
+        "role", "status", "status_reason", "can_adjudicate", "hourly_rate")),
+    pghistory.DeleteEvent("membership.removed"),
+    fields=["campaign", "user", "role", "status", "status_reason", "can_adjudicate", "hourly_rate"],
+    model_name="MembershipEvent",
+)
 class Membership(models.Model):
     """A user's role in one campaign."""
 

@@ -1,3 +1,5 @@
+import pghistory
+import pgtrigger
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -102,6 +104,26 @@ class Assignment(models.Model):
         return f"assignment {self.pk} ({self.status})"
 
 
+# Audit trail (django-pghistory, PostgreSQL triggers): every change to a submitted label
+# stores the row before and after it, with who and where (the request's user and URL);
+# drafts (final=False) change on every key press and are not tracked.
+def _changed(*fields):
+    q = pgtrigger.Q()
+    for f in fields:
+        q |= pgtrigger.Q(**{f"old__{f}__df": pgtrigger.F(f"new__{f}")})
+    return q
+
+
+FINAL_CHANGED = pgtrigger.Q(old__final=True) & _changed("rating", "flagged", "chosen_completion", "final",
+                                                         "assignment", "step")
+
+
+@pghistory.track(
+    pghistory.UpdateEvent("label.before", row=pghistory.Old, condition=FINAL_CHANGED),
+    pghistory.UpdateEvent("label.after", row=pghistory.New, condition=FINAL_CHANGED),
+    pghistory.DeleteEvent("label.deleted", condition=pgtrigger.Q(old__final=True)),
+    model_name="StepLabelEvent",
+)
 class StepLabel(models.Model):
     """A rating of one step of the solution (PRM800K `completions[0]`)."""
 
@@ -113,6 +135,8 @@ class StepLabel(models.Model):
     flagged = models.BooleanField(null=True, default=False)
     # PRM800K: which completion the solution continued with (null = none/human).
     chosen_completion = models.SmallIntegerField(null=True, blank=True)
+    # True once submitted (or imported): the label the campaign keeps. Drafts are False.
+    final = models.BooleanField(default=False)
     labeled_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -150,6 +174,10 @@ class StepAlternative(models.Model):
         ]
 
 
+@pghistory.track(
+    pghistory.InsertEvent("gold.set"), pghistory.UpdateEvent("gold.set"), pghistory.DeleteEvent("gold.removed"),
+    model_name="GoldStepLabelEvent",
+)
 class GoldStepLabel(models.Model):
     """The reference rating of a step, for quality-control (gold) items."""
 

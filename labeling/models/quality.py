@@ -1,3 +1,4 @@
+import pghistory
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
@@ -32,6 +33,8 @@ class GoldScore(models.Model):
         indexes = [models.Index(fields=["campaign", "annotator", "-created_at"], name="goldscore_recent_idx")]
 
 
+@pghistory.track(pghistory.InsertEvent("adjudication"), pghistory.UpdateEvent("adjudication"),
+                 model_name="AdjudicationEvent")
 class Adjudication(models.Model):
     """A solution whose annotators disagree on the first error, and its resolution."""
 

@@ -370,7 +370,7 @@ class _BatchWriter:
                 step_labels.append(
                     StepLabel(
                         assignment_id=assignment.pk, step_id=step_id, rating=ls.path.rating,
-                        flagged=ls.path.flagged, chosen_completion=ls.chosen_completion,
+                        flagged=ls.path.flagged, chosen_completion=ls.chosen_completion, final=True,
                     )
                 )
                 if p.steps[i] != first.text or extra or ls.path is not first:

@@ -84,18 +84,18 @@ def clean_ui(ui: dict | None, n_steps: int) -> dict:
     return {"cursor": min(cursor, max(n_steps - 1, 0)), "flags": flags, "history": history}
 
 
-def _replace_labels(a: Assignment, ratings: list[RatingIn], step_ids: dict[int, int]) -> None:
+def _replace_labels(a: Assignment, ratings: list[RatingIn], step_ids: dict[int, int], *, final: bool) -> None:
     keep = [step_ids[r.step] for r in ratings]
     StepLabel.objects.filter(assignment=a).exclude(step_id__in=keep).delete()
     StepLabel.objects.bulk_create(
         [
             StepLabel(assignment=a, step_id=step_ids[r.step], rating=r.rating, flagged=r.flagged,
-                      chosen_completion=None if r.rating == -1 else 0)
+                      chosen_completion=None if r.rating == -1 else 0, final=final)
             for r in ratings
         ],
         update_conflicts=True,
         unique_fields=["assignment", "step"],
-        update_fields=["rating", "flagged", "chosen_completion", "labeled_at"],
+        update_fields=["rating", "flagged", "chosen_completion", "final", "labeled_at"],
     )
 
 
@@ -115,7 +115,7 @@ def assignment_save_draft(
     step_ids = _step_ids(a)
     ratings = _clean_ratings(ratings, len(step_ids))
     ui = clean_ui(ui, len(step_ids))
-    _replace_labels(a, ratings, step_ids)
+    _replace_labels(a, ratings, step_ids, final=False)
     a.active_ms = max(a.active_ms, int(active_ms or 0))
     a.lease_expires_at = lease_until(a.campaign, shown=a.shown_at is not None)
     a.extra = {**a.extra, "draft": {"corrected_step": corrected_step or "", "note": note or "", "ui": ui}}
@@ -195,7 +195,7 @@ def assignment_submit(
             raise ValidationFailed("this campaign does not take corrected steps")
         if not negatives:
             raise ValidationFailed("a corrected step replaces a negative step; rate one negative first")
-    _replace_labels(a, ratings, step_ids)
+    _replace_labels(a, ratings, step_ids, final=True)
     StepAlternative.objects.filter(assignment=a, kind=StepAlternative.Kind.HUMAN).delete()
     if corrected_step:
         StepAlternative.objects.create(

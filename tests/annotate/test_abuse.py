@@ -37,17 +37,13 @@ def test_one_address_trying_many_usernames_is_locked_out(client, settings):
     assert _login(client, "ben", "pw-for-tests-123", ip="10.1.1.1").status_code == 302  # others are not
 
 
-def test_api_throttles_answer_429_in_the_error_shape(settings):
+def test_api_throttles_answer_429_in_the_error_shape(monkeypatch):
+    from rest_framework.throttling import SimpleRateThrottle
+
     cache.clear()
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK,
-                               "DEFAULT_THROTTLE_RATES": {"user": "5/min", "anon": "3/min"}}
-    from rest_framework.settings import api_settings
-
-    api_settings.reload()
+    # The rates are read into the throttle class at import; patch them there (restored afterwards).
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"user": "5/min", "anon": "3/min"})
     try:
-        from rest_framework.throttling import SimpleRateThrottle
-
-        SimpleRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
         api = APIClient()
         api.force_authenticate(UserFactory())
         codes = [api.get("/api/campaigns/").status_code for _ in range(6)]
@@ -56,6 +52,3 @@ def test_api_throttles_answer_429_in_the_error_shape(settings):
         assert last.json()["error"] == "throttled" and last["Retry-After"]
     finally:
         cache.clear()
-        settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK}
-        api_settings.reload()
-        SimpleRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES

@@ -255,6 +255,7 @@ ENDPOINTS = {
     "cost": Endpoint(False, "get", lambda w, s: f"/manage/{s}/cost/?period=day"),
     "cost_csv": Endpoint(False, "get", lambda w, s: f"/manage/{s}/cost.csv?period=week"),
     "api_cost": Endpoint(True, "get", lambda w, s: f"/api/manage/campaigns/{s}/cost/?period=week"),
+    "api_history": Endpoint(True, "get", lambda w, s: f"/api/manage/campaigns/{s}/history/?limit=50"),
     "new": Endpoint(False, "get", lambda w, s: "/manage/new/"),
     "new_create": Endpoint(
         False, "post", lambda w, s: "/manage/new/",
@@ -368,6 +369,7 @@ EXPECTED = {
     "cost":                [302,     403,     403,      403,   403,      200,    200],
     "cost_csv":            [302,     403,     403,      403,   403,      200,    200],
     "api_cost":            [403,     403,     403,      403,   403,      200,    200],
+    "api_history":         [403,     403,     403,      403,   403,      200,    200],
     "new":                 [302,     403,     403,      403,   403,      200,    200],
     "new_create":          [302,     403,     403,      403,   403,      302,    302],
     "settings":            [302,     403,     403,      403,   403,      200,    200],
@@ -428,6 +430,7 @@ def test_matrix_covers_every_manager_route():
         "api-manage-campaign",
         "api-manage-members",
         "api-manage-cost",
+        "api-manage-history",
         "api-manage-overview",
         "api-manage-annotators",
         "api-manage-agreement",
