@@ -74,7 +74,8 @@ def main() -> int:
         print("== loading demo data (idempotent)", flush=True)
         _manage(env, "load_demo")
         commands = {
-            "web": [PY, "-m", "gunicorn", "annotate.wsgi:application", "--bind", f"{host}:{port}",
+            "web": [PY, "-m", "gunicorn", "annotate.wsgi:application", "-c", "python:annotate.gunicorn_conf",
+                    "--bind", f"{host}:{port}",
                     "--workers", os.environ.get("WEB_CONCURRENCY", "3"), "--access-logfile", "-"],
             "worker": [PY, "-m", "celery", "-A", "annotate", "worker", "-Q", "default", "-n", "default@%h",
                        "--concurrency", "2", "--loglevel", "INFO"],

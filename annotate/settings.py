@@ -91,6 +91,8 @@ DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int
 if not DATABASES["default"]["ENGINE"].endswith("postgresql"):
     raise ImproperlyConfigured("Only PostgreSQL is supported: the assignment engine needs SKIP LOCKED.")
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# The same PostgreSQL backend, with query counts and times exported to Prometheus (/metrics).
+DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.postgresql"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 INSTALLED_APPS = [
@@ -106,6 +108,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "django_filters",
     "axes",
+    "django_prometheus",
     "pgtrigger",
     "pghistory",
     "pghistory.admin",
@@ -116,6 +119,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First and last: request counts, latency and status codes for Prometheus.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "labeling.api.errors.ApiErrorShapeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -128,11 +133,17 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "annotate.middleware.ContentSecurityPolicyMiddleware",
-    # Last, as django-axes asks: it turns a locked-out login into its answer.
+    # Last but one, as django-axes asks: it turns a locked-out login into its answer.
     "axes.middleware.AxesMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 PGHISTORY_MIDDLEWARE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+
+# /metrics (Prometheus): open to these addresses, or to anyone sending "Authorization: Bearer
+# <METRICS_TOKEN>" when that is set (a scraper outside the host).
+METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", "127.0.0.1,::1")
+METRICS_TOKEN = env("METRICS_TOKEN", "") or ""
 
 # Login lockout (django-axes): AXES_FAILURE_LIMIT failed logins for one username,
 # or from one IP address, within AXES_COOLOFF_MINUTES lock that username or IP out

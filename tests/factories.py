@@ -3,6 +3,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from labeling import models
+from labeling.services.summaries import assignments_summarize
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -106,4 +107,6 @@ def submitted_labels(task, annotator, ratings, *, finish_reason=None, submitted_
             if r is not None
         ]
     )
+    assignments_summarize(assignment_ids=[a.pk])  # the step counts the submit service keeps
+    a.refresh_from_db()
     return a

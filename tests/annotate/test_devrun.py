@@ -58,7 +58,7 @@ def test_make_run_serves_the_demo_and_stops_cleanly(tmp_path):
     port = _free_port()
     data_dir = tmp_path / "var"
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DJANGO_ENV"}}
-    env.update(APP_DATA_DIR=str(data_dir), PORT=str(port), WEB_CONCURRENCY="1", PYTHONUNBUFFERED="1")
+    env.update(APP_DATA_DIR=str(data_dir), PORT=str(port), WEB_CONCURRENCY="2", PYTHONUNBUFFERED="1")
     log = open(tmp_path / "devrun.log", "w+")
     proc = subprocess.Popen([sys.executable, "-m", "annotate.devrun"], cwd=REPO, env=env, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
@@ -82,6 +82,18 @@ def test_make_run_serves_the_demo_and_stops_cleanly(tmp_path):
         assert "5276" in home  # the whole demo pool is there
         log.seek(0)
         assert "demo logins" in log.read()
+
+        # /metrics sums both gunicorn workers (prometheus_client's multiprocess mode), so the
+        # count of /healthz requests is all of them whichever worker answered each one.
+        for _ in range(12):
+            _get(opener, f"{base}/healthz")
+        status, metrics = _get(opener, f"{base}/metrics")
+        counted = sum(float(m) for m in re.findall(
+            r'^django_http_requests_total_by_view_transport_method_total\{[^}]*view="healthz"[^}]*\} (\S+)$',
+            metrics, re.M))
+        assert status == 200 and counted >= 12, metrics[-3000:]
+        assert 'prm_labels_submitted_total{campaign="gsm8k-first-error"}' in metrics
+        assert list((data_dir / "prometheus-web").glob("*.db"))  # the workers' shared counters
     finally:
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in the terminal sends
         try:

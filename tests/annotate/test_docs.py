@@ -10,7 +10,7 @@ OS_READS = re.compile(r"os\.environ(?:\.get)?[\(\[]\s*[\"']([A-Z][A-Z0-9_]*)[\"'
 
 def _names() -> set[str]:
     names = set(READS.findall((REPO / "annotate" / "settings.py").read_text()))
-    for module in ("celery.py", "devrun.py", "embedded.py"):
+    for module in ("celery.py", "devrun.py", "embedded.py", "gunicorn_conf.py", "metrics.py"):
         names |= set(OS_READS.findall((REPO / "annotate" / module).read_text()))
     return names - {"DJANGO_SETTINGS_MODULE", "XDG_RUNTIME_DIR"}
 

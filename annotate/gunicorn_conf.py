@@ -1,0 +1,31 @@
+"""gunicorn settings shared by `make run` and docker-compose (`-c python:annotate.gunicorn_conf`).
+
+Each gunicorn worker is its own process with its own Prometheus counters,
+and a scrape reaches whichever worker accepts it. prometheus_client's
+multiprocess mode keeps every worker's counters in files under
+PROMETHEUS_MULTIPROC_DIR, and /metrics sums them; the variable must be set
+before any worker imports prometheus_client, so it is set here, in the
+master. The directory is emptied at start: files from a previous run
+would otherwise be counted again.
+"""
+
+import os
+import shutil
+from pathlib import Path
+
+_data = Path(os.environ.get("APP_DATA_DIR") or Path(__file__).resolve().parent.parent / ".var")
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(_data / "prometheus-web"))
+
+# Only now: prometheus_client picks its value store at import, and the workers fork from here.
+from prometheus_client import multiprocess  # noqa: E402
+
+
+def on_starting(server):
+    target = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True, exist_ok=True)
+
+
+def child_exit(server, worker):
+    # A dead worker's live gauges go; its counters stay in the sum.
+    multiprocess.mark_process_dead(worker.pid)
