@@ -28,7 +28,7 @@ app.conf.beat_schedule = {
     # (only for campaigns with new labels) and read by the dashboard.
     "reap-stale-jobs": {
         "task": "labeling.tasks.reap_stale_jobs",
-        "schedule": float(os.environ.get("JOB_REAP_SECONDS", "300")),
+        "schedule": float(os.environ.get("JOB_REAP_SECONDS", "30")),
     },
     # Publishes tasks whose request could not reach the broker (transactional outbox).
     "relay-outbox": {

@@ -319,8 +319,12 @@ AL_QUEUED_TIMEOUT_SECONDS = env_int("AL_QUEUED_TIMEOUT_SECONDS", 3 * 60 * 60)
 AL_CYCLE_CHECK_SECONDS = env_int("AL_CYCLE_CHECK_SECONDS", 60)
 # How often beat refreshes inter-annotator agreement of campaigns with new labels.
 AGREEMENT_REFRESH_SECONDS = env_int("AGREEMENT_REFRESH_SECONDS", 120)
-# An import or export job with no progress for this long lost its worker and is failed.
-JOB_STALE_SECONDS = env_int("JOB_STALE_SECONDS", 3600)
+# A running import or export job writes a heartbeat every JOB_HEARTBEAT_SECONDS;
+# one silent for JOB_STALE_SECONDS lost its worker and is failed. A pending job
+# whose message a worker should have taken JOB_PENDING_TIMEOUT_SECONDS ago is failed too.
+JOB_HEARTBEAT_SECONDS = env_int("JOB_HEARTBEAT_SECONDS", 10)
+JOB_STALE_SECONDS = env_int("JOB_STALE_SECONDS", 90)
+JOB_PENDING_TIMEOUT_SECONDS = env_int("JOB_PENDING_TIMEOUT_SECONDS", 3600)
 # Where uploaded import files wait for the worker.
 IMPORT_UPLOAD_DIR = Path(env("IMPORT_UPLOAD_DIR", str(APP_DATA_DIR / "uploads")))
 # Largest import upload accepted from the web page, in megabytes.

@@ -28,6 +28,17 @@ META_FILE = "prm.json"
 FORMAT_VERSION = 1
 
 
+def _umask() -> int:
+    """The process umask, read without setting it (os.umask can only swap, and threads share it)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    return 0o022
+
+
 @dataclass(frozen=True)
 class PRMMeta:
     backbone: str  # display name of what the weights started from
@@ -129,6 +140,12 @@ class PRM:
         self.model.save_pretrained(directory, safe_serialization=True)
         self.tokenizer.save_pretrained(directory)
         (directory / META_FILE).write_text(json.dumps(self.meta.__dict__, indent=2, sort_keys=True))
+        # safetensors writes the weights 0600; the web and worker containers (other users) load
+        # them, so every file gets the mode a plain open() would give under this umask.
+        mode = 0o666 & ~_umask()
+        for path in directory.iterdir():
+            if path.is_file():
+                path.chmod(mode)
         return directory
 
     def copy(self) -> PRM:

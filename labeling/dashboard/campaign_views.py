@@ -150,7 +150,7 @@ def invite(request, token):
             except LabelingError as exc:
                 error = exc.message
             else:
-                login(request, user)
+                login(request, user, backend="django.contrib.auth.backends.ModelBackend")
                 messages.success(request, f"welcome, {user.get_username()}: your password is set")
                 return redirect("home")
     return render(request, "registration/invite.html", {"invite": inv, "error": error}, status=400 if error else 200)

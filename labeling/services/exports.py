@@ -8,7 +8,7 @@ half-written export.
 from __future__ import annotations
 
 import os
-import tempfile
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,9 +128,12 @@ def labels_export(
         return ExportResult(fmt, aggregate, stats["rows"], stats["skipped"])
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", dir=output.parent)
+    # Not mkstemp: its files are 0600, and an export is read by other users and containers (the
+    # web process serves what the worker wrote); open() gives the umask's mode. "x" never
+    # overwrites, and the random name keeps concurrent exports apart.
+    tmp = output.parent / f".{output.name}.{uuid.uuid4().hex}"
     try:
-        with os.fdopen(fd, "wb") as fh:
+        with open(tmp, "xb") as fh:
             for line in lines:
                 fh.write(line)
         os.replace(tmp, output)

@@ -9,7 +9,8 @@ Invariants:
   error that names the bad lines; an export file appears only complete;
 - running a job twice (a redelivered task) does nothing the second time;
 - a job whose worker died (no heartbeat for JOB_STALE_SECONDS) is failed by
-  jobs_reap with a reason, so no page shows "running" forever.
+  jobs_reap with a reason, and its temporary files are removed, so no page
+  shows "running" for more than a few minutes.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from labeling.importing.formats import FORMATS
 from labeling.models import Campaign, Job
 from labeling.services.exports import export_params_check, labels_export
 from labeling.services.imports import solutions_import
+from labeling.services.job_heartbeat import JobHeartbeat
 from labeling.services.outbox import handed_over_before, never_queued, outbox_enqueue
 
 log = logging.getLogger(__name__)
@@ -94,19 +96,13 @@ def _claim(job_id: int, kind: str) -> Job | None:
         return job
 
 
-def _progress(job: Job):
-    def report(done: int, total: int | None) -> None:
-        Job.objects.filter(pk=job.pk).update(progress_done=done, progress_total=total, heartbeat_at=timezone.now())
-
-    return report
-
-
 def jobs_reap(*, now=None) -> int:
     """Fail jobs that will not finish on their own; returns how many.
 
-    Invariants: a RUNNING job is failed when its heartbeat is older than
-    JOB_STALE_SECONDS, a PENDING one when its message reached the broker that
-    long ago and no worker took it (one still waiting for the broker is left
+    Invariants: a RUNNING job is failed when its heartbeat (written every
+    JOB_HEARTBEAT_SECONDS while its worker lives) is older than
+    JOB_STALE_SECONDS, a PENDING one when its message reached the broker
+    JOB_PENDING_TIMEOUT_SECONDS ago and no worker took it (one still waiting for the broker is left
     to run); the row lock and the status check make a job that finishes
     meanwhile win; an import wrote nothing (it is one transaction), so its
     upload is removed and the reason says to run it again; an export's partial
@@ -114,6 +110,7 @@ def jobs_reap(*, now=None) -> int:
     """
     now = now or timezone.now()
     cutoff = now - timezone.timedelta(seconds=settings.JOB_STALE_SECONDS)
+    pending_cutoff = now - timezone.timedelta(seconds=settings.JOB_PENDING_TIMEOUT_SECONDS)
     reaped = 0
     with transaction.atomic():
         # Jobs claimed before heartbeats existed only have started_at.
@@ -122,19 +119,29 @@ def jobs_reap(*, now=None) -> int:
             status=Job.Status.RUNNING,
         )
         for job in stale:
-            minutes = round((now - (job.heartbeat_at or job.started_at)).total_seconds() / 60)
-            _reap(job, f"the worker running this job stopped (no progress for {minutes} min)")
+            silent = round((now - (job.heartbeat_at or job.started_at)).total_seconds())
+            _reap(job, f"the worker running this job stopped (no heartbeat for {_duration(silent)})")
             reaped += 1
         # Pending jobs whose message a worker should have had for a while: it was lost, or no
         # worker serves the queue. Jobs still waiting for the broker stay pending: they run
         # once it is back (the outbox relay), however long the outage.
         lost = Job.objects.select_for_update(skip_locked=True).filter(status=Job.Status.PENDING).filter(
-            handed_over_before("job:", cutoff) | (Q(created_at__lt=cutoff) & never_queued("job:"))
+            handed_over_before("job:", pending_cutoff) | (Q(created_at__lt=pending_cutoff) & never_queued("job:"))
         )
         for job in lost:
-            _reap(job, f"no worker took this job up within {settings.JOB_STALE_SECONDS // 60} min")
+            _reap(job, f"no worker took this job up within {_duration(settings.JOB_PENDING_TIMEOUT_SECONDS)}")
             reaped += 1
     return reaped
+
+
+def _duration(seconds: int) -> str:
+    return f"{seconds} s" if seconds < 120 else f"{round(seconds / 60)} min"
+
+
+def _export_path(job: Job) -> Path:
+    p = job.params
+    name = f"{job.campaign.slug}-{p['format']}-{p['aggregate']}-{job.pk}.jsonl"
+    return Path(settings.EXPORT_DIR) / job.campaign.slug / name
 
 
 def _reap(job: Job, why: str) -> None:
@@ -143,6 +150,11 @@ def _reap(job: Job, why: str) -> None:
     _finish(job, error=f"{why}; {what}")
     if job.kind == Job.Kind.IMPORT and job.params.get("path"):
         Path(job.params["path"]).unlink(missing_ok=True)
+    if job.kind == Job.Kind.EXPORT and job.campaign_id:
+        # A killed export leaves its temporary file (labels_export names it after the output).
+        output = _export_path(job)
+        for leftover in output.parent.glob(f".{output.name}.*"):
+            leftover.unlink(missing_ok=True)
 
 
 def _finish(job: Job, *, result: dict | None = None, error: str = "") -> Job:
@@ -161,10 +173,11 @@ def import_job_run(*, job_id: int) -> Job:
         return Job.objects.get(pk=job_id)
     p = job.params
     try:
-        result = solutions_import(
-            campaign=job.campaign, path=Path(p["path"]), fmt=p["format"], split=p.get("split", "blank"),
-            as_gold=p.get("as_gold", False), progress=_progress(job),
-        )
+        with JobHeartbeat(job.pk) as beat:
+            result = solutions_import(
+                campaign=job.campaign, path=Path(p["path"]), fmt=p["format"], split=p.get("split", "blank"),
+                as_gold=p.get("as_gold", False), progress=beat.report,
+            )
     except LabelingError as exc:
         return _finish(job, error=exc.message)
     except Exception as exc:  # noqa: BLE001 - a bug or the database: fail the job now with the reason, not in an hour
@@ -173,6 +186,8 @@ def import_job_run(*, job_id: int) -> Job:
         return _finish(job, error=f"the import failed ({type(exc).__name__}: {first}); nothing was imported")
     finally:
         Path(p["path"]).unlink(missing_ok=True)
+    job.progress_done = job.progress_total = result.lines
+    job.save(update_fields=["progress_done", "progress_total"])
     return _finish(job, result={"summary": result.summary(), **result.as_dict()})
 
 
@@ -182,10 +197,12 @@ def export_job_run(*, job_id: int) -> Job:
     if job is None:
         return Job.objects.get(pk=job_id)
     p = job.params
-    name = f"{job.campaign.slug}-{p['format']}-{p['aggregate']}-{job.pk}.jsonl"
-    output = Path(settings.EXPORT_DIR) / job.campaign.slug / name
+    output = _export_path(job)
+    name = output.name
     try:
-        result = labels_export(campaign=job.campaign, fmt=p["format"], aggregate=p["aggregate"], output=output)
+        with JobHeartbeat(job.pk):
+            result = labels_export(campaign=job.campaign, fmt=p["format"], aggregate=p["aggregate"],
+                                   output=output)
     except LabelingError as exc:
         return _finish(job, error=exc.message)
     except Exception as exc:  # noqa: BLE001 - fail the job at once with the reason

@@ -1,3 +1,4 @@
+import stat
 from datetime import timedelta
 from pathlib import Path
 
@@ -29,6 +30,10 @@ def test_a_run_trains_evaluates_stores_and_promotes(al_campaign):
     assert model.is_active and model.version == 1 and run.model == model and run.promoted
     assert Path(model.checkpoint_path, "prm.json").is_file()
     assert not Path(model.checkpoint_path + ".tmp").exists()
+    # Weights are readable by the web and worker containers (umask 022 here): 0644 files, 0755 directory.
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in Path(model.checkpoint_path).iterdir()}
+    assert modes and set(modes.values()) == {0o644}, modes
+    assert stat.S_IMODE(Path(model.checkpoint_path).stat().st_mode) == 0o755
     assert run.data_counts["assignments"] == 18 and run.data_counts["heldout_examples"] > 0
     for key in ("step_auroc", "first_error_f1", "solution_auroc", "ece", "best_of_n", "train_loss"):
         assert key in model.metrics

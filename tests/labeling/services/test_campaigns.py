@@ -268,3 +268,17 @@ def test_odd_values_are_refused_cleanly(bad):
         campaign_update(campaign=c, changes=bad)
     with pytest.raises(ValidationFailed, match="starts active"):
         campaign_create(slug="x-9", name="X", status="paused")
+
+
+def test_accepting_an_invite_on_the_page_signs_the_new_member_in(settings, client):
+    # With django-axes's backend beside Django's, login() must be told which backend checked the
+    # user; without it the invite page answered 500 once the password was set.
+    settings.EMAIL_ENABLED = False
+    c = _campaign(n=1)
+    [r] = members_add(campaign=c, by=None, base_url="http://testserver/", entries=[MemberEntry("p@example.com")])
+    path = r.invite_url.removeprefix("http://testserver")
+    assert client.get(path).status_code == 200
+    resp = client.post(path, {"password1": "a-long-enough-passphrase-2026",
+                              "password2": "a-long-enough-passphrase-2026"})
+    assert resp.status_code == 302 and resp["Location"] == "/"
+    assert client.get("/").context["user"].pk == r.user_id

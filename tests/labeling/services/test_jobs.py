@@ -56,7 +56,7 @@ def test_a_job_whose_worker_died_is_failed_with_the_reason(demo_file, settings, 
     assert jobs_reap(now=now) == 1
     dead.refresh_from_db()
     assert dead.status == Job.Status.FAILED and dead.finished_at is not None
-    assert "stopped (no progress for 25 min); nothing was imported" in dead.error
+    assert "stopped (no heartbeat for 25 min); nothing was imported" in dead.error
     assert not list(tmp_path.iterdir())  # the orphaned upload is removed
     assert Job.objects.get(pk=alive.pk).status == Job.Status.RUNNING
     assert Job.objects.get(pk=waiting.pk).status == Job.Status.PENDING  # not started is not dead
@@ -119,3 +119,24 @@ def test_beat_schedules_the_job_reaper():
 
     entry = app.conf.beat_schedule["reap-stale-jobs"]
     assert entry["task"] == "labeling.tasks.reap_stale_jobs" and entry["task"] in app.tasks
+
+
+@pytest.mark.django_db
+def test_export_files_get_the_mode_of_the_umask_not_mkstemps_0600(settings, tmp_path, prm800k_records_path):
+    import os
+    import stat
+
+    from labeling.services.exports import labels_export
+    from labeling.services.imports import solutions_import
+
+    campaign = CampaignFactory()
+    solutions_import(campaign=campaign, path=prm800k_records_path)
+    old = os.umask(0o022)
+    try:
+        labels_export(campaign=campaign, fmt="trl", output=tmp_path / "a.jsonl")
+        os.umask(0o027)
+        labels_export(campaign=campaign, fmt="trl", output=tmp_path / "b.jsonl")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "a.jsonl").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "b.jsonl").stat().st_mode) == 0o640

@@ -60,7 +60,7 @@ def test_the_relay_publishes_the_backlog_in_order_once_the_broker_answers(monkey
 
 
 def test_pending_jobs_are_reaped_only_when_a_worker_should_have_had_them(settings, dead_broker):
-    settings.JOB_STALE_SECONDS = 600
+    settings.JOB_PENDING_TIMEOUT_SECONDS = 600
     campaign = CampaignFactory()
     waiting = export_job_create(campaign=campaign, user=None, fmt="trl")  # broker down: never sent
     lost = export_job_create(campaign=campaign, user=None, fmt="trl")

@@ -1,0 +1,91 @@
+"""Real processes for fault injection: a Celery worker, gunicorn, a private PostgreSQL.
+
+Each runs as its own process (group) against the test database, so a test
+can SIGKILL it or restart it the way an operator's machine would.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.parse
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def database_url(settings_dict: dict | None = None) -> str:
+    s = settings_dict or connection.settings_dict
+    user = urllib.parse.quote(s.get("USER") or "postgres")
+    password = f":{urllib.parse.quote(s['PASSWORD'])}" if s.get("PASSWORD") else ""
+    host = s.get("HOST") or (s.get("OPTIONS") or {}).get("host") or ""
+    if host.startswith("/"):  # a Unix socket directory
+        return f"postgresql://{user}{password}@/{s['NAME']}?host={urllib.parse.quote(host)}"
+    port = f":{s['PORT']}" if s.get("PORT") else ""
+    return f"postgresql://{user}{password}@{host}{port}/{s['NAME']}"
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment of a child process that talks to the test database and broker."""
+    env = dict(os.environ)
+    env.update(DJANGO_ENV="test", DATABASE_URL=database_url(), REDIS_URL=settings.CELERY_BROKER_URL,
+               PYTHONUNBUFFERED="1", APP_DATA_DIR=str(settings.APP_DATA_DIR))
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+class Process:
+    """A child in its own process group, so a kill reaches all of it and nothing else."""
+
+    def __init__(self, cmd: list[str], *, env: dict[str, str], log: Path):
+        self.log_path = log
+        self._log = open(log, "w")  # noqa: SIM115 - open for the child's whole life
+        self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: no handler runs, no transaction commits, nothing is acknowledged."""
+        if self.alive():
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.alive():
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._log.close()
+
+    def output(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+
+def celery_worker(tmp_path: Path, *, queue: str = "default", **env: str) -> Process:
+    name = f"fault-{queue}-{os.getpid()}-{time.monotonic_ns()}@%h"
+    cmd = [sys.executable, "-m", "celery", "-A", "annotate", "worker", "-Q", queue, "-n", name,
+           "--pool", "solo", "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"]
+    return Process(cmd, env=child_env(**env), log=tmp_path / f"worker-{time.monotonic_ns()}.log")
+
+
+def wait_until(predicate, *, timeout: float, what: str, interval: float = 0.1, proc: Process | None = None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        if proc is not None and not proc.alive():
+            raise AssertionError(f"{what}: the process exited early\n{proc.output()[-3000:]}")
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}" + (f"\n{proc.output()[-3000:]}" if proc else ""))
