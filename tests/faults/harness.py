@@ -89,3 +89,65 @@ def wait_until(predicate, *, timeout: float, what: str, interval: float = 0.1, p
             raise AssertionError(f"{what}: the process exited early\n{proc.output()[-3000:]}")
         time.sleep(interval)
     raise AssertionError(f"timed out waiting for {what}" + (f"\n{proc.output()[-3000:]}" if proc else ""))
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class PrivatePostgres:
+    """A PostgreSQL cluster of this test's own (pgserver's binaries), so restarting it disturbs nothing
+    else; it starts as a copy of the test database (schema, migrations, triggers)."""
+
+    DB = "load"
+
+    def __init__(self, tmp_path: Path):
+        import pgserver
+
+        self.pgdata = tmp_path / "pgdata"
+        self.server = pgserver.get_server(self.pgdata, cleanup_mode="stop")
+        self.socket_dir = str(self.server.get_postmaster_info().socket_dir)
+        self.server.psql(f"CREATE DATABASE {self.DB};")
+        self._bin = Path(pgserver.__file__).parent / "pginstall" / "bin"
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@/{self.DB}?host={urllib.parse.quote(self.socket_dir)}"
+
+    def copy_from(self, settings_dict: dict) -> None:
+        host = settings_dict.get("HOST") or (settings_dict.get("OPTIONS") or {}).get("host")
+        dump = subprocess.run([str(self._bin / "pg_dump"), "-h", host, "-U", settings_dict.get("USER") or "postgres",
+                               "-d", settings_dict["NAME"], "-Fc", "--no-owner"], check=True, capture_output=True)
+        subprocess.run([str(self._bin / "pg_restore"), "-h", self.socket_dir, "-U", "postgres", "-d", self.DB,
+                        "--no-owner"], input=dump.stdout, check=True, capture_output=True)
+
+    def _pg_ctl(self, *args: str) -> None:
+        from pgserver import _commands
+
+        user = "pgserver" if os.geteuid() == 0 else None
+        _commands.pg_ctl(["-w", *args], pgdata=self.pgdata, user=user)
+
+    def restart(self, *, down_s: float = 0.0) -> None:
+        """A fast shutdown (every backend ended, open transactions rolled back), `down_s` of
+        nothing listening, and a start with the same options."""
+        self._pg_ctl("-m", "fast", "stop")
+        time.sleep(down_s)
+        self.server.ensure_postgres_running()
+        assert str(self.server.get_postmaster_info().socket_dir) == self.socket_dir
+
+    def stop(self) -> None:
+        self.server.cleanup()
+
+
+def gunicorn(tmp_path: Path, *, database_url: str, port: int, workers: int = 2, threads: int = 4,
+             **env: str) -> Process:
+    cmd = [sys.executable, "-m", "gunicorn", "annotate.wsgi:application", "-c", "python:annotate.gunicorn_conf",
+           "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads),
+           "--worker-class", "gthread"]
+    environment = child_env(DATABASE_URL=database_url, DJANGO_DEBUG="0", API_THROTTLE_USER="100000/min",
+                            APP_DATA_DIR=str(tmp_path / "web"), **env)
+    return Process(cmd, env=environment, log=tmp_path / "gunicorn.log")
