@@ -20,6 +20,13 @@ os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(_data / "prometheus-web"))
 from prometheus_client import multiprocess  # noqa: E402
 
 
+# Access lines as JSON objects too when the application logs JSON (production), with the
+# request id the application put on the response, so both kinds of line join on it. A logger
+# class, not an access_log_format template: a quote in a path or user agent would break a template.
+if (os.environ.get("LOG_FORMAT") or ("json" if os.environ.get("DJANGO_ENV") == "production" else "plain")) == "json":
+    logger_class = "annotate.gunicorn_json.JsonLogger"
+
+
 def on_starting(server):
     target = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
     shutil.rmtree(target, ignore_errors=True)

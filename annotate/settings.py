@@ -121,6 +121,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First and last: request counts, latency and status codes for Prometheus.
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "annotate.request_id.RequestIdMiddleware",
     "labeling.api.errors.ApiErrorShapeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -287,6 +288,8 @@ CELERY_TASK_ROUTES = {
 CELERY_TASK_ACKS_LATE = True  # a task whose worker dies is redelivered
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Workers log through LOGGING (JSON in production, with the request id field), not Celery's own format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 60 * 60)
 CELERY_RESULT_EXPIRES = timedelta(days=1)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
@@ -344,11 +347,24 @@ INVITE_DAYS = env_int("INVITE_DAYS", 14)
 # Where people reach this site: the base of invite links made outside a web request (commands).
 SITE_URL = env("SITE_URL", "http://127.0.0.1:8000")
 
+# Production logs one JSON object per line (timestamp, level, logger, message, request_id and
+# any extra fields), for a log pipeline; development keeps plain lines.
+LOG_FORMAT = env("LOG_FORMAT", "json" if PRODUCTION else "plain")
+if LOG_FORMAT not in {"json", "plain"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or plain, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "annotate.request_id.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {"pgserver": {"level": "WARNING"}},
 }

@@ -143,7 +143,9 @@ def handler500(request):
     if _api(request):
         if outage:
             return json_error(503, _outage_detail(exc))
-        return json_error(500, "the server failed on this request; it has been logged")
+        rid = getattr(request, "request_id", None)
+        ref = f" under request id {rid}" if rid else ""
+        return json_error(500, f"the server failed on this request; it has been logged{ref}")
     if outage:
         # No request context: the session and the user need the database that is down.
         return HttpResponse(render_to_string("503.html"), status=503)
