@@ -19,7 +19,6 @@ os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(_data / "prometheus-web"))
 # Only now: prometheus_client picks its value store at import, and the workers fork from here.
 from prometheus_client import multiprocess  # noqa: E402
 
-
 # Access lines as JSON objects too when the application logs JSON (production), with the
 # request id the application put on the response, so both kinds of line join on it. A logger
 # class, not an access_log_format template: a quote in a path or user agent would break a template.
