@@ -1,5 +1,7 @@
 """Admin permissions for campaign managers, shared by the labeling and active-learning admins."""
 
+from django.contrib import admin
+
 from labeling.models import Campaign, Membership
 
 
@@ -46,6 +48,14 @@ class ManagedCampaignsMixin:
 
     def has_add_permission(self, request, *args):
         return super().has_add_permission(request, *args) or (self.manager_can_add and self._is_manager(request))
+
+    def get_list_filter(self, request):
+        # The plain campaign filter lists every campaign's name; a manager sees only theirs
+        # (RelatedOnlyFieldListFilter offers the campaigns of the rows get_queryset lets them see).
+        filters = super().get_list_filter(request)
+        if request.user.is_superuser:
+            return filters
+        return tuple((f, admin.RelatedOnlyFieldListFilter) if f == "campaign" else f for f in filters)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         # A manager picks only among their own campaigns.

@@ -72,3 +72,18 @@ def test_a_campaign_manager_edits_their_campaign_and_members_in_the_admin(client
     annotator = UserFactory()
     client.force_login(annotator)
     assert client.get(f"/admin/labeling/campaign/{mine.pk}/change/").status_code == 302  # not staff: login
+
+
+@pytest.mark.parametrize("page", ["labeling/membership", "labeling/task", "labeling/assignment",
+                                  "active_learning/prmmodel", "active_learning/trainingrun"])
+def test_the_admins_campaign_filter_names_only_the_managers_campaigns(client, setup, page):
+    mine, other, manager = setup
+    MembershipFactory(campaign=other, role=Membership.Role.ANNOTATOR)
+    client.force_login(manager)
+    listing = client.get(f"/admin/{page}/")
+    assert listing.status_code == 200
+    assert f"campaign__id__exact={other.pk}" not in listing.text and other.name not in listing.text
+    boss = UserFactory(is_staff=True, is_superuser=True)
+    client.force_login(boss)
+    members = client.get("/admin/labeling/membership/").text
+    assert f"campaign__id__exact={other.pk}" in members  # a superuser still filters by any campaign
