@@ -57,10 +57,33 @@ def _runtime_dir() -> None:
         os.environ["XDG_RUNTIME_DIR"] = str(run_dir)
 
 
+# Set by manage.py for commands that need no server (help, check, collectstatic...): the URLs
+# then name the embedded servers without starting them, so such a command leaves nothing running.
+_start_allowed = True
+
+
+def defer_start() -> None:
+    global _start_allowed
+    _start_allowed = False
+
+
+def _pg_socket_dir(pgdata: Path) -> str | None:
+    # postmaster.pid, line 5: the first socket directory of the running server.
+    try:
+        return (pgdata / "postmaster.pid").read_text().splitlines()[4].strip() or None
+    except (OSError, IndexError):
+        return None
+
+
 def postgres_url() -> str:
     """Start (or reuse) the embedded PostgreSQL and return a URL for DB_NAME."""
     if "postgres" in _started:
         return _started["postgres"].url
+    if not _start_allowed:
+        pgdata = _pg_dir()
+        running = _pg_running(pgdata) and _pg_socket_dir(pgdata)
+        # Not running: a socket path that does not exist, so a connection fails and says so.
+        return f"postgresql://postgres@/{DB_NAME}?host={running or pgdata / 'not-running'}"
     _runtime_dir()
     import pgserver  # heavy import, only on the embedded path
 
@@ -133,6 +156,9 @@ def redis_url() -> str:
     """Start (or reuse) the embedded Redis and return its URL (database 0)."""
     if "redis" in _started:
         return _started["redis"].url
+    if not _start_allowed:
+        port = _read_int(_redis_dir() / "port")
+        return f"redis://127.0.0.1:{port if port and _redis_ping(port) else 9}/0"  # 9: nothing listens
     rdir = _redis_dir()
     rdir.mkdir(parents=True, exist_ok=True)
     pidfile, portfile = rdir / "redis.pid", rdir / "port"
