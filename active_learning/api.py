@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
 from rest_framework.response import Response
 
 from active_learning.models import TrainingRun
@@ -11,8 +12,23 @@ from labeling.api.manage import ManagerView
 from labeling.errors import ValidationFailed
 
 
+class RetrainOut(serializers.Serializer):
+    run = serializers.IntegerField(help_text="the training run's id")
+    status = serializers.ChoiceField(choices=TrainingRun.Status.choices)
+
+
+class PromoteIn(serializers.Serializer):
+    confirm = serializers.BooleanField(help_text="must be true: promoting by hand overrides the gate")
+
+
+class PromoteOut(serializers.Serializer):
+    version = serializers.IntegerField()
+    is_active = serializers.BooleanField()
+    rescore_run = serializers.IntegerField(allow_null=True, help_text="the run that rescores the pool with it")
+
+
 class RetrainView(ManagerView):
-    @extend_schema(request=None, responses={202: dict})
+    @extend_schema(request=None, responses={202: RetrainOut})
     def post(self, request, slug):
         run = training_run_request(campaign=self.campaign(request, slug), trigger=TrainingRun.Trigger.MANUAL,
                                    user=request.user)
@@ -20,7 +36,7 @@ class RetrainView(ManagerView):
 
 
 class PromoteView(ManagerView):
-    @extend_schema(request=dict, responses={200: dict},
+    @extend_schema(request=PromoteIn, responses={200: PromoteOut},
                    description='Make model `version` the active one by hand, overriding the promotion gate. '
                                'Send {"confirm": true}.')
     def post(self, request, slug, version):

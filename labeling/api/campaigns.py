@@ -11,6 +11,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from labeling.api import manage_serializers as out
 from labeling.api.manage import ManagerView
 from labeling.dashboard import campaign_selectors as csel
 from labeling.dashboard import costs
@@ -49,6 +50,10 @@ class MembersOut(serializers.Serializer):
     emailed = serializers.BooleanField()
 
 
+class MembersAddedOut(serializers.Serializer):
+    results = MembersOut(many=True)
+
+
 class RemoveIn(serializers.Serializer):
     who = serializers.ListField(child=serializers.CharField(max_length=254), min_length=1, max_length=500)
 
@@ -60,7 +65,7 @@ def _settings_body(data) -> dict:
 
 
 class CampaignCreateView(APIView):
-    @extend_schema(request=CampaignIn, responses={201: dict},
+    @extend_schema(request=out.CampaignCreateIn, responses={201: out.CampaignOut},
                    description="Create a campaign with any of its settings; you become its manager.")
     def post(self, request):
         if not csel.can_create_campaigns(user=request.user):
@@ -75,11 +80,11 @@ class CampaignCreateView(APIView):
 
 
 class CampaignDetailView(ManagerView):
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses={200: out.CampaignOut})
     def get(self, request, slug):
         return Response(csel.campaign_settings(campaign=self.campaign(request, slug)))
 
-    @extend_schema(request=dict, responses={200: dict},
+    @extend_schema(request=out.CampaignSettingsIn, responses={200: out.CampaignChangedOut},
                    description="Change settings (and `status`); a new overlap applies to the existing pool.")
     def patch(self, request, slug):
         campaign = self.campaign(request, slug)
@@ -92,11 +97,11 @@ class CampaignDetailView(ManagerView):
 
 
 class MembersView(ManagerView):
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses={200: out.MemberListOut})
     def get(self, request, slug):
         return Response({"results": csel.campaign_members(campaign=self.campaign(request, slug))})
 
-    @extend_schema(request=MembersIn, responses={200: MembersOut(many=True)})
+    @extend_schema(request=MembersIn, responses={200: MembersAddedOut})
     def post(self, request, slug):
         campaign = self.campaign(request, slug)
         ser = MembersIn(data=request.data)
@@ -109,7 +114,7 @@ class MembersView(ManagerView):
                                        base_url=request.build_absolute_uri("/"))
         return Response({"results": MembersOut(results, many=True).data})
 
-    @extend_schema(request=RemoveIn, responses={200: dict})
+    @extend_schema(request=RemoveIn, responses={200: out.MembersRemovedOut})
     def delete(self, request, slug):
         campaign = self.campaign(request, slug)
         ser = RemoveIn(data=request.data)
@@ -117,14 +122,21 @@ class MembersView(ManagerView):
         return Response({"removed": staffing.members_remove(campaign=campaign, who=ser.validated_data["who"])})
 
 
+class CostQuery(serializers.Serializer):
+    period = serializers.ChoiceField(choices=["day", "week"], default="week")
+    since = serializers.DateField(required=False, help_text="first day, YYYY-MM-DD")
+    until = serializers.DateField(required=False, help_text="last day (inclusive), YYYY-MM-DD")
+
+
 class CostView(ManagerView):
-    @extend_schema(responses={200: dict},
-                   description="Time and cost per annotator and day or week (?period=day|week&since=&until=, "
-                               "dates YYYY-MM-DD, until inclusive).")
+    @extend_schema(parameters=[CostQuery], responses={200: out.CostOut},
+                   description="Time and cost per annotator and day or week, newest period first.")
     def get(self, request, slug):
         campaign = self.campaign(request, slug)
-        rows = costs.time_cost(campaign=campaign, period=request.query_params.get("period", "week"),
-                               since=request.query_params.get("since"), until=request.query_params.get("until"))
+        q = CostQuery(data=request.query_params)
+        q.is_valid(raise_exception=True)
+        d = q.validated_data
+        rows = costs.time_cost(campaign=campaign, period=d["period"], since=d.get("since"), until=d.get("until"))
         totals = {k: (str(v) if v is not None and not isinstance(v, int) else v)
                   for k, v in costs.time_cost_totals(rows).items()}
         return Response({"results": [r.as_dict() for r in rows], "totals": totals,
@@ -138,7 +150,7 @@ class HistoryQuery(serializers.Serializer):
 
 
 class HistoryView(ManagerView):
-    @extend_schema(parameters=[HistoryQuery], responses={200: dict},
+    @extend_schema(parameters=[HistoryQuery], responses={200: out.HistoryOut},
                    description="The audit trail, newest first: changes to submitted labels, gold labels, "
                                "adjudications, memberships and settings, with who, when, and before and after.")
     def get(self, request, slug):

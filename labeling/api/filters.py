@@ -28,9 +28,13 @@ class AdjudicationFilter(django_filters.FilterSet):
 
 
 def checked(filterset_class, params, **defaults) -> dict:
-    """The cleaned query parameters of a plain APIView, or a 400 naming the bad one."""
-    data = {**defaults, **{k: v for k, v in params.items() if k in filterset_class.base_filters}}
+    """The cleaned query parameters of a plain APIView, or a 400 naming the bad one.
+
+    An empty value (`?status=`) counts as not given: the default applies.
+    """
+    data = {**defaults, **{k: v for k, v in params.items() if k in filterset_class.base_filters and v != ""}}
     fs = filterset_class(data=data)
     if not fs.is_valid():
         raise ValidationError(fs.errors)
-    return {k: v for k, v in fs.form.cleaned_data.items() if v not in (None, "")}
+    cleaned = {k: v for k, v in fs.form.cleaned_data.items() if v not in (None, "")}
+    return {**defaults, **cleaned}

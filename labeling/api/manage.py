@@ -11,6 +11,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from labeling.api import manage_serializers as out
 from labeling.api.filters import AdjudicationFilter, checked
 from labeling.dashboard import selectors as sel
 from labeling.errors import NotFound
@@ -48,13 +49,15 @@ def _jsonable(o: dict) -> dict:
 
 
 class OverviewView(ManagerView):
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses={200: out.OverviewOut})
     def get(self, request, slug):
         return Response(_jsonable(sel.overview(campaign=self.campaign(request, slug))))
 
 
 class AnnotatorsView(ManagerView):
-    @extend_schema(responses={200: dict})
+    @extend_schema(parameters=[OpenApiParameter("sort", description="a column name, '-' first for descending",
+                                                default="-tasks")],
+                   responses={200: out.AnnotatorListOut})
     def get(self, request, slug):
         campaign = self.campaign(request, slug)
         rows = sel.annotator_rows(campaign=campaign, sort=request.query_params.get("sort", "-tasks"))
@@ -64,7 +67,7 @@ class AnnotatorsView(ManagerView):
 
 
 class AgreementView(ManagerView):
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses={200: out.AgreementOut})
     def get(self, request, slug):
         snap = sel.agreement_latest(campaign=self.campaign(request, slug))
         if snap is None:
@@ -74,7 +77,7 @@ class AgreementView(ManagerView):
 
 class AdjudicationListView(ManagerView):
     @extend_schema(parameters=[OpenApiParameter("status", enum=["open", "resolved"], default="open")],
-                   responses={200: dict})
+                   responses={200: out.AdjudicationListOut})
     def get(self, request, slug):
         status = checked(AdjudicationFilter, request.query_params, status="open")["status"]
         items = sel.adjudication_queue(campaign=self.campaign(request, slug), status=status)
@@ -86,7 +89,7 @@ class AdjudicationListView(ManagerView):
 
 
 class AdjudicationResolveView(ManagerView):
-    @extend_schema(request=ResolveIn, responses={200: dict})
+    @extend_schema(request=ResolveIn, responses={200: out.AdjudicationResolvedOut})
     def post(self, request, slug, solution_id):
         # Designated experts who are not managers resolve too; the service checks who.
         campaign = sel.campaign_by_slug(slug=slug)
@@ -100,7 +103,7 @@ class AdjudicationResolveView(ManagerView):
 
 
 class GoldView(ManagerView):
-    @extend_schema(request=RatingsIn, responses={200: dict})
+    @extend_schema(request=RatingsIn, responses={200: out.GoldSetOut})
     def put(self, request, slug, solution_id):
         campaign = self.campaign(request, slug)
         ser = RatingsIn(data=request.data)
@@ -115,7 +118,7 @@ class GoldView(ManagerView):
 
 
 class MemberStatusView(ManagerView):
-    @extend_schema(request=StatusIn, responses={200: dict})
+    @extend_schema(request=StatusIn, responses={200: out.MemberStatusOut})
     def post(self, request, slug, user_id):
         campaign = self.campaign(request, slug)
         ser = StatusIn(data=request.data)

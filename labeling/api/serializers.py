@@ -71,6 +71,22 @@ class NextSerializer(serializers.Serializer):
         return attrs
 
 
+class LeaseSerializer(serializers.Serializer):
+    lease_expires_at = serializers.DateTimeField(allow_null=True)
+
+
+class DraftSavedSerializer(LeaseSerializer):
+    saved = serializers.BooleanField()
+
+
+class SkippedSerializer(serializers.Serializer):
+    skipped = serializers.BooleanField()
+
+
+class ReleasedSerializer(serializers.Serializer):
+    released = serializers.BooleanField(help_text="false when the task was on screen and keeps its lease")
+
+
 class SkipSerializer(serializers.Serializer):
     note = serializers.CharField(allow_blank=True, default="", max_length=5000)
 

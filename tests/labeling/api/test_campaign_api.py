@@ -73,7 +73,9 @@ def test_bad_requests_are_clear_4xx_and_change_nothing(lead):
     r = api.post("/api/manage/campaigns/x-1/members/", {"entries": ["ghost"]}, format="json")
     assert r.status_code == 400 and "no user 'ghost'" in r.json()["detail"]
     r = api.get("/api/manage/campaigns/x-1/cost/?period=month")
-    assert r.status_code == 400 and "period must be one of" in r.json()["detail"]
+    assert r.status_code == 400 and r.json()["detail"] == 'period: "month" is not a valid choice.'
+    r = api.get("/api/manage/campaigns/x-1/cost/?since=yesterday")
+    assert r.status_code == 400 and r.json()["detail"].startswith("since: Date has wrong format")
 
 
 def test_only_permitted_people_create_and_only_managers_change(lead):
