@@ -40,20 +40,6 @@ class MembersIn(serializers.Serializer):
         return attrs
 
 
-class MembersOut(serializers.Serializer):
-    who = serializers.CharField()
-    user_id = serializers.IntegerField()
-    username = serializers.CharField()
-    role = serializers.CharField()
-    created = serializers.BooleanField()
-    invite_url = serializers.CharField(allow_null=True)
-    emailed = serializers.BooleanField()
-
-
-class MembersAddedOut(serializers.Serializer):
-    results = MembersOut(many=True)
-
-
 class RemoveIn(serializers.Serializer):
     who = serializers.ListField(child=serializers.CharField(max_length=254), min_length=1, max_length=500)
 
@@ -101,7 +87,7 @@ class MembersView(ManagerView):
     def get(self, request, slug):
         return Response({"results": csel.campaign_members(campaign=self.campaign(request, slug))})
 
-    @extend_schema(request=MembersIn, responses={200: MembersAddedOut})
+    @extend_schema(request=MembersIn, responses={200: out.MembersAddedOut})
     def post(self, request, slug):
         campaign = self.campaign(request, slug)
         ser = MembersIn(data=request.data)
@@ -112,7 +98,7 @@ class MembersView(ManagerView):
             entries += staffing.member_entries_parse(d["text"], default_role=d["role"])
         results = staffing.members_add(campaign=campaign, entries=entries, by=request.user,
                                        base_url=request.build_absolute_uri("/"))
-        return Response({"results": MembersOut(results, many=True).data})
+        return Response({"results": out.MembersAddedRowOut(results, many=True).data})
 
     @extend_schema(request=RemoveIn, responses={200: out.MembersRemovedOut})
     def delete(self, request, slug):

@@ -105,6 +105,22 @@ class MemberListOut(s.Serializer):
     results = MemberOut(many=True)
 
 
+class MembersAddedRowOut(s.Serializer):
+    """One person from a members POST: found or created, and how they were invited."""
+
+    who = s.CharField()
+    user_id = s.IntegerField()
+    username = s.CharField()
+    role = s.CharField()
+    created = s.BooleanField()
+    invite_url = s.CharField(allow_null=True)
+    emailed = s.BooleanField()
+
+
+class MembersAddedOut(s.Serializer):
+    results = MembersAddedRowOut(many=True)
+
+
 class MembersRemovedOut(s.Serializer):
     removed = s.IntegerField()
 
