@@ -29,6 +29,11 @@ log = logging.getLogger(__name__)
 class ProductCollector:
     """Collected at scrape time from PostgreSQL and Redis; a failing source is skipped, not fatal."""
 
+    def describe(self):
+        # Without describe(), registering calls collect() to learn the names: database and Redis
+        # queries at import time (manage.py check, every process start).
+        return []
+
     def collect(self):
         try:
             yield from self._database()

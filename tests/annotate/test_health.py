@@ -66,3 +66,13 @@ def test_the_docker_image_installs_every_requirements_file_the_makefile_installs
         assert f"COPY {path}" in dockerfile, f"{path} is not copied into the image"
         assert re.search(rf"(?:-r|-c)\s+{re.escape(path)}", dockerfile), f"{path} is not installed in the image"
     assert "pyproject.toml" in dockerfile
+
+
+def test_probes_stay_on_plain_http_when_django_redirects_to_https(settings):
+    from django.test import Client
+
+    settings.SECURE_SSL_REDIRECT = True
+    client = Client()  # after the setting: the security middleware reads it when it is built
+    assert client.get("/login/").status_code == 301
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/readyz").status_code == 200

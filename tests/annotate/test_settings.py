@@ -1,4 +1,5 @@
 import os
+import re
 import subprocess
 import sys
 
@@ -58,3 +59,21 @@ def test_tests_run_on_real_postgresql_and_redis():
 def test_security_defaults():
     assert settings.SECURE_CONTENT_TYPE_NOSNIFF and settings.X_FRAME_OPTIONS == "DENY"
     assert "django.middleware.csrf.CsrfViewMiddleware" in settings.MIDDLEWARE
+
+
+def _deploy_check(**env):
+    full = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    full.update(DJANGO_ENV="production", DJANGO_SECRET_KEY="k" * 30 + "-production-key-for-checks-" + "z" * 20,
+                DATABASE_URL="postgresql://u:p@db.invalid:5432/annotate", REDIS_URL="redis://r.invalid:6379/0", **env)
+    return subprocess.run([sys.executable, "manage.py", "check", "--deploy"], cwd=REPO, env=full,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_check_deploy_is_clean_apart_from_what_the_https_proxy_does():
+    proc = _deploy_check()
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(re.findall(r"\((\w+\.\w+)\)", proc.stderr)) == ["security.W004", "security.W008"], proc.stderr
+    assert "Traceback" not in proc.stderr  # nothing touches the (unreachable) database or broker
+    https = _deploy_check(DJANGO_SSL_REDIRECT="1", DJANGO_HSTS_SECONDS="31536000", DJANGO_HSTS_INCLUDE_SUBDOMAINS="1",
+                          DJANGO_HSTS_PRELOAD="1")
+    assert https.returncode == 0 and "System check identified no issues" in https.stdout, https.stderr
