@@ -51,7 +51,10 @@ def _publish(rows: list[OutboxMessage]) -> tuple[list[int], str | None]:
         with _connection() as conn:
             conn.ensure_connection(max_retries=0)
             for m in rows:
-                celery_app.send_task(m.task, args=m.args, kwargs=m.kwargs, connection=conn, retry=False)
+                # ignore_result: nothing reads these results (jobs and runs keep their state in the
+                # database), and waiting on them would put the result store (Redis too) on this path.
+                celery_app.send_task(m.task, args=m.args, kwargs=m.kwargs, connection=conn, retry=False,
+                                     ignore_result=True)
                 sent.append(m.pk)
     except Exception as exc:  # noqa: BLE001 - the broker's failure modes are many; all mean "later"
         return sent, f"{type(exc).__name__}: {exc}"

@@ -17,6 +17,8 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection
 
+from annotate import embedded
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -156,3 +158,28 @@ def gunicorn(tmp_path: Path, *, database_url: str, port: int, workers: int = 2, 
     environment = child_env(DATABASE_URL=database_url, DJANGO_DEBUG="0", API_THROTTLE_USER="100000/min",
                             APP_DATA_DIR=str(tmp_path / "web"), **env)
     return Process(cmd, env=environment, log=tmp_path / "gunicorn.log")
+
+
+class PrivateRedis:
+    """A Redis of the test's own (the embedded server's binary, own port and directory), to stop and start."""
+
+    def __init__(self, tmp_path):
+        self.port = free_port()
+        self.dir = tmp_path / "redis"
+        self.dir.mkdir()
+        self.proc = None
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self):
+        self.proc = subprocess.Popen([embedded._redis_binary(), "--bind", "127.0.0.1", "--port", str(self.port),
+                                      "--dir", str(self.dir), "--appendonly", "yes", "--save", ""],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while not embedded._redis_ping(self.port):
+            assert time.monotonic() < deadline, "private Redis did not start"
+            time.sleep(0.05)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+        assert not embedded._redis_ping(self.port)

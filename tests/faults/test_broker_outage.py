@@ -7,7 +7,6 @@ records wait ("waiting for a worker"); labeling never needed it. Once it is
 back, the outbox relay publishes the backlog and a real worker runs it.
 """
 
-import subprocess
 import time
 import uuid
 
@@ -18,43 +17,21 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
 from active_learning.models import ActiveLearningConfig, TrainingRun
-from annotate import embedded
 from annotate.celery import app
 from labeling.models import Job, Membership, OutboxMessage
 from labeling.services.assignments import assignment_next
 from labeling.services.outbox import outbox_relay
 from tests.factories import CampaignFactory, MembershipFactory, SolutionFactory, TaskFactory, UserFactory
+from tests.faults.harness import PrivateRedis
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
-
-
-class PrivateRedis:
-    def __init__(self, tmp_path):
-        self.port = embedded._free_port()
-        self.dir = tmp_path / "redis"
-        self.dir.mkdir()
-        self.proc = None
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self):
-        self.proc = subprocess.Popen([embedded._redis_binary(), "--bind", "127.0.0.1", "--port", str(self.port),
-                                      "--dir", str(self.dir), "--appendonly", "yes", "--save", ""],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while not embedded._redis_ping(self.port):
-            assert time.monotonic() < deadline, "private Redis did not start"
-            time.sleep(0.05)
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
-        assert not embedded._redis_ping(self.port)
 
 
 def _forget_connections():
     # The app caches its connection pool and producer pool for the URL it first used.
     app._pool = None
     app.amqp._producer_pool = None
+    app._backend = None  # the result backend, cached too
 
 
 @pytest.fixture
