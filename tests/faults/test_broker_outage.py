@@ -31,7 +31,9 @@ def _forget_connections():
     # The app caches its connection pool and producer pool for the URL it first used.
     app._pool = None
     app.amqp._producer_pool = None
-    app._backend = None  # the result backend, cached too
+    # The result backend too: cached on the app (thread-safe backends) or per thread.
+    app._backend_cache = None
+    app._local.__dict__.pop("backend", None)
 
 
 @pytest.fixture
