@@ -5,16 +5,18 @@ and a scrape reaches whichever worker accepts it. prometheus_client's
 multiprocess mode keeps every worker's counters in files under
 PROMETHEUS_MULTIPROC_DIR, and /metrics sums them; the variable must be set
 before any worker imports prometheus_client, so it is set here, in the
-master. The directory is emptied at start: files from a previous run
-would otherwise be counted again.
+master. By default the directory is this master's own, under the system
+temp dir (container-local in docker-compose, never on the shared /data
+volume), created empty at start and removed at exit: files of an earlier
+run would otherwise be counted again.
 """
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
-_data = Path(os.environ.get("APP_DATA_DIR") or Path(__file__).resolve().parent.parent / ".var")
-os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(_data / "prometheus-web"))
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(Path(tempfile.gettempdir()) / f"prometheus-web-{os.getpid()}"))
 
 # Only now: prometheus_client picks its value store at import, and the workers fork from here.
 from prometheus_client import multiprocess  # noqa: E402
@@ -30,6 +32,10 @@ def on_starting(server):
     target = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True, exist_ok=True)
+
+
+def on_exit(server):
+    shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
 
 
 def child_exit(server, worker):

@@ -183,3 +183,24 @@ class PrivateRedis:
         self.proc.terminate()
         self.proc.wait(timeout=10)
         assert not embedded._redis_ping(self.port)
+
+
+def bulk_label(*, campaign, user, n: int) -> int:
+    """Mark the campaign's first `n` tasks labeled by `user` (every step +1), written in bulk: data for an
+    export to chew on, without n round trips through the submit service. Returns the labelings made."""
+    from django.utils import timezone
+
+    from labeling.models import Assignment, Step, StepLabel, Task
+
+    now = timezone.now()
+    tasks = list(Task.objects.filter(campaign=campaign).order_by("pk")[:n])
+    made = Assignment.objects.bulk_create([
+        Assignment(task=t, campaign=campaign, solution_id=t.solution_id, annotator=user,
+                   status=Assignment.Status.SUBMITTED, submitted_at=now, finish_reason="solution", active_ms=1000)
+        for t in tasks])
+    steps: dict[int, list] = {a.solution_id: [] for a in made}
+    for s in Step.objects.filter(solution_id__in=steps).order_by("index"):
+        steps[s.solution_id].append(s)
+    StepLabel.objects.bulk_create([StepLabel(assignment=a, step=s, rating=1, chosen_completion=0, final=True)
+                                   for a in made for s in steps[a.solution_id]], batch_size=5000)
+    return len(made)

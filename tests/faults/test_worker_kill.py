@@ -14,13 +14,12 @@ import time
 
 import pytest
 from django.db import connection
-from django.utils import timezone
 
-from labeling.models import Assignment, Campaign, Job, Solution, StepLabel, Task
+from labeling.models import Campaign, Job, Solution, Task
 from labeling.services.imports import solutions_import
 from labeling.services.jobs import export_job_create, import_job_create, jobs_reap
 from tests.factories import CampaignFactory, UserFactory
-from tests.faults.harness import celery_worker, wait_until
+from tests.faults.harness import bulk_label, celery_worker, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
@@ -101,22 +100,7 @@ def test_an_import_killed_mid_way_is_failed_leaves_nothing_and_runs_again(fast_r
 def _labeled_campaign(demo_file, n: int) -> Campaign:
     campaign = CampaignFactory(overlap=1)
     solutions_import(campaign=campaign, path=demo_file)
-    user = UserFactory()
-    now = timezone.now()
-    tasks = list(Task.objects.filter(campaign=campaign).order_by("pk")[:n])
-    assignments = Assignment.objects.bulk_create([
-        Assignment(task=t, campaign=campaign, solution_id=t.solution_id, annotator=user,
-                   status=Assignment.Status.SUBMITTED, submitted_at=now, finish_reason="solution", active_ms=1000)
-        for t in tasks])
-    steps = {}
-    for a in assignments:
-        steps.setdefault(a.solution_id, [])
-    from labeling.models import Step
-
-    for s in Step.objects.filter(solution_id__in=steps).order_by("index"):
-        steps[s.solution_id].append(s)
-    StepLabel.objects.bulk_create([StepLabel(assignment=a, step=s, rating=1, chosen_completion=0, final=True)
-                                   for a in assignments for s in steps[a.solution_id]], batch_size=5000)
+    assert bulk_label(campaign=campaign, user=UserFactory(), n=n) == n
     return campaign
 
 
