@@ -80,10 +80,9 @@ def prepare_environment() -> Path:
 
 
 def postgres_restart(tmp: Path, args) -> dict:
-    import psycopg
     from django.db import connection
 
-    from tests.faults.harness import PrivatePostgres, child_env, free_port, gunicorn, wait_until
+    from tests.faults.harness import PrivatePostgres, audit_submits, child_env, free_port, gunicorn, wait_until
     from tests.faults.load import Load
 
     pg = PrivatePostgres(tmp)
@@ -125,19 +124,9 @@ def postgres_restart(tmp: Path, args) -> dict:
     try:
         samples = load.samples
         acked = load.acked
-        with psycopg.connect(pg.url) as db:
-            rows = db.execute(
-                "SELECT a.id, a.submission_id::text, a.status, count(l.id) FROM labeling_assignment a "
-                "LEFT JOIN labeling_steplabel l ON l.assignment_id = a.id WHERE a.id = ANY(%s) GROUP BY a.id",
-                [[a["assignment"] for a in acked]]).fetchall()
-            double = db.execute("SELECT count(*) FROM (SELECT task_id, annotator_id FROM labeling_assignment "
-                                "GROUP BY 1, 2 HAVING count(*) > 1) d").fetchone()[0]
-            over = db.execute("SELECT count(*) FROM labeling_task t JOIN labeling_campaign c ON c.id = t.campaign_id "
-                              "WHERE t.completed > c.overlap").fetchone()[0]
+        audit = audit_submits(pg.url, acked)
     finally:
         pg.stop()
-    stored = {r[0]: r[1:] for r in rows}
-    lost = sum(1 for a in acked if stored.get(a["assignment"]) != (a["submission_id"], "submitted", a["steps"]))
     per_s = Counter(int(s.t - started) for s in samples if s.status == 200)
     before = [per_s[i] for i in range(1, int(down_at - started))] or [0]
     baseline = statistics.median(before)
@@ -152,7 +141,8 @@ def postgres_restart(tmp: Path, args) -> dict:
         "requests": len(samples), "statuses": {str(k): v for k, v in sorted(statuses.items())},
         "unexpected_answers": dict(bad), "dropped_connections": statuses.get(-1, 0),
         "json_503_during_outage": sum(1 for s in samples if s.status == 503 and s.error == "unavailable"),
-        "acknowledged_submits": len(acked), "rows_lost": lost, "double_assignments": double, "tasks_over_overlap": over,
+        "acknowledged_submits": len(acked), "rows_lost": len(audit["lost"]),
+        "double_assignments": audit["double_assignments"], "tasks_over_overlap": audit["tasks_over_overlap"],
         "throughput_before_per_s": baseline,
         "first_200_after_back_s": round(min(after_ok) - up_at, 3) if after_ok else None,
         "recovered_to_80pct_s": round(recovered_80, 1) if recovered_80 is not None else None,

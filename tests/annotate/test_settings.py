@@ -62,7 +62,9 @@ def test_security_defaults():
 
 
 def _deploy_check(**env):
-    full = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    # DJANGO_ALLOW_ASYNC_UNSAFE is set by the browser fixture while it is alive; a deployment never has it.
+    dropped = {"DATABASE_URL", "REDIS_URL", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    full = {k: v for k, v in os.environ.items() if k not in dropped}
     full.update(DJANGO_ENV="production", DJANGO_SECRET_KEY="k" * 30 + "-production-key-for-checks-" + "z" * 20,
                 DATABASE_URL="postgresql://u:p@db.invalid:5432/annotate", REDIS_URL="redis://r.invalid:6379/0", **env)
     return subprocess.run([sys.executable, "manage.py", "check", "--deploy"], cwd=REPO, env=full,

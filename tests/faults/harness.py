@@ -110,7 +110,7 @@ class PrivatePostgres:
     def __init__(self, tmp_path: Path):
         import pgserver
 
-        self.pgdata = tmp_path / "pgdata"
+        self.pgdata = tmp_path / "private-pgdata"  # not APP_DATA_DIR/pgdata, the embedded one
         self.server = pgserver.get_server(self.pgdata, cleanup_mode="stop")
         self.socket_dir = str(self.server.get_postmaster_info().socket_dir)
         self.server.psql(f"CREATE DATABASE {self.DB};")
@@ -165,7 +165,7 @@ class PrivateRedis:
 
     def __init__(self, tmp_path):
         self.port = free_port()
-        self.dir = tmp_path / "redis"
+        self.dir = tmp_path / f"private-redis-{self.port}"
         self.dir.mkdir()
         self.proc = None
         self.url = f"redis://127.0.0.1:{self.port}/0"
@@ -204,3 +204,23 @@ def bulk_label(*, campaign, user, n: int) -> int:
     StepLabel.objects.bulk_create([StepLabel(assignment=a, step=s, rating=1, chosen_completion=0, final=True)
                                    for a in made for s in steps[a.solution_id]], batch_size=5000)
     return len(made)
+
+
+def audit_submits(database_url: str, acked: list[dict]) -> dict:
+    """Read the database behind a load run: the acknowledged submits missing or changed there (each must
+    be stored once, submitted, with its submission id and every step label), double assignments, and
+    tasks labeled more often than their campaign's overlap."""
+    import psycopg
+
+    with psycopg.connect(database_url) as db:
+        rows = db.execute(
+            "SELECT a.id, a.submission_id::text, a.status, count(l.id) FROM labeling_assignment a "
+            "LEFT JOIN labeling_steplabel l ON l.assignment_id = a.id WHERE a.id = ANY(%s) GROUP BY a.id",
+            [[a["assignment"] for a in acked]]).fetchall()
+        double = db.execute("SELECT count(*) FROM (SELECT task_id, annotator_id FROM labeling_assignment "
+                            "GROUP BY 1, 2 HAVING count(*) > 1) d").fetchone()[0]
+        over = db.execute("SELECT count(*) FROM labeling_task t JOIN labeling_campaign c ON c.id = t.campaign_id "
+                          "WHERE t.completed > c.overlap").fetchone()[0]
+    stored = {r[0]: r[1:] for r in rows}
+    lost = [a for a in acked if stored.get(a["assignment"]) != (a["submission_id"], "submitted", a["steps"])]
+    return {"lost": lost, "double_assignments": double, "tasks_over_overlap": over}

@@ -18,11 +18,10 @@ import time
 import urllib.request
 from collections import Counter
 
-import psycopg
 import pytest
 from django.db import connection
 
-from tests.faults.harness import REPO, PrivatePostgres, child_env, free_port, gunicorn, wait_until
+from tests.faults.harness import REPO, PrivatePostgres, audit_submits, child_env, free_port, gunicorn, wait_until
 from tests.faults.load import Load
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
@@ -80,17 +79,9 @@ def test_postgres_restart_under_load_loses_nothing_and_recovers_by_itself(tmp_pa
 
         # Every acknowledged submit is stored, once, with all its step labels.
         acked = load.acked
-        with psycopg.connect(pg.url) as db:
-            rows = db.execute(
-                "SELECT a.id, a.submission_id::text, a.status, count(l.id) FROM labeling_assignment a "
-                "LEFT JOIN labeling_steplabel l ON l.assignment_id = a.id WHERE a.id = ANY(%s) GROUP BY a.id",
-                [[a["assignment"] for a in acked]]).fetchall()
-            stored = {r[0]: r[1:] for r in rows}
-            double = db.execute("SELECT count(*) FROM (SELECT task_id, annotator_id FROM labeling_assignment "
-                                "GROUP BY 1, 2 HAVING count(*) > 1) d").fetchone()[0]
-        lost = [a for a in acked if stored.get(a["assignment"]) != (a["submission_id"], "submitted", a["steps"])]
-        assert lost == [] and len(acked) >= 200
-        assert double == 0
+        audit = audit_submits(pg.url, acked)
+        assert audit["lost"] == [] and len(acked) >= 200
+        assert audit["double_assignments"] == 0 and audit["tasks_over_overlap"] == 0
         print(f"\n{len(samples)} requests, {len(acked)} acknowledged submits, statuses {dict(statuses)}, "
               f"restart took {up_at - down_at:.2f} s, first 200 {first_ok_after - up_at:.2f} s after")
     finally:
