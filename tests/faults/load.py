@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 
 @dataclass
 class Sample:
-    t: float
+    t: float  # when the request was sent
     kind: str
     status: int  # -1: no HTTP answer (connection refused or reset)
     error: str | None  # the JSON error code of a 4xx/5xx, or "not-json"
+    done: float = 0.0  # when its answer (or the broken connection) came back
 
 
 @dataclass
@@ -46,7 +47,7 @@ class Client:
             if self.conn is not None:
                 self.conn.close()
             self.conn = None
-            self.samples.append(Sample(t, kind, -1, None))
+            self.samples.append(Sample(t, kind, -1, None, time.monotonic()))
             return -1, None
         error = None
         payload = None
@@ -57,7 +58,7 @@ class Client:
                 error = "not-json"
         if resp.status >= 400 and error is None:
             error = payload.get("error") if isinstance(payload, dict) else "not-json"
-        self.samples.append(Sample(t, kind, resp.status, error))
+        self.samples.append(Sample(t, kind, resp.status, error, time.monotonic()))
         return resp.status, payload
 
     def run(self, stop: threading.Event) -> None:
