@@ -297,6 +297,7 @@ SPECTACULAR_SETTINGS = {
         "AssignmentStatusEnum": "labeling.models.Assignment.Status",
         "TrainingRunStatusEnum": "active_learning.models.TrainingRun.Status",
         "RevealEnum": "labeling.models.Campaign.Reveal",
+        "AskEnum": "labeling.models.Campaign.Ask",
     },
 }
 

@@ -68,11 +68,12 @@ def assignment_payload(*, assignment) -> dict:
     problem = solution.problem
     steps = list(solution.steps.order_by("index").values_list("text", flat=True))
     labels = {
-        idx: (rating, flagged)
-        for idx, rating, flagged in StepLabel.objects.filter(assignment=a).values_list(
-            "step__index", "rating", "flagged"
+        row[0]: row[1:]
+        for row in StepLabel.objects.filter(assignment=a).values_list(
+            "step__index", "rating", "flagged", "critique", "error_types"
         )
     }
+    unlabeled = (None, False, "", [])
     correction = (
         StepAlternative.objects.filter(assignment=a, kind=StepAlternative.Kind.HUMAN)
         .values_list("text", flat=True)
@@ -86,6 +87,12 @@ def assignment_payload(*, assignment) -> dict:
         "mode": campaign.mode,
         "reveal": campaign.reveal,
         "allow_corrections": campaign.allow_corrections,
+        "critique": campaign.critique,
+        "error_types": campaign.error_types,
+        "error_taxonomy": [
+            {"key": t["key"], "label": t["label"], "description": t.get("description", "")}
+            for t in campaign.error_taxonomy or []
+        ] if campaign.error_types != "off" else [],
         "lease_expires_at": a.lease_expires_at.isoformat() if a.lease_expires_at else None,
         "shown": a.shown_at is not None,
         "problem": problem.text,
@@ -94,8 +101,10 @@ def assignment_payload(*, assignment) -> dict:
             {
                 "index": i,
                 "text": text,
-                "rating": labels.get(i, (None, False))[0],
-                "flagged": bool(labels.get(i, (None, False))[1]),
+                "rating": labels.get(i, unlabeled)[0],
+                "flagged": bool(labels.get(i, unlabeled)[1]),
+                "critique": labels.get(i, unlabeled)[2],
+                "error_types": list(labels.get(i, unlabeled)[3]),
             }
             for i, text in enumerate(steps)
         ],

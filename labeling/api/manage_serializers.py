@@ -28,6 +28,18 @@ class PoolOut(s.Serializer):
     gold = s.IntegerField()
 
 
+class ErrorTypeOut(s.Serializer):
+    key = s.CharField()
+    label = s.CharField()
+    description = s.CharField(allow_blank=True)
+
+
+class ErrorTypeIn(s.Serializer):
+    key = s.SlugField(max_length=32)
+    label = s.CharField(max_length=80)
+    description = s.CharField(max_length=300, required=False, allow_blank=True)
+
+
 class CampaignOut(s.Serializer):
     slug = s.CharField()
     status = s.ChoiceField(choices=Campaign.Status.choices)
@@ -40,6 +52,9 @@ class CampaignOut(s.Serializer):
     qc_rate = s.FloatField()
     lease_minutes = s.IntegerField()
     allow_corrections = s.BooleanField()
+    critique = s.ChoiceField(choices=Campaign.Ask.choices)
+    error_types = s.ChoiceField(choices=Campaign.Ask.choices)
+    error_taxonomy = ErrorTypeOut(many=True)
     instructions = s.CharField(allow_blank=True)
     screening_size = s.IntegerField()
     screening_threshold = s.FloatField()
@@ -71,6 +86,11 @@ class CampaignSettingsIn(s.Serializer):
     qc_rate = s.FloatField(required=False, min_value=0, max_value=1)
     lease_minutes = s.IntegerField(required=False, min_value=1)
     allow_corrections = s.BooleanField(required=False)
+    critique = s.ChoiceField(choices=Campaign.Ask.choices, required=False,
+                             help_text="a written critique of a negative step: off, optional, or required")
+    error_types = s.ChoiceField(choices=Campaign.Ask.choices, required=False,
+                                help_text="error types of a negative step: off, optional, or required")
+    error_taxonomy = ErrorTypeIn(many=True, required=False, help_text="1 to 9 types; keys are stored with the labels")
     instructions = s.CharField(required=False, allow_blank=True)
     screening_size = s.IntegerField(required=False, min_value=0)
     screening_threshold = s.FloatField(required=False, min_value=0, max_value=1)

@@ -1,6 +1,8 @@
 from rest_framework import serializers
 
-from labeling.models import Assignment
+from labeling.models import Assignment, Campaign
+from labeling.models.campaigns import MAX_ERROR_TYPES
+from labeling.services.submissions import MAX_CRITIQUE
 
 # Bounds a database column can hold: a bigint of milliseconds is 292 million years; a year of
 # active labeling (3.2e10 ms) per task is already absurd, so anything past 1e12 is a client bug.
@@ -13,6 +15,11 @@ class RatingSerializer(serializers.Serializer):
     step = serializers.IntegerField(min_value=0, max_value=MAX_STEP)
     rating = serializers.ChoiceField(choices=[-1, 0, 1])
     flagged = serializers.BooleanField(default=False)
+    critique = serializers.CharField(allow_blank=True, default="", max_length=MAX_CRITIQUE, trim_whitespace=False,
+                                     help_text="on a negative step: what is wrong with it (Markdown and math)")
+    error_types = serializers.ListField(
+        child=serializers.CharField(max_length=32), default=list, max_length=MAX_ERROR_TYPES,
+        help_text="on a negative step: keys from the campaign's error_taxonomy")
 
 
 class StepStateSerializer(serializers.Serializer):
@@ -96,6 +103,14 @@ class StepSerializer(serializers.Serializer):
     text = serializers.CharField()
     rating = serializers.IntegerField(allow_null=True)
     flagged = serializers.BooleanField()
+    critique = serializers.CharField(allow_blank=True)
+    error_types = serializers.ListField(child=serializers.CharField())
+
+
+class ErrorTypeSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    label = serializers.CharField()
+    description = serializers.CharField(allow_blank=True)
 
 
 class TaskPayloadSerializer(serializers.Serializer):
@@ -107,6 +122,11 @@ class TaskPayloadSerializer(serializers.Serializer):
     mode = serializers.CharField()
     reveal = serializers.ChoiceField(choices=["all", "progressive"])
     allow_corrections = serializers.BooleanField()
+    critique = serializers.ChoiceField(choices=Campaign.Ask.choices,
+                                       help_text="whether a negative step takes a written critique")
+    error_types = serializers.ChoiceField(choices=Campaign.Ask.choices,
+                                          help_text="whether a negative step takes error types")
+    error_taxonomy = ErrorTypeSerializer(many=True, help_text="the types to pick from; digit n picks the n-th")
     lease_expires_at = serializers.DateTimeField(allow_null=True)
     shown = serializers.BooleanField(help_text="false while it is only fetched ahead")
     problem = serializers.CharField()

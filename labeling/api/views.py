@@ -17,7 +17,8 @@ from labeling.services import submissions
 
 
 def _ratings(data) -> list[submissions.RatingIn]:
-    return [submissions.RatingIn(step=r["step"], rating=r["rating"], flagged=r["flagged"]) for r in data["ratings"]]
+    return [submissions.RatingIn(step=r["step"], rating=r["rating"], flagged=r["flagged"], critique=r["critique"],
+                                 error_types=tuple(r["error_types"])) for r in data["ratings"]]
 
 
 def _payload(assignment) -> Response:

@@ -18,6 +18,12 @@ class CampaignSettingsForm(forms.Form):
     lease_minutes = forms.IntegerField(min_value=1, max_value=7 * 24 * 60, label="Lease (minutes)")
     show_ground_truth = forms.BooleanField(required=False, label="Show the ground-truth answer")
     allow_corrections = forms.BooleanField(required=False, label="Annotators may write the corrected step")
+    critique = forms.ChoiceField(choices=Campaign.Ask.choices, label="Critique of a negative step",
+                                 help_text="a written explanation of what is wrong (generative-verifier data)")
+    error_types = forms.ChoiceField(choices=Campaign.Ask.choices, label="Error types of a negative step")
+    error_taxonomy = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 9, "data-role": "error-taxonomy"}), label="Error taxonomy",
+        help_text="one type per line, 'key: label: description' (up to 9; digits 1-9 pick them, in this order)")
     screening_size = forms.IntegerField(min_value=0, max_value=1000, label="Screening items for new annotators")
     screening_threshold = forms.FloatField(min_value=0, max_value=1, label="Screening pass mark (step accuracy)")
     autopause_window = forms.IntegerField(min_value=0, max_value=1000, label="Auto-pause window (gold items)")
@@ -30,12 +36,20 @@ class CampaignSettingsForm(forms.Form):
     @classmethod
     def for_campaign(cls, campaign: Campaign, data=None) -> CampaignSettingsForm:
         initial = {name: getattr(campaign, name) for name in cls.base_fields}
+        initial["error_taxonomy"] = taxonomy_text(campaign.error_taxonomy)
         return cls(data=data, initial=initial)
 
     @classmethod
     def defaults(cls, data=None) -> CampaignSettingsForm:
         initial = {name: Campaign._meta.get_field(name).get_default() for name in cls.base_fields}
+        initial["error_taxonomy"] = taxonomy_text(initial["error_taxonomy"])
         return cls(data=data, initial=initial)
+
+
+def taxonomy_text(taxonomy: list[dict]) -> str:
+    """The taxonomy as the form edits it (the service parses it back: `taxonomy_clean`)."""
+    return "\n".join(": ".join(p for p in (t["key"], t["label"], t.get("description", "")) if p)
+                     for t in taxonomy or [])
 
 
 class NewCampaignForm(CampaignSettingsForm):

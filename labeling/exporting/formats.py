@@ -2,7 +2,14 @@
 
 - prm800k: the PRM800K line schema, one line per labeled solution.
 - trl: TRL stepwise supervision rows {"prompt", "completions", "labels"}.
-- processbench: {"id", "generator", "problem", "steps", "final_answer_correct", "label"}.
+- processbench: {"id", "generator", "problem", "steps", "final_answer_correct", "label"}, plus
+  "error_types" of the labeled first error.
+- critique: generative-verifier rows: the steps up to the first error, its index, the critique
+  and the rating (solutions rated to the end with no error are rows too, with no critique).
+
+Critiques and error types travel in every format that can carry them: prm800k puts them in
+the rated completion (only when there are some, so records without them stay byte-exact),
+processbench and critique carry them as fields, and trl (a fixed three-column schema) drops them.
 """
 
 from __future__ import annotations
@@ -11,7 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-EXPORT_FORMATS = ("prm800k", "trl", "processbench")
+EXPORT_FORMATS = ("prm800k", "trl", "processbench", "critique")
 # none: one row per labeling; majority: per-step majority vote per solution;
 # adjudicated: a resolved adjudication where there is one, else majority
 # (which for a single labeling is that labeling).
@@ -28,6 +35,8 @@ class StepRating:
     rating: int | None
     flagged: bool | None = False
     chosen_completion: int | None = None
+    critique: str = ""
+    error_types: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -106,6 +115,10 @@ def prm800k_record(ls: LabeledSolution) -> dict:
             step_extra = override.extra.get("step", {})
         else:
             first = {"text": ls.steps[r.index], "rating": r.rating, "flagged": r.flagged}
+            if r.critique:
+                first["critique"] = r.critique
+            if r.error_types:
+                first["error_types"] = list(r.error_types)
             step_extra = {}
         completions = [first]
         for a in sorted((a for a in alts if a.kind == "alternative" and a.position > 0), key=lambda a: a.position):
@@ -205,7 +218,18 @@ def first_error_label(ratings: list[int | None]) -> int | None:
     return -1
 
 
-def processbench_row(*, row_id: str, ls: LabeledSolution, ratings: list[int | None]) -> dict | None:
+def error_types_at(labels: list[LabeledSolution], index: int) -> list[str]:
+    """The error types the labelings give step `index`, most often given first (ties by name)."""
+    counts: Counter = Counter()
+    for ls in labels:
+        for r in ls.ratings:
+            if r.index == index and r.rating == -1:
+                counts.update(dict.fromkeys(r.error_types, 1))
+    return [t for t, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+
+def processbench_row(*, row_id: str, ls: LabeledSolution, ratings: list[int | None],
+                     labels: list[LabeledSolution] | None = None) -> dict | None:
     label = first_error_label(ratings)
     if label is None:
         return None
@@ -216,4 +240,40 @@ def processbench_row(*, row_id: str, ls: LabeledSolution, ratings: list[int | No
         "steps": ls.steps,
         "final_answer_correct": ls.answer_is_correct,
         "label": label,
+        "error_types": error_types_at(labels or [ls], label) if label >= 0 else [],
+    }
+
+
+def critique_row(*, row_id: str, ls: LabeledSolution) -> dict | None:
+    """One labeling as a generative-verifier training row, or None when it has no use as one.
+
+    A labeling with a first error gives the steps up to and including it, its 0-based index,
+    the critique and the error step's rating (-1); one rated to the end with no negative gives
+    every step, error_step -1 and an empty critique (a verifier must also learn to accept).
+    A first error without a critique is skipped: there is nothing to learn to write.
+    """
+    ratings = ratings_list(ls)
+    label = first_error_label(ratings)
+    if label is None:
+        return None
+    by_index = {r.index: r for r in ls.ratings}
+    if label >= 0:
+        err = by_index[label]
+        if not err.critique:
+            return None
+        steps, critique, types, rating = ls.steps[: label + 1], err.critique, list(err.error_types), -1
+    else:
+        steps, critique, types, rating = ls.steps, "", [], 1
+    return {
+        "id": row_id,
+        "problem": ls.problem,
+        "steps": steps,
+        "step_ratings": ratings[: len(steps)],
+        "error_step": label,
+        "critique": critique,
+        "error_types": types,
+        "rating": rating,
+        "final_answer_correct": ls.answer_is_correct,
+        "generator": ls.generator,
+        "labeler": ls.labeler,
     }

@@ -85,12 +85,14 @@ def _load(
     ):
         steps[sid].append(text)
     ratings: dict[int, list[StepRating]] = defaultdict(list)
-    for aid, idx, rating, flagged, chosen in (
+    for aid, idx, rating, flagged, chosen, critique, types in (
         StepLabel.objects.filter(assignment_id__in=a_ids)
         .order_by("assignment_id", "step__index")
-        .values_list("assignment_id", "step__index", "rating", "flagged", "chosen_completion")
+        .values_list("assignment_id", "step__index", "rating", "flagged", "chosen_completion", "critique",
+                     "error_types")
     ):
-        ratings[aid].append(StepRating(index=idx, rating=rating, flagged=flagged, chosen_completion=chosen))
+        ratings[aid].append(StepRating(index=idx, rating=rating, flagged=flagged, chosen_completion=chosen,
+                                       critique=critique, error_types=types))
     alternatives: dict[int, list[Alternative]] = defaultdict(list)
     for alt in StepAlternative.objects.filter(assignment_id__in=a_ids).select_related("step").order_by(
         "assignment_id", "step__index", "position"

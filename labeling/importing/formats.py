@@ -142,8 +142,20 @@ def _parse_timestamp(raw) -> datetime:
     return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
+def _check_critique(obj: dict, where: str) -> None:
+    # Our own prm800k export writes these on a rated completion; they become the step label's.
+    if "critique" in obj:
+        _str(obj["critique"], f"{where}.critique", allow_empty=True)
+    if "error_types" in obj:
+        types = obj["error_types"]
+        if not isinstance(types, list) or len(types) > 9 or not all(
+                isinstance(t, str) and 1 <= len(t) <= 32 for t in types):
+            raise RecordError(f"'{where}.error_types' must be a list of at most 9 keys of 1 to 32 characters")
+
+
 def _parse_completion(obj, where: str) -> ParsedCompletion:
     obj = _dict(obj, where)
+    _check_critique(obj, where)
     return ParsedCompletion(
         text=_str(_require(obj, "text", f"{where}."), f"{where}.text", allow_empty=True),
         rating=_rating(obj.get("rating"), f"{where}.rating"),

@@ -21,6 +21,11 @@ def add_arguments(parser, *, prefix_help: str = "") -> None:
     g.add_argument("--lease-minutes", type=int, help="lease of a task on screen (default 30)")
     g.add_argument("--screening-size", type=int, help="gold items a new annotator labels first (default 0)")
     g.add_argument("--hourly-rate", help="cost of an active hour, for the time and cost report")
+    g.add_argument("--critique", choices=Campaign.Ask.values, help="critique of a negative step (default optional)")
+    g.add_argument("--error-types", choices=Campaign.Ask.values,
+                   help="error types of a negative step (default optional)")
+    g.add_argument("--error-taxonomy-file", type=Path,
+                   help="error types, one per line 'key: label: description' (default: PRMBench's categories)")
     g.add_argument("--instructions-file", type=Path, help="Markdown instructions shown to annotators")
     g.add_argument("--annotators", default="", help="comma-separated usernames or emails (new emails are invited)")
     g.add_argument("--experts", default="", help="annotators who may also adjudicate")
@@ -31,7 +36,7 @@ def settings_from(opts: dict) -> dict:
     out = {}
     for opt, name in [("mode", "mode"), ("reveal", "reveal"), ("overlap", "overlap"), ("qc_rate", "qc_rate"),
                       ("lease_minutes", "lease_minutes"), ("screening_size", "screening_size"),
-                      ("hourly_rate", "hourly_rate")]:
+                      ("hourly_rate", "hourly_rate"), ("critique", "critique"), ("error_types", "error_types")]:
         if opts.get(opt) is not None:
             out[name] = opts[opt]
     if opts.get("instructions_file"):
@@ -39,6 +44,11 @@ def settings_from(opts: dict) -> dict:
             out["instructions"] = Path(opts["instructions_file"]).read_text()
         except OSError as exc:
             raise CommandError(f"cannot read --instructions-file: {exc}") from exc
+    if opts.get("error_taxonomy_file"):
+        try:
+            out["error_taxonomy"] = Path(opts["error_taxonomy_file"]).read_text()
+        except OSError as exc:
+            raise CommandError(f"cannot read --error-taxonomy-file: {exc}") from exc
     return out
 
 

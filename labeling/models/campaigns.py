@@ -6,6 +6,25 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+# PRMBench's error categories (Song et al., 2025), as the default taxonomy of a new campaign.
+# Keys are stored with the labels; labels and descriptions are what annotators read.
+DEFAULT_ERROR_TAXONOMY = (
+    ("calculation", "Calculation error", "arithmetic or algebra done wrong"),
+    ("reasoning", "Logical or reasoning error", "the step does not follow from what came before"),
+    ("misread", "Misread problem", "uses a condition or quantity the problem does not state"),
+    ("unjustified", "Unjustified claim", "asserts something true or false without the reason it needs"),
+    ("incomplete", "Skipped or incomplete step", "leaves out a case or a step the argument needs"),
+    ("hallucination", "Hallucinated fact", "a made-up theorem, formula or fact"),
+    ("notation", "Notation", "wrong or inconsistent notation or units"),
+    ("other", "Other", "say what in the critique"),
+)
+# Digits 1-9 pick types on the labeling page.
+MAX_ERROR_TYPES = 9
+
+
+def default_error_taxonomy() -> list[dict]:
+    return [{"key": k, "label": label, "description": d} for k, label, d in DEFAULT_ERROR_TAXONOMY]
+
 
 @pghistory.track(pghistory.InsertEvent("campaign"), pghistory.UpdateEvent("campaign"), model_name="CampaignEvent")
 class Campaign(models.Model):
@@ -25,6 +44,13 @@ class Campaign(models.Model):
         ALL = "all", "Show every step; rows after the first negative are dimmed"
         PROGRESSIVE = "progressive", "Reveal one step at a time"
 
+    class Ask(models.TextChoices):
+        """How a campaign asks for something on a negative step (a critique, error types)."""
+
+        OFF = "off", "Not asked"
+        OPTIONAL = "optional", "Optional"
+        REQUIRED = "required", "Required on the first error"
+
     slug = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
@@ -39,6 +65,11 @@ class Campaign(models.Model):
     qc_rate = models.FloatField(default=0.05)
     lease_minutes = models.PositiveIntegerField(default=30)
     allow_corrections = models.BooleanField(default=True)
+    # A written explanation of what is wrong with a negative step (generative-verifier data).
+    critique = models.CharField(max_length=16, choices=Ask.choices, default=Ask.OPTIONAL)
+    # Error types picked on a negative step, from `error_taxonomy` ([{key, label, description}]).
+    error_types = models.CharField(max_length=16, choices=Ask.choices, default=Ask.OPTIONAL)
+    error_taxonomy = models.JSONField(default=default_error_taxonomy, blank=True)
     instructions = models.TextField(blank=True, help_text="Markdown shown to annotators.")
     # Screening: a new annotator labels this many gold items first (0 = none).
     screening_size = models.PositiveSmallIntegerField(default=0)
@@ -67,6 +98,10 @@ class Campaign(models.Model):
             ),
             models.CheckConstraint(condition=Q(mode__in=["first_error", "all_steps"]), name="campaign_mode_valid"),
             models.CheckConstraint(condition=Q(reveal__in=["all", "progressive"]), name="campaign_reveal_valid"),
+            models.CheckConstraint(condition=Q(critique__in=["off", "optional", "required"]),
+                                   name="campaign_critique_valid"),
+            models.CheckConstraint(condition=Q(error_types__in=["off", "optional", "required"]),
+                                   name="campaign_error_types_valid"),
             models.CheckConstraint(condition=Q(status__in=["active", "paused", "closed", "archived"]),
                                    name="campaign_status_valid"),
             models.CheckConstraint(condition=Q(hourly_rate__isnull=True) | Q(hourly_rate__gte=0),

@@ -1,6 +1,7 @@
 import pghistory
 import pgtrigger
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 
@@ -115,7 +116,7 @@ def _changed(*fields):
 
 
 FINAL_CHANGED = pgtrigger.Q(old__final=True) & _changed("rating", "flagged", "chosen_completion", "final",
-                                                         "assignment", "step")
+                                                         "assignment", "step", "critique", "error_types")
 
 
 @pghistory.track(
@@ -137,6 +138,10 @@ class StepLabel(models.Model):
     chosen_completion = models.SmallIntegerField(null=True, blank=True)
     # True once submitted (or imported): the label the campaign keeps. Drafts are False.
     final = models.BooleanField(default=False)
+    # On a negative step: what is wrong with it (Markdown with math), and its error types (keys of
+    # the campaign's taxonomy). Empty elsewhere; a submit refuses them on other ratings.
+    critique = models.TextField(blank=True, default="")
+    error_types = ArrayField(models.CharField(max_length=32), default=list, blank=True)
     labeled_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -184,6 +189,8 @@ class GoldStepLabel(models.Model):
     step = models.OneToOneField("labeling.Step", on_delete=models.CASCADE, related_name="gold")
     solution = models.ForeignKey("labeling.Solution", on_delete=models.CASCADE, related_name="gold_labels")
     rating = models.SmallIntegerField(choices=RATING_CHOICES)
+    # The reference error types of a negative gold step (empty: not given).
+    error_types = ArrayField(models.CharField(max_length=32), default=list, blank=True)
     note = models.TextField(blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"

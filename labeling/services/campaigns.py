@@ -13,6 +13,7 @@ from django.utils.text import slugify
 
 from labeling.errors import Conflict, NotFound, ValidationFailed
 from labeling.models import Assignment, Campaign, Membership, Task
+from labeling.models.campaigns import MAX_ERROR_TYPES
 from labeling.services.assignments import free_slot
 from labeling.services.users import profile_get_or_create
 
@@ -22,7 +23,7 @@ User = get_user_model()
 SETTINGS = (
     "name", "description", "mode", "reveal", "overlap", "show_ground_truth", "qc_rate", "lease_minutes",
     "allow_corrections", "instructions", "screening_size", "screening_threshold", "autopause_window",
-    "autopause_threshold", "hourly_rate",
+    "autopause_threshold", "hourly_rate", "critique", "error_types", "error_taxonomy",
 )
 # Status moves a manager may make; archived campaigns come back as closed.
 STATUS_MOVES = {
@@ -91,6 +92,43 @@ def _rate(value) -> Decimal | None:
     return v
 
 
+def taxonomy_clean(value) -> list[dict]:
+    """An error taxonomy: 1 to 9 types (digits pick them), each {key, label, description?}.
+
+    Keys are stored with the labels, so they are short slugs and unique; a label
+    or description is what annotators read. A removed key stays on the labels
+    that carry it (the dashboard lists it as it is).
+    """
+    if isinstance(value, str):
+        # The dashboard's form: one type per line, "key: label: description" (description optional).
+        rows = []
+        for n, line in enumerate(value.splitlines(), 1):
+            if not line.strip():
+                continue
+            parts = [p.strip() for p in line.split(":", 2)]
+            if len(parts) < 2:
+                raise ValidationFailed(
+                    f"error taxonomy line {n}: write it as 'key: label' or 'key: label: description'")
+            rows.append({"key": parts[0], "label": parts[1], "description": parts[2] if len(parts) > 2 else ""})
+        value = rows
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_ERROR_TYPES:
+        raise ValidationFailed(f"error_taxonomy must list 1 to {MAX_ERROR_TYPES} error types")
+    out, seen = [], set()
+    for i, t in enumerate(value):
+        if not isinstance(t, dict) or set(t) - {"key", "label", "description"}:
+            raise ValidationFailed(f"error_taxonomy[{i}] must be an object with key, label and description")
+        key = t.get("key")
+        if not isinstance(key, str) or slugify(key) != key or not 1 <= len(key) <= 32:
+            raise ValidationFailed(f"error_taxonomy[{i}].key must be 1 to 32 lowercase letters, digits or hyphens")
+        if key in seen:
+            raise ValidationFailed(f"error_taxonomy: the key '{key}' appears twice")
+        seen.add(key)
+        label = _text(f"error_taxonomy[{i}].label", t.get("label"), limit=80, required=True)
+        description = _text(f"error_taxonomy[{i}].description", t.get("description", ""), limit=300)
+        out.append({"key": key, "label": label, "description": description.strip()})
+    return out
+
+
 def settings_clean(changes: dict) -> dict:
     """Check campaign settings; returns them converted. Unknown names are refused."""
     unknown = sorted(set(changes) - set(SETTINGS))
@@ -120,6 +158,11 @@ def settings_clean(changes: dict) -> dict:
             value = _bool(name, value)
         elif name == "hourly_rate":
             value = _rate(value)
+        elif name in ("critique", "error_types"):
+            if value not in Campaign.Ask.values:
+                raise ValidationFailed(f"{name} must be one of {', '.join(Campaign.Ask.values)}")
+        elif name == "error_taxonomy":
+            value = taxonomy_clean(value)
         out[name] = value
     return out
 

@@ -22,6 +22,7 @@ from labeling.exporting import selectors
 from labeling.exporting.formats import (
     AGGREGATIONS,
     EXPORT_FORMATS,
+    critique_row,
     majority_ratings,
     prm800k_record,
     processbench_row,
@@ -46,8 +47,8 @@ def export_params_check(fmt: str, aggregate: str) -> None:
         raise ValidationFailed(f"unknown export format {fmt!r}; choose from {', '.join(EXPORT_FORMATS)}")
     if aggregate not in AGGREGATIONS:
         raise ValidationFailed(f"unknown aggregation {aggregate!r}; choose from {', '.join(AGGREGATIONS)}")
-    if fmt == "prm800k" and aggregate != "none":
-        raise ValidationFailed("the prm800k format has one line per labeler; use the aggregation 'none'")
+    if fmt in ("prm800k", "critique") and aggregate != "none":
+        raise ValidationFailed(f"the {fmt} format has one line per labeler and solution; use the aggregation 'none'")
 
 
 def export_rows(
@@ -73,6 +74,13 @@ def export_rows(
             emit(row)
             yield row
         return
+    if fmt == "critique":
+        for ls in selectors.labeled_solutions(campaign, chunk=chunk):
+            row = None if ls.finish_reason == "bad_problem" else critique_row(
+                row_id=f"{campaign.slug}-{ls.solution_id}-{ls.labeler}", ls=ls)
+            if emit(row):
+                yield row
+        return
     if aggregate == "none":
         for ls in selectors.labeled_solutions(campaign, chunk=chunk):
             if ls.finish_reason == "bad_problem":
@@ -90,15 +98,16 @@ def export_rows(
             emit(None)
             continue
         ratings = resolved.get(usable[0].solution_id) or majority_ratings(usable)
-        row = _derived(fmt, usable[0], ratings, f"{campaign.slug}-{usable[0].solution_id}", neutral_is_correct)
+        row = _derived(fmt, usable[0], ratings, f"{campaign.slug}-{usable[0].solution_id}", neutral_is_correct,
+                       usable)
         if emit(row):
             yield row
 
 
-def _derived(fmt, ls, ratings, row_id, neutral_is_correct):
+def _derived(fmt, ls, ratings, row_id, neutral_is_correct, labels=None):
     if fmt == "trl":
         return trl_row(ls.problem, ls.steps, ratings, neutral_is_correct=neutral_is_correct)
-    return processbench_row(row_id=row_id, ls=ls, ratings=ratings)
+    return processbench_row(row_id=row_id, ls=ls, ratings=ratings, labels=labels)
 
 
 def export_lines(**kwargs) -> Iterator[bytes]:

@@ -367,10 +367,13 @@ class _BatchWriter:
                     extra["step"] = ls.extra
                 if first.extra:
                     extra["completion"] = first.extra
+                negative = ls.path.rating == -1
                 step_labels.append(
                     StepLabel(
                         assignment_id=assignment.pk, step_id=step_id, rating=ls.path.rating,
                         flagged=ls.path.flagged, chosen_completion=ls.chosen_completion, final=True,
+                        critique=(ls.path.extra.get("critique") or "").strip() if negative else "",
+                        error_types=list(dict.fromkeys(ls.path.extra.get("error_types") or [])) if negative else [],
                     )
                 )
                 if p.steps[i] != first.text or extra or ls.path is not first:

@@ -30,11 +30,19 @@ FINISH_REASONS = set(Assignment.FinishReason.values)
 MAX_HISTORY = 200
 
 
+# A critique is a paragraph or two; past this it is a paste gone wrong.
+MAX_CRITIQUE = 10000
+
+
 @dataclass(frozen=True)
 class RatingIn:
     step: int
     rating: int
     flagged: bool = False
+    # Only on a negative step (a submit refuses them elsewhere; a draft keeps them, so changing
+    # a rating and back does not lose what was written).
+    critique: str = ""
+    error_types: tuple[str, ...] = ()
 
 
 def _step_ids(a: Assignment) -> dict[int, int]:
@@ -47,8 +55,14 @@ def _check_step(step, n_steps: int, what: str) -> int:
     return step
 
 
-def _clean_ratings(ratings: list[RatingIn], n_steps: int) -> list[RatingIn]:
+def taxonomy_keys(campaign: Campaign) -> list[str]:
+    return [t["key"] for t in campaign.error_taxonomy or []]
+
+
+def _clean_ratings(ratings: list[RatingIn], n_steps: int, campaign: Campaign) -> list[RatingIn]:
     seen = set()
+    keys = set(taxonomy_keys(campaign))
+    out = []
     for r in ratings:
         _check_step(r.step, n_steps, "ratings")
         if r.rating not in (-1, 0, 1):
@@ -56,7 +70,41 @@ def _clean_ratings(ratings: list[RatingIn], n_steps: int) -> list[RatingIn]:
         if r.step in seen:
             raise ValidationFailed(f"step {r.step} is rated twice")
         seen.add(r.step)
-    return sorted(ratings, key=lambda r: r.step)
+        critique = r.critique or ""
+        if not isinstance(critique, str) or len(critique) > MAX_CRITIQUE or "\x00" in critique:
+            raise ValidationFailed(
+                f"critique of step {r.step} must be text of at most {MAX_CRITIQUE:,} characters, without NUL")
+        types = tuple(dict.fromkeys(r.error_types or ()))  # order kept, repeats dropped
+        if types and campaign.error_types == Campaign.Ask.OFF:
+            raise ValidationFailed("this campaign does not take error types")
+        unknown = [t for t in types if t not in keys]
+        if unknown:
+            raise ValidationFailed(
+                f"error type(s) {', '.join(map(repr, unknown))} of step {r.step} are not in this campaign's "
+                f"taxonomy ({', '.join(sorted(keys)) or 'empty'})")
+        if critique.strip() and campaign.critique == Campaign.Ask.OFF:
+            raise ValidationFailed("this campaign does not take critiques")
+        out.append(RatingIn(step=r.step, rating=r.rating, flagged=r.flagged, critique=critique.strip(),
+                            error_types=types))
+    return sorted(out, key=lambda r: r.step)
+
+
+def validate_critiques(*, campaign: Campaign, ratings: list[RatingIn], finish_reason: str) -> None:
+    """On submit: critiques and types sit on negative steps only, and what the campaign requires is there."""
+    for r in ratings:
+        if r.rating != -1 and (r.critique or r.error_types):
+            raise ValidationFailed(
+                f"step {r.step} is rated {r.rating:+d}: only a negative step carries a critique or error types")
+    negatives = [r for r in ratings if r.rating == -1]
+    if finish_reason != "found_error" or not negatives:
+        return
+    first = negatives[0]
+    if campaign.critique == Campaign.Ask.REQUIRED and not first.critique:
+        raise ValidationFailed(
+            f"this campaign asks for a critique of the first error: say what is wrong with step {first.step + 1}")
+    if campaign.error_types == Campaign.Ask.REQUIRED and not first.error_types:
+        raise ValidationFailed(
+            f"this campaign asks for the error type of the first error: pick one for step {first.step + 1}")
 
 
 def clean_ui(ui: dict | None, n_steps: int) -> dict:
@@ -90,12 +138,13 @@ def _replace_labels(a: Assignment, ratings: list[RatingIn], step_ids: dict[int, 
     StepLabel.objects.bulk_create(
         [
             StepLabel(assignment=a, step_id=step_ids[r.step], rating=r.rating, flagged=r.flagged,
-                      chosen_completion=None if r.rating == -1 else 0, final=final)
+                      chosen_completion=None if r.rating == -1 else 0, final=final, critique=r.critique,
+                      error_types=list(r.error_types))
             for r in ratings
         ],
         update_conflicts=True,
         unique_fields=["assignment", "step"],
-        update_fields=["rating", "flagged", "chosen_completion", "final", "labeled_at"],
+        update_fields=["rating", "flagged", "chosen_completion", "final", "critique", "error_types", "labeled_at"],
     )
 
 
@@ -113,7 +162,7 @@ def assignment_save_draft(
     a = own_locked(assignment_id=assignment_id, user=user)
     require_live_lease(a)
     step_ids = _step_ids(a)
-    ratings = _clean_ratings(ratings, len(step_ids))
+    ratings = _clean_ratings(ratings, len(step_ids), a.campaign)
     ui = clean_ui(ui, len(step_ids))
     _replace_labels(a, ratings, step_ids, final=False)
     a.active_ms = max(a.active_ms, int(active_ms or 0))
@@ -171,7 +220,9 @@ def assignment_submit(
     A replay (same submission id) returns the stored assignment and writes
     nothing. A submitted one (another tab) is refused with AlreadySubmitted,
     an expired one with LeaseExpired, a foreign one with Forbidden; the
-    client keeps its draft. Ratings must fit the campaign mode. In the same
+    client keeps its draft. Ratings must fit the campaign mode; critiques and
+    error types sit on negative steps only, with types from the campaign's
+    taxonomy, and what the campaign requires of the first error is there. In the same
     transaction the label summary is written and the QC consequences are
     applied (gold score, screening verdict, auto-pause, adjudication queue).
     """
@@ -184,10 +235,11 @@ def assignment_submit(
     require_live_lease(a)
     campaign = a.campaign
     step_ids = _step_ids(a)
-    ratings = _clean_ratings(ratings, len(step_ids))
+    ratings = _clean_ratings(ratings, len(step_ids), campaign)
     reason = validate_submission(
         mode=campaign.mode, n_steps=len(step_ids), ratings=ratings, finish_reason=finish_reason, note=note
     )
+    validate_critiques(campaign=campaign, ratings=ratings, finish_reason=reason)
     corrected_step = (corrected_step or "").strip()
     negatives = [r.step for r in ratings if r.rating == -1]
     if corrected_step:

@@ -10,7 +10,7 @@ from labeling.services.exports import labels_export
 
 
 class Command(BaseCommand):
-    help = "Export a campaign's submitted labels as JSONL (prm800k, trl or processbench)."
+    help = "Export a campaign's submitted labels as JSONL (prm800k, trl, processbench or critique)."
 
     def add_arguments(self, parser):
         parser.add_argument("--campaign", required=True, help="campaign slug")

@@ -159,7 +159,7 @@ def _settings_form(w, **changes):
     from labeling.dashboard.forms import CampaignSettingsForm
 
     c = Campaign.objects.get(pk=w["campaign"].pk)
-    body = {name: getattr(c, name) for name in CampaignSettingsForm.base_fields}
+    body = dict(CampaignSettingsForm.for_campaign(c).initial)
     body = {k: ("" if v is None else v) for k, v in {**body, **changes}.items() if v is not False}
     return body
 

@@ -89,7 +89,7 @@ def test_processbench_label_is_first_negative_or_minus_one():
     rows = list(export_rows(campaign=campaign, fmt="processbench", stats=stats))
     assert [r["label"] for r in rows] == [1, -1]
     assert rows[0]["steps"] == STEPS and rows[0]["final_answer_correct"] is True
-    assert set(rows[0]) == {"id", "generator", "problem", "steps", "final_answer_correct", "label"}
+    assert set(rows[0]) == {"id", "generator", "problem", "steps", "final_answer_correct", "label", "error_types"}
     assert stats == {"rows": 2, "skipped": 1}
 
 
