@@ -15,6 +15,7 @@ from labeling.api import manage_serializers as out
 from labeling.api.manage import ManagerView
 from labeling.dashboard import campaign_selectors as csel
 from labeling.dashboard import costs
+from labeling.dashboard.error_types import error_type_report
 from labeling.dashboard.history import campaign_history
 from labeling.errors import Forbidden, ValidationFailed
 from labeling.services import campaigns as camp_svc
@@ -146,3 +147,11 @@ class HistoryView(ManagerView):
         d = q.validated_data
         return Response({"results": campaign_history(campaign=campaign, solution_id=d.get("solution"),
                                                      annotator_id=d.get("annotator"), limit=d["limit"])})
+
+
+class ErrorTypesView(ManagerView):
+    @extend_schema(responses={200: out.ErrorTypeReportOut},
+                   description="What annotators say is wrong with negative steps: error-type counts over the "
+                               "campaign and per annotator, critiques written, and agreement with gold types.")
+    def get(self, request, slug):
+        return Response(error_type_report(campaign=self.campaign(request, slug)))

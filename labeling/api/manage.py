@@ -27,6 +27,16 @@ class RatingsIn(serializers.Serializer):
     note = serializers.CharField(required=False, allow_blank=True, default="")
 
 
+class GoldTypesIn(serializers.Serializer):
+    step = serializers.IntegerField(min_value=0, max_value=32767)
+    types = serializers.ListField(child=serializers.CharField(max_length=32), max_length=9)
+
+
+class GoldIn(RatingsIn):
+    error_types = GoldTypesIn(many=True, required=False, help_text=(
+        "reference error types of negative gold steps; when left out, a step that stays negative keeps its types"))
+
+
 class ResolveIn(RatingsIn):
     as_gold = serializers.BooleanField(required=False, default=False)
 
@@ -103,17 +113,19 @@ class AdjudicationResolveView(ManagerView):
 
 
 class GoldView(ManagerView):
-    @extend_schema(request=RatingsIn, responses={200: out.GoldSetOut})
+    @extend_schema(request=GoldIn, responses={200: out.GoldSetOut})
     def put(self, request, slug, solution_id):
         campaign = self.campaign(request, slug)
-        ser = RatingsIn(data=request.data)
+        ser = GoldIn(data=request.data)
         ser.is_valid(raise_exception=True)
         # Only the campaign's own pool: a manager must not reach into other campaigns.
         solution = Solution.objects.filter(pk=solution_id, tasks__campaign=campaign).first()
         if solution is None:
             raise NotFound(f"solution {solution_id} is not in campaign '{campaign.slug}'")
-        task = qc_svc.gold_set(campaign=campaign, solution=solution, ratings=ser.validated_data["ratings"],
-                               user=request.user, note=ser.validated_data["note"])
+        d = ser.validated_data
+        types = {t["step"]: t["types"] for t in d["error_types"]} if "error_types" in d else None
+        task = qc_svc.gold_set(campaign=campaign, solution=solution, ratings=d["ratings"], user=request.user,
+                               note=d["note"], error_types=types)
         return Response({"solution": solution.pk, "task": task.pk, "is_gold": task.is_gold})
 
 

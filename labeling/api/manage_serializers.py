@@ -356,3 +356,39 @@ class HistoryEventOut(s.Serializer):
 
 class HistoryOut(s.Serializer):
     results = HistoryEventOut(many=True)
+
+
+# --- error types ----------------------------------------------------------------------------------
+
+
+class AgainstGoldOut(s.Serializer):
+    compared = s.IntegerField(help_text="negative gold steps with reference types that were also rated negative")
+    match = s.FloatField(allow_null=True, help_text="share of those where the types shared one with gold")
+    jaccard = s.FloatField(allow_null=True, help_text="mean |A∩G| / |A∪G| of the types")
+
+
+class ErrorTypeCountOut(s.Serializer):
+    key = s.CharField()
+    label = s.CharField()
+    count = s.IntegerField()
+    share = s.FloatField(allow_null=True, help_text="of the negative steps that carry a type")
+    in_taxonomy = s.BooleanField(help_text="false for a key since removed from the taxonomy")
+
+
+class ErrorTypeAnnotatorOut(s.Serializer):
+    user_id = s.IntegerField()
+    username = s.CharField()
+    negatives = s.IntegerField()
+    typed = s.IntegerField()
+    critiqued = s.IntegerField()
+    counts = s.ListField(child=s.IntegerField(), help_text="per type, in the order of `types`")
+    gold = AgainstGoldOut()
+
+
+class ErrorTypeReportOut(s.Serializer):
+    types = ErrorTypeCountOut(many=True)
+    negatives = s.IntegerField()
+    typed = s.IntegerField()
+    critiqued = s.IntegerField()
+    annotators = ErrorTypeAnnotatorOut(many=True)
+    gold = AgainstGoldOut()

@@ -18,6 +18,8 @@ urlpatterns = [
     path("manage/campaigns/<slug:slug>/members/", campaigns.MembersView.as_view(), name="api-manage-members"),
     path("manage/campaigns/<slug:slug>/cost/", campaigns.CostView.as_view(), name="api-manage-cost"),
     path("manage/campaigns/<slug:slug>/history/", campaigns.HistoryView.as_view(), name="api-manage-history"),
+    path("manage/campaigns/<slug:slug>/error-types/", campaigns.ErrorTypesView.as_view(),
+         name="api-manage-error-types"),
     path("manage/campaigns/<slug:slug>/overview/", manage.OverviewView.as_view(), name="api-manage-overview"),
     path("manage/campaigns/<slug:slug>/annotators/", manage.AnnotatorsView.as_view(), name="api-manage-annotators"),
     path("manage/campaigns/<slug:slug>/agreement/", manage.AgreementView.as_view(), name="api-manage-agreement"),

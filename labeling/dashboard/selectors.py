@@ -9,6 +9,7 @@ snapshot (see labeling.services.agreement).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
@@ -337,6 +338,26 @@ def _written(assignment_ids: list[int]) -> tuple[dict[int, list[tuple[int, str]]
     return corrections, flags
 
 
+@dataclass(frozen=True)
+class Critique:
+    step: int
+    text: str
+    types: list[str]  # the taxonomy's labels (a key no longer in it is shown as it is)
+
+
+def _critiques(campaign: Campaign, assignment_ids: list[int]) -> dict[int, list[Critique]]:
+    """What annotators said is wrong with negative steps: critique and error types, per assignment."""
+    names = {t["key"]: t["label"] for t in campaign.error_taxonomy or []}
+    out: dict[int, list[Critique]] = {}
+    rows = (StepLabel.objects.filter(assignment_id__in=assignment_ids, rating=-1)
+            .exclude(critique="", error_types=[])
+            .order_by("assignment_id", "step__index")
+            .values_list("assignment_id", "step__index", "critique", "error_types"))
+    for aid, idx, text, types in rows:
+        out.setdefault(aid, []).append(Critique(step=idx, text=text, types=[names.get(t, t) for t in types]))
+    return out
+
+
 def annotator_detail(*, campaign: Campaign, user_id: int, limit: int = 50) -> dict:
     """An annotator's recent work with QC results, corrections, flags and notes, and their membership."""
     recent = list(
@@ -346,8 +367,10 @@ def annotator_detail(*, campaign: Campaign, user_id: int, limit: int = 50) -> di
         .order_by(F("submitted_at").desc(nulls_first=True), "-pk")[:limit]
     )
     corrections, flags = _written([a.pk for a in recent])
+    critiques = _critiques(campaign, [a.pk for a in recent])
     for a in recent:
         a.corrections = corrections.get(a.pk, [])
+        a.critiques = critiques.get(a.pk, [])
         a.flag_count = flags.get(a.pk, 0)
     membership = Membership.objects.filter(campaign=campaign, user_id=user_id).select_related("user").first()
     return {"recent": recent, "membership": membership}
@@ -365,9 +388,11 @@ def adjudication_queue(*, campaign: Campaign, status: str = "open", limit: int =
         .select_related("annotator").order_by("submitted_at", "pk")
     )
     corrections, flags = _written([a.pk for a in labelings])
+    critiques = _critiques(campaign, [a.pk for a in labelings])
     by_solution: dict[int, list[Assignment]] = {}
     for a in labelings:
         a.corrections = corrections.get(a.pk, [])
+        a.critiques = critiques.get(a.pk, [])
         a.flag_count = flags.get(a.pk, 0)
         by_solution.setdefault(a.solution_id, []).append(a)
     for item in items:
@@ -394,8 +419,10 @@ def solution_review(*, campaign: Campaign, solution_id: int) -> dict:
     gold = dict(GoldStepLabel.objects.filter(solution_id=solution_id).values_list("step__index", "rating"))
     adjudication = Adjudication.objects.filter(campaign=campaign, solution_id=solution_id).first()
     corrections, flags = _written([a.pk for a in labelings])
+    critiques = _critiques(campaign, [a.pk for a in labelings])
     for a in labelings:
         a.corrections = corrections.get(a.pk, [])
+        a.critiques = critiques.get(a.pk, [])
         a.flag_count = flags.get(a.pk, 0)
     return {
         "task": task, "solution": task.solution, "problem": task.solution.problem, "steps": steps,

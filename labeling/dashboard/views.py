@@ -24,6 +24,7 @@ from labeling import extensions
 from labeling.dashboard import campaign_selectors as csel
 from labeling.dashboard import charts
 from labeling.dashboard import selectors as sel
+from labeling.dashboard.error_types import error_type_report
 from labeling.errors import Forbidden, LabelingError, NotFound
 from labeling.exporting.formats import AGGREGATIONS, EXPORT_FORMATS
 from labeling.importing.formats import FORMATS
@@ -135,7 +136,7 @@ def annotators(request, campaign):
     snap = sel.agreement_latest(campaign=campaign)
     return render(request, "dashboard/annotators.html", {
         "campaign": campaign, "rows": rows, "sort": sort, "snap": snap, "pairs": sel.agreement_pairs(snapshot=snap),
-        "tab": "annotators",
+        "tab": "annotators", "errors": error_type_report(campaign=campaign),
         "columns": [("name", "Annotator"), ("status", "Status"), ("tasks", "Tasks"), ("steps", "Steps"),
                     ("today", "Today"), ("median_step_s", "Median s/step"), ("median_task_s", "Median s/task"),
                     ("qc_accuracy", "QC accuracy"), ("agreement", "Agreement α"),
@@ -238,6 +239,7 @@ def review(request, campaign, solution_id: int):
             "labels": [data["ratings"][a.pk].get(idx, (None, None)) for a in data["labelings"]],
             "gold": data["gold"].get(idx), "preset": preset.get(idx),
             "corrections": [(a.annotator.username, t) for a in data["labelings"] for i, t in a.corrections if i == idx],
+            "critiques": [(a.annotator.username, c) for a in data["labelings"] for c in a.critiques if c.step == idx],
         })
     return render(request, "dashboard/review.html", {
         "campaign": campaign, "data": data, "rows": rows, "tab": "adjudication",

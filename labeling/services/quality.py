@@ -63,9 +63,29 @@ def ratings_validate(*, mode: str, ratings: list[int | None], n_steps: int) -> l
 
 
 @transaction.atomic
+def _gold_types(campaign: Campaign, ratings: list[int | None], error_types: dict[int, list[str]] | None,
+                kept: dict[int, list[str]]) -> dict[int, list[str]]:
+    keys = {t["key"] for t in campaign.error_taxonomy or []}
+    if error_types is None:  # not given: a step that stays negative keeps its types
+        return {i: t for i, t in kept.items() if i < len(ratings) and ratings[i] == -1}
+    out = {}
+    for i, types in error_types.items():
+        types = list(dict.fromkeys(types))
+        if not types:
+            continue
+        if not isinstance(i, int) or not 0 <= i < len(ratings) or ratings[i] != -1:
+            raise ValidationFailed(f"gold error types on step {i}: only a negative gold step carries error types")
+        unknown = [t for t in types if t not in keys]
+        if unknown:
+            raise ValidationFailed(f"gold error type(s) {', '.join(map(repr, unknown))} are not in this campaign's "
+                                   f"taxonomy")
+        out[i] = types
+    return out
+
+
 def gold_set(
     *, campaign: Campaign, solution: Solution, ratings: list[int | None], user=None, note: str = "",
-    screening: bool = False,
+    screening: bool = False, error_types: dict[int, list[str]] | None = None,
 ) -> Task:
     """Make `solution` a gold item of `campaign` with these reference step ratings.
 
@@ -73,13 +93,19 @@ def gold_set(
     (earlier gold labels are replaced); its task in the campaign exists, is
     gold and open (gold items are served to every annotator, so they never
     close on overlap). Labels already submitted on it are not re-scored.
+    `error_types` (step index -> keys of the campaign's taxonomy) sits on
+    negative gold steps only; when it is not given, a step that stays
+    negative keeps the types it had.
     """
     steps = list(Step.objects.filter(solution=solution).order_by("index").values_list("index", "pk"))
     ratings = ratings_validate(mode=campaign.mode, ratings=ratings, n_steps=len(steps))
+    kept = dict(GoldStepLabel.objects.filter(solution=solution).values_list("step__index", "error_types"))
+    types = _gold_types(campaign, ratings, error_types, kept)
     GoldStepLabel.objects.filter(solution=solution).delete()
     GoldStepLabel.objects.bulk_create(
         [
-            GoldStepLabel(step_id=pk, solution=solution, rating=ratings[idx], note=note, created_by=user)
+            GoldStepLabel(step_id=pk, solution=solution, rating=ratings[idx], note=note, created_by=user,
+                          error_types=types.get(idx, []))
             for idx, pk in steps
             if ratings[idx] is not None
         ]

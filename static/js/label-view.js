@@ -74,6 +74,51 @@
     return { box: li, input: area, preview: preview };
   }
 
+  // What is wrong with a negative step: its error types (digits pick them while the picker is
+  // open) and a written critique with a live preview. Built only for what the campaign asks.
+  function critiquePanel(task) {
+    var li = el("li", { class: "critique", "data-role": "critique", "aria-label": "what is wrong with this step" });
+    li.hidden = true;
+    var out = { box: li, group: null, typeButtons: [], input: null, preview: null };
+    var taxonomy = task.error_types !== "off" ? (task.error_taxonomy || []) : [];
+    if (taxonomy.length) {
+      var group = el("div", { class: "error-types", role: "group", "data-role": "error-types",
+        "aria-label": "Error types" + (task.error_types === "required" ? " (required)" : "") });
+      var head = el("span", { class: "muted etype-head" });
+      head.innerHTML = "Error type" + (task.error_types === "required" ? " <b>(required)</b>" : "") +
+        ": <kbd>t</kbd> then digits";
+      group.appendChild(head);
+      taxonomy.forEach(function (t, k) {
+        var b = el("button", { type: "button", class: "etype", "data-error-type": t.key, "aria-pressed": "false",
+          title: (t.description ? t.description + " " : "") + "(t, then " + (k + 1) + ")" });
+        b.appendChild(el("kbd", { "aria-hidden": "true" }, String(k + 1)));
+        b.appendChild(document.createTextNode(" " + t.label));
+        group.appendChild(b);
+        out.typeButtons.push(b);
+      });
+      li.appendChild(group);
+      out.group = group;
+    }
+    if (task.critique !== "off") {
+      var label = el("label", { class: "critique-label" });
+      label.appendChild(document.createTextNode(
+        "Critique" + (task.critique === "required" ? " (required) " : " (optional) ")));
+      var hint = el("span", { class: "muted" });
+      hint.innerHTML = "<kbd>e</kbd> to write what is wrong, <kbd>Esc</kbd> to leave";
+      label.appendChild(hint);
+      out.input = el("textarea", {
+        rows: "2", "data-role": "critique-input", "aria-label": "Critique: what is wrong with this step",
+        placeholder: "What is wrong with this step, and why? Markdown and $math$"
+      });
+      out.preview = el("div", { class: "md critique-preview", "data-role": "critique-preview", "aria-live": "polite" });
+      out.preview.hidden = true;
+      label.appendChild(out.input);
+      li.appendChild(label);
+      li.appendChild(out.preview);
+    }
+    return out;
+  }
+
   // Build the DOM of one task. Pure: it reads the payload and nothing else.
   function build(task) {
     var root = el("div", { class: "task-view", "data-task-id": String(task.id) });
@@ -93,13 +138,16 @@
       return r;
     });
     var correction = correctionBox();
+    var critique = critiquePanel(task);
+    ol.appendChild(critique.box);
     ol.appendChild(correction.box);
     var more = el("p", { class: "more-steps muted", "data-role": "more-steps" });
     more.hidden = true;
     root.appendChild(problem);
     root.appendChild(ol);
     root.appendChild(more);
-    return { task: task, root: root, list: ol, rows: rows, correction: correction, more: more, placedAfter: -1 };
+    return { task: task, root: root, list: ol, rows: rows, correction: correction, critique: critique, more: more,
+      placedAfter: -1, critiqueAfter: -1 };
   }
 
   function setAttr(node, name, value) {
@@ -111,7 +159,9 @@
    * Reflect state on a built view. `s`: labels (index -> {rating, flagged}),
    * cursor, visible (rows shown), lockedAfter (rows after it are dimmed and
    * not rateable, -1 for none), readOnly, correctionAt (row the correction
-   * box follows, -1 hides it).
+   * box follows, -1 hides it), critiqueAt (row the critique panel follows,
+   * -1 hides it), notes (index -> {critique, types}), picking (the type
+   * picker takes digits).
    */
   function update(view, s) {
     view.rows.forEach(function (r, i) {
@@ -130,17 +180,35 @@
       });
       setAttr(r.flag, "aria-pressed", lab && lab.flagged ? "true" : "false");
       r.flag.disabled = locked || s.readOnly;
+      var note = s.notes && s.notes[i];
+      var noted = rated && lab.rating === -1 && note && (note.critique || note.types.length);
+      setAttr(r.row, "data-critiqued", noted ? "true" : null);
     });
-    var box = view.correction.box;
-    if (s.correctionAt >= 0) {
-      if (view.placedAfter !== s.correctionAt) {
-        view.rows[s.correctionAt].row.after(box);
-        view.placedAfter = s.correctionAt;
-      }
-      box.hidden = false;
-      view.correction.input.disabled = s.readOnly;
-    } else {
-      box.hidden = true;
+    var crit = view.critique;
+    var hasPanel = !!(crit.group || crit.input);
+    var critAt = hasPanel ? s.critiqueAt : -1;
+    // Below its row: the critique panel, then the correction box.
+    if (s.correctionAt >= 0 && view.placedAfter !== s.correctionAt) {
+      view.rows[s.correctionAt].row.after(view.correction.box);
+      view.placedAfter = s.correctionAt;
+      view.critiqueAfter = -1;
+    }
+    if (critAt >= 0 && view.critiqueAfter !== critAt) {
+      view.rows[critAt].row.after(crit.box);
+      view.critiqueAfter = critAt;
+    }
+    view.correction.box.hidden = s.correctionAt < 0;
+    view.correction.input.disabled = s.readOnly;
+    crit.box.hidden = critAt < 0;
+    if (critAt >= 0) {
+      var types = (s.notes[critAt] && s.notes[critAt].types) || [];
+      crit.typeButtons.forEach(function (b) {
+        setAttr(b, "aria-pressed", types.indexOf(b.dataset.errorType) >= 0 ? "true" : "false");
+        b.disabled = s.readOnly;
+      });
+      if (crit.group) setAttr(crit.group, "data-picking", s.picking ? "true" : null);
+      if (crit.input) crit.input.disabled = s.readOnly;
+      setAttr(crit.box, "data-step", String(critAt));
     }
   }
 

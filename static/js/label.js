@@ -29,6 +29,10 @@
     task: null, view: null,      // on screen
     ahead: null, aheadView: null, // fetched ahead, built off screen
     labels: {},                  // step index -> {rating: -1|0|1|null, flagged}
+    notes: {},                   // step index -> {critique, types}: what is wrong with a negative step
+    critiqueStep: -1,            // the negative step rated last: the critique panel follows it
+    panelStep: -1,               // the step the critique panel shows now
+    picking: false,              // the error-type picker takes the digit keys
     history: [],                 // undo stack: each entry lists the step states one change replaced
     cursor: 0,
     correction: "", note: "",
@@ -88,7 +92,7 @@
     if (!state.task) return;
     try {
       localStorage.setItem(localKey(state.task.id), JSON.stringify({
-        labels: state.labels, history: state.history, cursor: state.cursor, correction: state.correction,
+        labels: state.labels, notes: state.notes, history: state.history, cursor: state.cursor, correction: state.correction,
         note: state.note, activeMs: state.activeMs, unsynced: unsynced, pending: sync.pending
       }));
     } catch (e) { /* storage full or disabled: the server draft still has it */ }
@@ -156,8 +160,13 @@
     var ratings = [], flags = [];
     Object.keys(state.labels).map(Number).sort(function (a, b) { return a - b; }).forEach(function (i) {
       var l = state.labels[i];
-      if (l.rating !== null && l.rating !== undefined) ratings.push({ step: i, rating: l.rating, flagged: !!l.flagged });
-      else if (l.flagged) flags.push(i);
+      if (l.rating !== null && l.rating !== undefined) {
+        var r = { step: i, rating: l.rating, flagged: !!l.flagged };
+        var note = state.notes[i];
+        if (note && note.critique) r.critique = note.critique;
+        if (note && note.types.length) r.error_types = note.types.slice();
+        ratings.push(r);
+      } else if (l.flagged) flags.push(i);
     });
     return {
       ratings: ratings, active_ms: state.activeMs, corrected_step: state.correction, note: state.note,
@@ -364,6 +373,16 @@
     return labels;
   }
 
+  function notesFrom(task) {
+    var notes = {};
+    task.steps.forEach(function (s) {
+      if (s.critique || (s.error_types && s.error_types.length)) {
+        notes[s.index] = { critique: s.critique || "", types: (s.error_types || []).slice() };
+      }
+    });
+    return notes;
+  }
+
   function showTask(task, view) {
     state.task = task;
     state.readOnly = false;
@@ -387,6 +406,9 @@
     $("empty").hidden = true;
     var ui = task.ui || { cursor: 0, flags: [], history: [] };
     state.labels = labelsFrom(task);
+    state.notes = notesFrom(task);
+    state.picking = false;
+    state.panelStep = -1;
     state.history = ui.history || [];
     state.correction = task.corrected_step || "";
     state.note = task.note || "";
@@ -397,6 +419,7 @@
     if (local && local.unsynced) {
       // The last change never reached the server: the browser copy is newer.
       state.labels = local.labels || {};
+      state.notes = local.notes || state.notes;
       state.history = local.history || [];
       state.cursor = local.cursor || 0;
       state.correction = local.correction || "";
@@ -404,6 +427,7 @@
       state.activeMs = Math.max(state.activeMs, local.activeMs || 0);
       sync.pending = Math.max(1, local.pending || 0);
     }
+    state.critiqueStep = firstNegative();
     state.view = view && view.task.id === task.id ? view : View.build(task);
     var t0 = performance.now();
     $("task").replaceChildren(state.view.root);
@@ -429,11 +453,20 @@
     var neg = firstNegative();
     var visible = visibleCount();
     state.cursor = Math.max(0, Math.min(state.cursor, lastReachable()));
+    var critAt = critiqueAt();
+    if (critAt < 0) state.picking = false;
     View.update(state.view, {
       labels: state.labels, cursor: state.cursor, visible: visible, lockedAfter: lockedAfter(),
       readOnly: state.readOnly,
-      correctionAt: neg >= 0 && state.task.allow_corrections && !(state.readOnly && !state.correction) ? neg : -1
+      correctionAt: neg >= 0 && state.task.allow_corrections && !(state.readOnly && !state.correction) ? neg : -1,
+      critiqueAt: critAt, notes: state.notes, picking: state.picking
     });
+    if (critAt !== state.panelStep) {
+      state.panelStep = critAt;
+      var input = state.view.critique.input;
+      if (input) input.value = critAt >= 0 && state.notes[critAt] ? state.notes[critAt].critique : "";
+      renderCritiquePreview();
+    }
     var hidden = n() - visible;
     var more = state.view.more;
     var locked = lockedAfter() >= 0 ? n() - 1 - lockedAfter() : 0;
@@ -478,6 +511,7 @@
     var entry = [snapshot(i)];
     var cur = state.labels[i] || { rating: null, flagged: false };
     state.labels[i] = { rating: value, flagged: !!cur.flagged };
+    if (value === -1) state.critiqueStep = i;
     if (firstError() && value === -1) {
       // Nothing after the first error is collected in this mode.
       for (var j = i + 1; j < n(); j++) {
@@ -528,12 +562,21 @@
 
   function completeness() {
     var neg = firstNegative();
-    if (firstError()) {
-      for (var i = 0; i < (neg >= 0 ? neg : n()); i++) if (!rated(i)) return { ok: false, missing: i };
-      return { ok: true, reason: neg >= 0 ? "found_error" : "solution" };
+    var limit = firstError() && neg >= 0 ? neg : n();
+    for (var i = 0; i < limit; i++) if (!rated(i)) return { ok: false, missing: i };
+    if (neg >= 0) {
+      // What the campaign requires of the first error.
+      var note = state.notes[neg] || { critique: "", types: [] };
+      if (state.task.critique === "required" && !note.critique.trim()) return { ok: false, missing: neg, need: "critique" };
+      if (state.task.error_types === "required" && !note.types.length) return { ok: false, missing: neg, need: "types" };
     }
-    for (var k = 0; k < n(); k++) if (!rated(k)) return { ok: false, missing: k };
     return { ok: true, reason: neg >= 0 ? "found_error" : "solution" };
+  }
+
+  function missingText(c, before) {
+    if (c.need === "critique") return "Write what is wrong with step " + (c.missing + 1) + " (e) " + before;
+    if (c.need === "types") return "Pick an error type for step " + (c.missing + 1) + " (t, then a digit) " + before;
+    return "Rate step " + (c.missing + 1) + " " + before;
   }
 
   function updateFinish() {
@@ -541,7 +584,7 @@
     $("finish-hint").textContent = c.ok
       ? (c.reason === "found_error" ? "Submits as: found an error (step " + (firstNegative() + 1) + ")"
         : "Submits as: rated to the end, no error")
-      : "Rate step " + (c.missing + 1) + " to submit";
+      : missingText(c, "to submit");
     $("btn-submit").disabled = !c.ok || state.readOnly;
     // A hint about what blocks the submit goes as soon as it no longer holds.
     if (c.ok && $("banner").dataset.kind === "hint") hideBanner();
@@ -554,8 +597,7 @@
       if (!c.ok) {
         state.cursor = c.missing;
         refresh();
-        banner("Rate step " + (c.missing + 1) + " before submitting (or give up / report a bad problem).", null, null,
-          "hint");
+        banner(missingText(c, "before submitting") + " (or give up / report a bad problem).", null, null, "hint");
         return;
       }
       reason = c.reason;
@@ -568,6 +610,9 @@
     var neg = firstNegative();
     var ratings = draftBody().ratings;
     if (firstError() && neg >= 0) ratings = ratings.filter(function (r) { return r.step <= neg; });
+    ratings.forEach(function (r) {  // a critique kept while the rating changed goes only with a negative
+      if (r.rating !== -1) { delete r.critique; delete r.error_types; }
+    });
     state.pendingSubmit = {
       id: state.task.id,
       body: {
@@ -775,6 +820,56 @@
     if (!p.hidden) PRMRender.renderInto(p, state.correction);
   }
 
+  // ----------------------------------------------------------- critique
+
+  // The negative step the critique panel belongs to: the one under the cursor, else the one
+  // rated last, else the first error. -1 when none (or the campaign asks for neither).
+  function critiqueAt() {
+    if (!state.task || !state.view || !(state.view.critique.group || state.view.critique.input)) return -1;
+    function negative(i) {
+      return i >= 0 && rated(i) && state.labels[i].rating === -1 && !(lockedAfter() >= 0 && i > lockedAfter());
+    }
+    if (negative(state.cursor)) return state.cursor;
+    if (negative(state.critiqueStep)) return state.critiqueStep;
+    return firstNegative();
+  }
+
+  function note(i) {
+    if (!state.notes[i]) state.notes[i] = { critique: "", types: [] };
+    return state.notes[i];
+  }
+
+  function toggleType(k) {
+    var i = critiqueAt();
+    var b = state.view.critique.typeButtons[k];
+    if (i < 0 || !b || state.readOnly) return;
+    var types = note(i).types;
+    var at = types.indexOf(b.dataset.errorType);
+    if (at >= 0) types.splice(at, 1); else types.push(b.dataset.errorType);
+    refresh();
+    changed(true);
+  }
+
+  function setPicking(on) {
+    state.picking = on && critiqueAt() >= 0 && !!state.view.critique.group && !state.readOnly;
+    refresh();
+  }
+
+  function focusCritique() {
+    var input = state.view && state.view.critique.input;
+    if (input && critiqueAt() >= 0 && !state.readOnly) { state.picking = false; refresh(); input.focus(); return true; }
+    return false;
+  }
+
+  var critiqueTimer = null;
+  function renderCritiquePreview() {
+    var p = state.view && state.view.critique.preview;
+    if (!p) return;
+    var text = state.panelStep >= 0 && state.notes[state.panelStep] ? state.notes[state.panelStep].critique : "";
+    p.hidden = !text.trim();
+    if (!p.hidden) PRMRender.renderInto(p, text);
+  }
+
   // ------------------------------------------------------------ keyboard
 
   function inText(ev) { return /TEXTAREA|INPUT|SELECT/.test(ev.target.tagName); }
@@ -803,6 +898,12 @@
       else if (ev.key === "Escape") { ev.preventDefault(); closeConfirm(); }
       return;
     }
+    if (state.picking) {
+      // Digits pick error types; t, Enter or Esc close the picker; any other key closes it and acts.
+      if (/^[1-9]$/.test(ev.key)) { ev.preventDefault(); toggleType(Number(ev.key) - 1); return; }
+      setPicking(false);
+      if (ev.key === "t" || ev.key === "Enter" || ev.key === "Escape") { ev.preventDefault(); return; }
+    }
     var kind = $("banner").hidden ? "" : $("banner").dataset.kind;
     if ((kind === "taken" || kind === "lease" || kind === "load") && ev.key === "Enter") {
       ev.preventDefault();
@@ -828,6 +929,8 @@
         if (state.view && !state.view.correction.box.hidden && !state.readOnly) state.view.correction.input.focus();
         else handled = false;
         break;
+      case "e": handled = focusCritique(); break;
+      case "t": if (critiqueAt() >= 0 && state.view.critique.group && !state.readOnly) setPicking(true); else handled = false; break;
       case "d": setDensity(app.dataset.density === "compact" ? "comfortable" : "compact"); break;
       case "?": $("help").showModal(); break;
       case "i": $("instructions").showModal(); break;
@@ -844,6 +947,11 @@
   // ------------------------------------------------------------ pointer
 
   $("task").addEventListener("click", function (ev) {
+    var typeBtn = ev.target.closest("button[data-error-type]");
+    if (typeBtn && state.view) {
+      toggleType(state.view.critique.typeButtons.indexOf(typeBtn));
+      return;
+    }
     var li = ev.target.closest("li.step");
     if (!li || !state.view) return;
     var i = Number(li.dataset.stepIndex);
@@ -862,10 +970,18 @@
   });
 
   $("task").addEventListener("input", function (ev) {
-    if (ev.target.dataset.role !== "correction-input" || state.readOnly) return;
-    state.correction = ev.target.value;
-    clearTimeout(previewTimer);
-    previewTimer = setTimeout(renderPreview, 120);
+    var role = ev.target.dataset.role;
+    if ((role !== "correction-input" && role !== "critique-input") || state.readOnly) return;
+    if (role === "critique-input") {
+      if (state.panelStep < 0) return;
+      note(state.panelStep).critique = ev.target.value;
+      clearTimeout(critiqueTimer);
+      critiqueTimer = setTimeout(function () { renderCritiquePreview(); updateFinish(); }, 120);
+    } else {
+      state.correction = ev.target.value;
+      clearTimeout(previewTimer);
+      previewTimer = setTimeout(renderPreview, 120);
+    }
     sync.pending += 1;
     saveLocal(true);
     clearTimeout(sync.soon);

@@ -256,6 +256,7 @@ ENDPOINTS = {
     "cost_csv": Endpoint(False, "get", lambda w, s: f"/manage/{s}/cost.csv?period=week"),
     "api_cost": Endpoint(True, "get", lambda w, s: f"/api/manage/campaigns/{s}/cost/?period=week"),
     "api_history": Endpoint(True, "get", lambda w, s: f"/api/manage/campaigns/{s}/history/?limit=50"),
+    "api_error_types": Endpoint(True, "get", lambda w, s: f"/api/manage/campaigns/{s}/error-types/"),
     "new": Endpoint(False, "get", lambda w, s: "/manage/new/"),
     "new_create": Endpoint(
         False, "post", lambda w, s: "/manage/new/",
@@ -370,6 +371,7 @@ EXPECTED = {
     "cost_csv":            [302,     403,     403,      403,   403,      200,    200],
     "api_cost":            [403,     403,     403,      403,   403,      200,    200],
     "api_history":         [403,     403,     403,      403,   403,      200,    200],
+    "api_error_types":     [403,     403,     403,      403,   403,      200,    200],
     "new":                 [302,     403,     403,      403,   403,      200,    200],
     "new_create":          [302,     403,     403,      403,   403,      302,    302],
     "settings":            [302,     403,     403,      403,   403,      200,    200],
@@ -431,6 +433,7 @@ def test_matrix_covers_every_manager_route():
         "api-manage-members",
         "api-manage-cost",
         "api-manage-history",
+        "api-manage-error-types",
         "api-manage-overview",
         "api-manage-annotators",
         "api-manage-agreement",

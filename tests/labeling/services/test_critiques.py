@@ -204,3 +204,103 @@ def test_an_import_refuses_malformed_error_types_naming_the_line(tmp_path, prm80
     path.write_text(json.dumps(rec) + "\n")
     with pytest.raises(ValidationFailed, match=r"line 1.*error_types"):
         solutions_import(campaign=CampaignFactory(), path=path)
+
+
+# --- the error-type report and gold types ------------------------------------------------------
+
+
+def _report_world():
+    """Hand-countable: ann and ben label a gold item (gold: step 2 negative, 'calculation') and a plain one."""
+    from labeling.services.quality import gold_set
+
+    campaign = CampaignFactory(qc_rate=1, overlap=2)  # the gold item first, then the plain one
+    plain = TaskFactory(campaign=campaign, solution=SolutionFactory(steps=STEPS), priority=1)
+    gold_sol = SolutionFactory(steps=STEPS)
+    gold_set(campaign=campaign, solution=gold_sol, ratings=[1, -1], error_types={1: ["calculation"]})
+    ann, ben = UserFactory(username="ann"), UserFactory(username="ben")
+    for u in (ann, ben):
+        membership_set(campaign=campaign, user=u)
+    given = {
+        # ann: gold step 2 with calculation+notation (shares one with gold: jaccard 1/2); plain step 1 reasoning
+        ("ann", True): [RatingIn(0, 1), RatingIn(1, -1, error_types=("calculation", "notation"), critique="x")],
+        ("ann", False): [RatingIn(0, -1, error_types=("reasoning",))],
+        # ben: gold step 2 with reasoning only (no shared type: jaccard 0); plain step 2 untyped
+        ("ben", True): [RatingIn(0, 1), RatingIn(1, -1, error_types=("reasoning",))],
+        ("ben", False): [RatingIn(0, 1), RatingIn(1, -1)],
+    }
+    for u in (ann, ben):
+        for _ in range(2):
+            a = assignment_next(user=u, campaign=campaign)
+            _submit(a, u, given[(u.username, a.task.is_gold)])
+    return campaign, plain, gold_sol
+
+
+def test_the_error_type_report_counts_per_annotator_and_against_gold():
+    from labeling.dashboard.error_types import error_type_report
+
+    campaign, _, _ = _report_world()
+    r = error_type_report(campaign=campaign)
+    assert (r["negatives"], r["typed"], r["critiqued"]) == (4, 3, 1)
+    by_key = {t["key"]: t for t in r["types"]}
+    assert by_key["calculation"]["count"] == 1 and by_key["reasoning"]["count"] == 2
+    assert by_key["notation"]["count"] == 1 and by_key["reasoning"]["share"] == pytest.approx(2 / 3)
+    ann, ben = r["annotators"]
+    assert (ann["username"], ann["negatives"], ann["typed"], ann["critiqued"]) == ("ann", 2, 2, 1)
+    assert ann["counts"][:2] == [1, 1] and ann["counts"][6] == 1  # calculation, reasoning, ..., notation
+    assert ann["gold"] == {"compared": 1, "match": 1.0, "jaccard": 0.5}
+    assert ben["gold"] == {"compared": 1, "match": 0.0, "jaccard": 0.0}
+    assert r["gold"] == {"compared": 2, "match": 0.5, "jaccard": 0.25}
+
+
+def test_gold_types_sit_on_negative_gold_steps_and_survive_a_re_rating():
+    from labeling.models import GoldStepLabel
+    from labeling.services.quality import gold_set
+
+    campaign, plain, gold_sol = _report_world()
+    with pytest.raises(ValidationFailed, match="only a negative gold step carries"):
+        gold_set(campaign=campaign, solution=gold_sol, ratings=[1, -1], error_types={0: ["calculation"]})
+    with pytest.raises(ValidationFailed, match="not in this campaign's taxonomy"):
+        gold_set(campaign=campaign, solution=gold_sol, ratings=[1, -1], error_types={1: ["nope"]})
+    gold_set(campaign=campaign, solution=gold_sol, ratings=[1, -1], note="same ratings, new note")
+    assert GoldStepLabel.objects.get(solution=gold_sol, step__index=1).error_types == ["calculation"]
+    gold_set(campaign=campaign, solution=gold_sol, ratings=[-1])
+    assert GoldStepLabel.objects.get(solution=gold_sol, step__index=0).error_types == []
+
+
+def test_the_api_serves_the_report_and_sets_gold_types(client):
+    from rest_framework.test import APIClient
+
+    from labeling.models import GoldStepLabel, Membership
+
+    campaign, plain, gold_sol = _report_world()
+    boss = UserFactory()
+    membership_set(campaign=campaign, user=boss, role=Membership.Role.MANAGER)
+    api = APIClient()
+    api.force_authenticate(boss)
+    body = api.get(f"/api/manage/campaigns/{campaign.slug}/error-types/").json()
+    assert body["gold"]["compared"] == 2 and [a["username"] for a in body["annotators"]] == ["ann", "ben"]
+    put = api.put(f"/api/manage/campaigns/{campaign.slug}/gold/{gold_sol.pk}/",
+                  {"ratings": [1, -1], "error_types": [{"step": 1, "types": ["reasoning", "calculation"]}]},
+                  format="json")
+    assert put.status_code == 200, put.content
+    assert GoldStepLabel.objects.get(solution=gold_sol, step__index=1).error_types == ["reasoning", "calculation"]
+    bad = api.put(f"/api/manage/campaigns/{campaign.slug}/gold/{gold_sol.pk}/",
+                  {"ratings": [1, -1], "error_types": [{"step": 0, "types": ["reasoning"]}]}, format="json")
+    assert bad.status_code == 400 and "only a negative gold step" in bad.json()["detail"]
+
+
+def test_review_adjudication_and_annotator_pages_show_critiques_and_types(client):
+    from labeling.models import Membership
+
+    campaign, plain, gold_sol = _report_world()
+    boss = UserFactory()
+    membership_set(campaign=campaign, user=boss, role=Membership.Role.MANAGER)
+    client.force_login(boss)
+    page = client.get(f"/manage/{campaign.slug}/solutions/{gold_sol.pk}/").content.decode()
+    assert page.count('data-role="critique"') == 2
+    assert "Calculation error" in page and "Notation" in page and "Logical or reasoning error" in page
+    ann = campaign.memberships.get(user__username="ann").user_id
+    detail = client.get(f"/manage/{campaign.slug}/annotators/{ann}/").content.decode()
+    assert detail.count('data-role="critique"') == 2
+    report = client.get(f"/manage/{campaign.slug}/annotators/").content.decode()
+    assert 'data-role="error-types-report"' in report and "50% <span" in report
