@@ -373,16 +373,6 @@
     return labels;
   }
 
-  function notesFrom(task) {
-    var notes = {};
-    task.steps.forEach(function (s) {
-      if (s.critique || (s.error_types && s.error_types.length)) {
-        notes[s.index] = { critique: s.critique || "", types: (s.error_types || []).slice() };
-      }
-    });
-    return notes;
-  }
-
   function showTask(task, view) {
     state.task = task;
     state.readOnly = false;
@@ -406,7 +396,7 @@
     $("empty").hidden = true;
     var ui = task.ui || { cursor: 0, flags: [], history: [] };
     state.labels = labelsFrom(task);
-    state.notes = notesFrom(task);
+    state.notes = PRMCritique.notesFrom(task);
     state.picking = false;
     state.panelStep = -1;
     state.history = ui.history || [];
@@ -453,7 +443,7 @@
     var neg = firstNegative();
     var visible = visibleCount();
     state.cursor = Math.max(0, Math.min(state.cursor, lastReachable()));
-    var critAt = critiqueAt();
+    var critAt = critique.at();
     if (critAt < 0) state.picking = false;
     View.update(state.view, {
       labels: state.labels, cursor: state.cursor, visible: visible, lockedAfter: lockedAfter(),
@@ -461,12 +451,7 @@
       correctionAt: neg >= 0 && state.task.allow_corrections && !(state.readOnly && !state.correction) ? neg : -1,
       critiqueAt: critAt, notes: state.notes, picking: state.picking
     });
-    if (critAt !== state.panelStep) {
-      state.panelStep = critAt;
-      var input = state.view.critique.input;
-      if (input) input.value = critAt >= 0 && state.notes[critAt] ? state.notes[critAt].critique : "";
-      renderCritiquePreview();
-    }
+    critique.shown(critAt);
     var hidden = n() - visible;
     var more = state.view.more;
     var locked = lockedAfter() >= 0 ? n() - 1 - lockedAfter() : 0;
@@ -564,12 +549,8 @@
     var neg = firstNegative();
     var limit = firstError() && neg >= 0 ? neg : n();
     for (var i = 0; i < limit; i++) if (!rated(i)) return { ok: false, missing: i };
-    if (neg >= 0) {
-      // What the campaign requires of the first error.
-      var note = state.notes[neg] || { critique: "", types: [] };
-      if (state.task.critique === "required" && !note.critique.trim()) return { ok: false, missing: neg, need: "critique" };
-      if (state.task.error_types === "required" && !note.types.length) return { ok: false, missing: neg, need: "types" };
-    }
+    var need = neg >= 0 ? critique.missing(neg) : null;
+    if (need) return { ok: false, missing: neg, need: need };
     return { ok: true, reason: neg >= 0 ? "found_error" : "solution" };
   }
 
@@ -820,55 +801,10 @@
     if (!p.hidden) PRMRender.renderInto(p, state.correction);
   }
 
-  // ----------------------------------------------------------- critique
-
-  // The negative step the critique panel belongs to: the one under the cursor, else the one
-  // rated last, else the first error. -1 when none (or the campaign asks for neither).
-  function critiqueAt() {
-    if (!state.task || !state.view || !(state.view.critique.group || state.view.critique.input)) return -1;
-    function negative(i) {
-      return i >= 0 && rated(i) && state.labels[i].rating === -1 && !(lockedAfter() >= 0 && i > lockedAfter());
-    }
-    if (negative(state.cursor)) return state.cursor;
-    if (negative(state.critiqueStep)) return state.critiqueStep;
-    return firstNegative();
-  }
-
-  function note(i) {
-    if (!state.notes[i]) state.notes[i] = { critique: "", types: [] };
-    return state.notes[i];
-  }
-
-  function toggleType(k) {
-    var i = critiqueAt();
-    var b = state.view.critique.typeButtons[k];
-    if (i < 0 || !b || state.readOnly) return;
-    var types = note(i).types;
-    var at = types.indexOf(b.dataset.errorType);
-    if (at >= 0) types.splice(at, 1); else types.push(b.dataset.errorType);
-    refresh();
-    changed(true);
-  }
-
-  function setPicking(on) {
-    state.picking = on && critiqueAt() >= 0 && !!state.view.critique.group && !state.readOnly;
-    refresh();
-  }
-
-  function focusCritique() {
-    var input = state.view && state.view.critique.input;
-    if (input && critiqueAt() >= 0 && !state.readOnly) { state.picking = false; refresh(); input.focus(); return true; }
-    return false;
-  }
-
-  var critiqueTimer = null;
-  function renderCritiquePreview() {
-    var p = state.view && state.view.critique.preview;
-    if (!p) return;
-    var text = state.panelStep >= 0 && state.notes[state.panelStep] ? state.notes[state.panelStep].critique : "";
-    p.hidden = !text.trim();
-    if (!p.hidden) PRMRender.renderInto(p, text);
-  }
+  var critique = PRMCritique.create({
+    state: state, rated: rated, lockedAfter: lockedAfter, firstNegative: firstNegative, refresh: refresh,
+    changed: changed, updateFinish: updateFinish
+  });
 
   // ------------------------------------------------------------ keyboard
 
@@ -898,12 +834,7 @@
       else if (ev.key === "Escape") { ev.preventDefault(); closeConfirm(); }
       return;
     }
-    if (state.picking) {
-      // Digits pick error types; t, Enter or Esc close the picker; any other key closes it and acts.
-      if (/^[1-9]$/.test(ev.key)) { ev.preventDefault(); toggleType(Number(ev.key) - 1); return; }
-      setPicking(false);
-      if (ev.key === "t" || ev.key === "Enter" || ev.key === "Escape") { ev.preventDefault(); return; }
-    }
+    if (critique.keydown(ev)) return;
     var kind = $("banner").hidden ? "" : $("banner").dataset.kind;
     if ((kind === "taken" || kind === "lease" || kind === "load") && ev.key === "Enter") {
       ev.preventDefault();
@@ -929,8 +860,8 @@
         if (state.view && !state.view.correction.box.hidden && !state.readOnly) state.view.correction.input.focus();
         else handled = false;
         break;
-      case "e": handled = focusCritique(); break;
-      case "t": if (critiqueAt() >= 0 && state.view.critique.group && !state.readOnly) setPicking(true); else handled = false; break;
+      case "e": handled = critique.focus(); break;
+      case "t": handled = critique.setPicking(true); break;
       case "d": setDensity(app.dataset.density === "compact" ? "comfortable" : "compact"); break;
       case "?": $("help").showModal(); break;
       case "i": $("instructions").showModal(); break;
@@ -949,7 +880,7 @@
   $("task").addEventListener("click", function (ev) {
     var typeBtn = ev.target.closest("button[data-error-type]");
     if (typeBtn && state.view) {
-      toggleType(state.view.critique.typeButtons.indexOf(typeBtn));
+      critique.toggleType(state.view.critique.typeButtons.indexOf(typeBtn));
       return;
     }
     var li = ev.target.closest("li.step");
@@ -973,10 +904,7 @@
     var role = ev.target.dataset.role;
     if ((role !== "correction-input" && role !== "critique-input") || state.readOnly) return;
     if (role === "critique-input") {
-      if (state.panelStep < 0) return;
-      note(state.panelStep).critique = ev.target.value;
-      clearTimeout(critiqueTimer);
-      critiqueTimer = setTimeout(function () { renderCritiquePreview(); updateFinish(); }, 120);
+      if (!critique.input(ev.target.value)) return;
     } else {
       state.correction = ev.target.value;
       clearTimeout(previewTimer);
