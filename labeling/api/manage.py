@@ -14,9 +14,11 @@ from rest_framework.views import APIView
 from labeling.api import manage_serializers as out
 from labeling.api.filters import AdjudicationFilter, checked
 from labeling.dashboard import selectors as sel
-from labeling.errors import NotFound
+from labeling.dashboard.grader_selectors import grader_review_queue
+from labeling.errors import Forbidden, NotFound
 from labeling.models import Solution
 from labeling.services import adjudication as adj_svc
+from labeling.services import grader_review as grader_svc
 from labeling.services import quality as qc_svc
 
 RATING = serializers.IntegerField(min_value=-1, max_value=1, allow_null=True)
@@ -138,3 +140,51 @@ class MemberStatusView(ManagerView):
         m = qc_svc.membership_status_set(campaign=campaign, member_id=user_id, by=request.user,
                                          status=ser.validated_data["status"], reason=ser.validated_data["reason"])
         return Response({"user": m.user_id, "status": m.status, "reason": m.status_reason})
+
+
+class GraderQuery(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["open", "resolved"], default="open", required=False)
+
+
+class GraderResolveIn(serializers.Serializer):
+    verdict = serializers.BooleanField(help_text="true: the final answer is correct")
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
+
+
+def _grader_row(r) -> dict:
+    sol = r.solution
+    return {
+        "solution_id": r.solution_id, "reason": r.reason, "status": r.status,
+        "raised_by": r.assignment.annotator.get_username() if r.assignment else None,
+        "extracted_answer": sol.final_answer, "reference_answer": sol.problem.ground_truth_answer,
+        "grader_verdict": r.grader_verdict, "grader_version": sol.grader_version, "verdict": r.verdict,
+        "note": r.note, "resolved_by": r.resolved_by.get_username() if r.resolved_by else None,
+        "resolved_at": r.resolved_at, "created_at": r.created_at,
+    }
+
+
+class GraderReviewListView(APIView):
+    @extend_schema(parameters=[GraderQuery], responses={200: out.GraderReviewListOut},
+                   description="Solutions whose final-answer verdict a person decides, with the grader's extraction.")
+    def get(self, request, slug):
+        campaign = sel.campaign_by_slug(slug=slug)
+        if not adj_svc.can_adjudicate(user=request.user, campaign=campaign):
+            raise Forbidden("only campaign managers and designated experts see grader reviews")
+        q = GraderQuery(data=request.query_params)
+        q.is_valid(raise_exception=True)
+        rows = grader_review_queue(campaign=campaign, status=q.validated_data["status"])
+        return Response(out.GraderReviewListOut({"results": [_grader_row(r) for r in rows]}).data)
+
+
+class GraderResolveView(APIView):
+    @extend_schema(request=GraderResolveIn, responses={200: out.GraderReviewOut},
+                   description="Decide whether the answer is correct; exports and training use the decision.")
+    def post(self, request, slug, solution_id):
+        campaign = sel.campaign_by_slug(slug=slug)  # the service checks who may resolve
+        ser = GraderResolveIn(data=request.data)
+        ser.is_valid(raise_exception=True)
+        review = grader_svc.grader_review_resolve(campaign=campaign, solution_id=solution_id, user=request.user,
+                                                  verdict=ser.validated_data["verdict"],
+                                                  note=ser.validated_data["note"])
+        [row] = [r for r in grader_review_queue(campaign=campaign, status="resolved") if r.pk == review.pk]
+        return Response(out.GraderReviewOut(_grader_row(row)).data)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from rest_framework import serializers as s
 
-from labeling.models import Campaign, Membership
+from labeling.models import Campaign, GraderReview, Membership
 
 MONEY = {"allow_null": True, "help_text": "a decimal amount as a string"}
 
@@ -392,3 +392,26 @@ class ErrorTypeReportOut(s.Serializer):
     critiqued = s.IntegerField()
     annotators = ErrorTypeAnnotatorOut(many=True)
     gold = AgainstGoldOut()
+
+
+# --- grader review --------------------------------------------------------------------------------
+
+
+class GraderReviewOut(s.Serializer):
+    solution = s.IntegerField(source="solution_id")
+    reason = s.ChoiceField(choices=GraderReview.Reason.choices)
+    status = s.ChoiceField(choices=GraderReview.Status.choices)
+    raised_by = s.CharField(allow_null=True, help_text="the annotator whose labeling queued it")
+    extracted_answer = s.CharField(allow_blank=True, help_text="what the grader extracted from the solution")
+    reference_answer = s.CharField(allow_blank=True)
+    grader_verdict = s.BooleanField(allow_null=True)
+    grader_version = s.CharField(allow_blank=True)
+    verdict = s.BooleanField(allow_null=True, help_text="the person's decision, once resolved")
+    note = s.CharField(allow_blank=True)
+    resolved_by = s.CharField(allow_null=True)
+    resolved_at = s.DateTimeField(allow_null=True)
+    created_at = s.DateTimeField()
+
+
+class GraderReviewListOut(s.Serializer):
+    results = GraderReviewOut(many=True)

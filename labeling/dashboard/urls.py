@@ -1,6 +1,6 @@
 from django.urls import path
 
-from labeling.dashboard import campaign_views, views
+from labeling.dashboard import campaign_views, grader_views, views
 
 app_name = "dashboard"
 
@@ -21,6 +21,9 @@ urlpatterns = [
     path("<slug:slug>/annotators/<int:user_id>/status/", views.annotator_status, name="annotator-status"),
     path("<slug:slug>/adjudication/", views.adjudication, name="adjudication"),
     path("<slug:slug>/adjudication/rescan/", views.adjudication_rescan, name="adjudication-rescan"),
+    path("<slug:slug>/grader/", grader_views.grader, name="grader"),
+    path("<slug:slug>/grader/scan/", grader_views.grader_scan, name="grader-scan"),
+    path("<slug:slug>/grader/<int:solution_id>/", grader_views.grader_resolve, name="grader-resolve"),
     path("<slug:slug>/solutions/<int:solution_id>/", views.review, name="review"),
     path("<slug:slug>/data/", views.data, name="data"),
     path("<slug:slug>/data/import/", views.import_create, name="import"),

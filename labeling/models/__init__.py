@@ -1,4 +1,5 @@
 from labeling.models.campaigns import Campaign, Membership, Profile, Task
+from labeling.models.grading import GraderReview
 from labeling.models.invites import Invite
 from labeling.models.jobs import Job
 from labeling.models.labels import Assignment, GoldStepLabel, StepAlternative, StepLabel
@@ -13,6 +14,7 @@ __all__ = [
     "Assignment",
     "Campaign",
     "GoldStepLabel",
+    "GraderReview",
     "Invite",
     "Job",
     "Membership",

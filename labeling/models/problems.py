@@ -31,8 +31,12 @@ class Solution(models.Model):
     # sha256 over generator and step texts: re-importing a file finds the same row.
     content_hash = models.CharField(max_length=64)
     final_answer = models.TextField(blank=True)
-    # None: the grader could not decide (no answer found, unparsable, timeout).
+    # The verdict exports and training use: the grader's, unless a person overrode it in a
+    # grader review (labeling.services.grader_review). None: undecided.
     answer_is_correct = models.BooleanField(null=True)
+    # The grader's own verdict, kept when a person overrides it. None: the grader could not
+    # decide (no answer found, unparsable, timeout).
+    grader_is_correct = models.BooleanField(null=True)
     grader_version = models.CharField(max_length=64, blank=True)
     generation = models.IntegerField(null=True, blank=True)
     pre_generated_verifier_score = models.FloatField(null=True, blank=True)

@@ -240,7 +240,7 @@ class _BatchWriter:
             new[key] = (
                 Solution(
                     problem_id=key[0], generator=p.generator, content_hash=key[1],
-                    final_answer=p.final_answer or "", answer_is_correct=verdict,
+                    final_answer=p.final_answer or "", answer_is_correct=verdict, grader_is_correct=verdict,
                     grader_version=GRADER_VERSION, generation=p.generation,
                     pre_generated_verifier_score=p.verifier_score, metadata=p.metadata,
                 ),

@@ -244,17 +244,6 @@ def membership_quality_update(*, campaign: Campaign, user) -> Membership | None:
     return membership
 
 
-def quality_after_submit(*, assignment: Assignment) -> None:
-    """QC consequences of one submit, in its transaction: gold score, screening, auto-pause, adjudication."""
-    from labeling.services.adjudication import adjudications_sync
-
-    if assignment.is_quality_control or assignment.is_screening:
-        if gold_score_record(assignment=assignment) is not None or assignment.is_screening:
-            membership_quality_update(campaign=assignment.campaign, user=assignment.annotator)
-    elif assignment.campaign.overlap > 1:
-        adjudications_sync(campaign=assignment.campaign, solution_ids=[assignment.solution_id])
-
-
 @transaction.atomic
 def membership_status_set(*, campaign: Campaign, member_id: int, status: str, by, reason: str = "") -> Membership:
     """A manager's override of an annotator's status (e.g. pass a failed screening, lift a pause).

@@ -21,8 +21,8 @@ from django.utils import timezone
 
 from labeling.errors import Conflict, ValidationFailed
 from labeling.models import Assignment, Campaign, Step, StepAlternative, StepLabel, Task
+from labeling.services.after_submit import submit_consequences
 from labeling.services.assignments import lease_until, own_locked, own_locked_as_member, require_live_lease
-from labeling.services.quality import quality_after_submit
 from labeling.services.summaries import assignments_summarize
 
 FINISH_REASONS = set(Assignment.FinishReason.values)
@@ -271,5 +271,5 @@ def assignment_submit(
     Task.objects.filter(pk=a.task_id).update(completed=F("completed") + 1)
     assignments_summarize(assignment_ids=[a.pk])
     a.refresh_from_db(fields=["rated_steps", "positive_steps", "neutral_steps", "negative_steps", "first_error_index"])
-    quality_after_submit(assignment=a)
+    submit_consequences(assignment=a)
     return a

@@ -17,8 +17,8 @@ def test_import_then_export_commands(prm800k_records_path, tmp_path, capsys):
     assert [json.loads(x) for x in open(target)] == [json.loads(x) for x in open(prm800k_records_path)]
     call_command("export_labels", "--campaign", "prm", "--format", "processbench")
     rows = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
-    assert rows and all(set(r) == {"id", "generator", "problem", "steps", "final_answer_correct", "label"}
-                        for r in rows)
+    fields = {"id", "generator", "problem", "steps", "final_answer_correct", "label", "error_types"}
+    assert rows and all(set(r) == fields for r in rows)
 
 
 def test_import_command_errors_name_the_line(write_jsonl):

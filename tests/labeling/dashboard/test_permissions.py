@@ -164,6 +164,24 @@ def _settings_form(w, **changes):
     return body
 
 
+def _grader_reviews(w):
+    from labeling.models import GraderReview
+
+    return GraderReview.objects.filter(campaign=w["campaign"]).count()
+
+
+def _undecided(w):
+    from labeling.models import Solution
+
+    Solution.objects.filter(pk=w["plain_solution"]).update(answer_is_correct=None)
+
+
+def _verdict(w):
+    from labeling.models import Solution
+
+    return Solution.objects.get(pk=w["plain_solution"]).answer_is_correct
+
+
 def _gold(w):
     task = Task.objects.get(campaign=w["campaign"], solution_id=w["plain_solution"])
     return task.is_gold, GoldStepLabel.objects.filter(solution_id=w["plain_solution"]).count()
@@ -206,6 +224,11 @@ ENDPOINTS = {
         state=_adjudications,
         prepare=_drop_adjudications,
     ),
+    "grader": Endpoint(False, "get", lambda w, s: f"/manage/{s}/grader/"),
+    "grader_scan": Endpoint(False, "post", lambda w, s: f"/manage/{s}/grader/scan/", body=lambda w: {},
+                            state=_grader_reviews, prepare=_undecided),
+    "grader_resolve": Endpoint(False, "post", lambda w, s: f"/manage/{s}/grader/{w['plain_solution']}/",
+                               body=lambda w: {"verdict": "wrong"}, state=_verdict),
     "review": Endpoint(False, "get", lambda w, s: f"/manage/{s}/solutions/{w['disputed']}/"),
     "review_resolve": Endpoint(
         False,
@@ -309,6 +332,10 @@ ENDPOINTS = {
         body=lambda w: {"ratings": [1, 1, -1], "note": "matrix"},
         state=_adjudication_status,
     ),
+    "api_grader_reviews": Endpoint(True, "get", lambda w, s: f"/api/manage/campaigns/{s}/grader-reviews/"),
+    "api_grader_resolve": Endpoint(
+        True, "post", lambda w, s: f"/api/manage/campaigns/{s}/grader-reviews/{w['plain_solution']}/resolve/",
+        body=lambda w: {"verdict": False}, state=_verdict),
     "api_gold": Endpoint(
         True,
         "put",
@@ -345,6 +372,11 @@ EXPECTED = {
     "annotator_status":    [302,     403,     403,      403,   403,      302,    302],
     "adjudication":        [302,     403,     403,      200,   403,      200,    200],
     "adjudication_rescan": [302,     403,     403,      403,   403,      302,    302],
+    "grader":              [302,     403,     403,      200,   403,      200,    200],
+    "grader_scan":         [302,     403,     403,      403,   403,      302,    302],
+    "grader_resolve":      [302,     403,     403,      302,   403,      302,    302],
+    "api_grader_reviews":  [403,     403,     403,      200,   403,      200,    200],
+    "api_grader_resolve":  [403,     403,     403,      200,   403,      200,    200],
     "review":              [302,     403,     403,      200,   403,      200,    200],
     "review_resolve":      [302,     403,     403,      302,   403,      302,    302],
     "model":               [302,     403,     403,      403,   403,      200,    200],
@@ -415,6 +447,9 @@ def test_matrix_covers_every_manager_route():
         "annotator-status",
         "adjudication",
         "adjudication-rescan",
+        "grader",
+        "grader-scan",
+        "grader-resolve",
         "review",
         "model",
         "retrain",
@@ -434,6 +469,8 @@ def test_matrix_covers_every_manager_route():
         "api-manage-cost",
         "api-manage-history",
         "api-manage-error-types",
+        "api-manage-grader-reviews",
+        "api-manage-grader-resolve",
         "api-manage-overview",
         "api-manage-annotators",
         "api-manage-agreement",

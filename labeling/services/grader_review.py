@@ -1,0 +1,100 @@
+"""Grader review: solutions where a person should decide whether the final answer is right.
+
+The grader (math-verify over the extracted answer) misjudges some MATH answers: intervals, sets,
+`.05` against `1/20`. A solution is queued, once per campaign, when
+- an annotator finishes it as `solution` (every step fine) while the grader says the answer is wrong;
+- an annotator finds no error but flags the answer step (the last one);
+- the grader could not decide (no extractable answer, unparsable, a timeout).
+
+Invariants:
+- a resolution sets `Solution.answer_is_correct` (what exports and training read) and keeps the
+  grader's own verdict in `Solution.grader_is_correct`; who and when are stored on the review;
+- a solution is queued once per campaign; a resolved review is not reopened by later labels;
+- only campaign managers, designated experts and admins resolve.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from labeling.errors import Forbidden, NotFound, ValidationFailed
+from labeling.models import Assignment, Campaign, GraderReview, Solution, StepLabel, Task
+from labeling.services.adjudication import can_adjudicate
+
+Reason = GraderReview.Reason
+
+
+def _reason_for(assignment: Assignment) -> str | None:
+    sol = assignment.solution
+    if sol.answer_is_correct is None:
+        return Reason.GRADER_UNSURE
+    if assignment.finish_reason != Assignment.FinishReason.SOLUTION:
+        return None
+    if sol.answer_is_correct is False:
+        return Reason.ANNOTATOR_DISAGREES
+    last = StepLabel.objects.filter(assignment=assignment).order_by("-step__index").values_list(
+        "flagged", flat=True).first()
+    return Reason.ANSWER_FLAGGED if last else None
+
+
+def grader_reviews_after_submit(*, assignment: Assignment) -> GraderReview | None:
+    """Queue the solution for grader review when this labeling gives a reason to; in the submit's transaction."""
+    if assignment.is_quality_control or assignment.is_screening:
+        return None  # gold items have reference labels already
+    reason = _reason_for(assignment)
+    if reason is None:
+        return None
+    review, created = GraderReview.objects.get_or_create(
+        campaign_id=assignment.campaign_id, solution_id=assignment.solution_id,
+        defaults={"reason": reason, "assignment": assignment, "grader_verdict": assignment.solution.grader_is_correct},
+    )
+    return review if created else None
+
+
+@transaction.atomic
+def grader_reviews_scan(*, campaign: Campaign) -> int:
+    """Queue every solution of the pool the grader left undecided; returns how many are new."""
+    queued = GraderReview.objects.filter(campaign=campaign, solution_id=OuterRef("solution_id"))
+    solution_ids = list(
+        Task.objects.filter(campaign=campaign, is_gold=False, solution__answer_is_correct__isnull=True)
+        .exclude(Exists(queued)).values_list("solution_id", flat=True)
+    )
+    GraderReview.objects.bulk_create(
+        [GraderReview(campaign=campaign, solution_id=sid, reason=Reason.GRADER_UNSURE) for sid in solution_ids],
+        ignore_conflicts=True,
+    )
+    return len(solution_ids)
+
+
+@transaction.atomic
+def grader_review_resolve(*, campaign: Campaign, solution_id: int, user, verdict: bool, note: str = "") -> GraderReview:
+    """Decide whether the solution's final answer is correct, overriding (or confirming) the grader.
+
+    Invariants: the solution's `answer_is_correct` is `verdict` afterwards, for every campaign
+    (it is a fact about the answer); this campaign's review is resolved with who, when and why,
+    and so are other campaigns' open reviews of the same solution.
+    """
+    if not can_adjudicate(user=user, campaign=campaign):
+        raise Forbidden("only campaign managers and designated experts resolve grader reviews")
+    if not isinstance(verdict, bool):
+        raise ValidationFailed("verdict must be true (the answer is correct) or false")
+    if not Task.objects.filter(campaign=campaign, solution_id=solution_id).exists():
+        raise NotFound(f"solution {solution_id} is not in campaign '{campaign.slug}'")
+    solution = Solution.objects.select_for_update().get(pk=solution_id)
+    now = timezone.now()
+    review, _ = GraderReview.objects.select_for_update().get_or_create(
+        campaign=campaign, solution=solution,
+        defaults={"reason": Reason.GRADER_UNSURE, "grader_verdict": solution.grader_is_correct},
+    )
+    GraderReview.objects.filter(solution=solution, status=GraderReview.Status.OPEN).update(
+        status=GraderReview.Status.RESOLVED, verdict=verdict, note=note.strip(), resolved_by=user, resolved_at=now)
+    review.refresh_from_db()
+    if review.status != GraderReview.Status.RESOLVED or review.resolved_at != now:  # it was resolved before
+        review.verdict, review.note, review.resolved_by, review.resolved_at = verdict, note.strip(), user, now
+        review.status = GraderReview.Status.RESOLVED
+        review.save(update_fields=["verdict", "note", "resolved_by", "resolved_at", "status"])
+    solution.answer_is_correct = verdict
+    solution.save(update_fields=["answer_is_correct"])
+    return review
