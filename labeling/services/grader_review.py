@@ -4,7 +4,7 @@ The grader (math-verify over the extracted answer) misjudges some MATH answers: 
 `.05` against `1/20`. A solution is queued, once per campaign, when
 - an annotator finishes it as `solution` (every step fine) while the grader says the answer is wrong;
 - an annotator finds no error but flags the answer step (the last one);
-- the grader could not decide (no extractable answer, unparsable, a timeout).
+- the grader could not decide (unparsable, a timeout) or extracted no answer at all.
 
 Invariants:
 - a resolution sets `Solution.answer_is_correct` (what exports and training read) and keeps the
@@ -16,7 +16,7 @@ Invariants:
 from __future__ import annotations
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from labeling.errors import Forbidden, NotFound, ValidationFailed
@@ -26,9 +26,15 @@ from labeling.services.adjudication import can_adjudicate
 Reason = GraderReview.Reason
 
 
+def _unsure(sol: Solution) -> bool:
+    # The grader calls a solution stating no answer wrong (a truncated sample did not solve the
+    # problem), but an extraction that found nothing is as often the extractor's miss.
+    return sol.answer_is_correct is None or not sol.final_answer.strip()
+
+
 def _reason_for(assignment: Assignment) -> str | None:
     sol = assignment.solution
-    if sol.answer_is_correct is None:
+    if _unsure(sol):
         return Reason.GRADER_UNSURE
     if assignment.finish_reason != Assignment.FinishReason.SOLUTION:
         return None
@@ -55,10 +61,11 @@ def grader_reviews_after_submit(*, assignment: Assignment) -> GraderReview | Non
 
 @transaction.atomic
 def grader_reviews_scan(*, campaign: Campaign) -> int:
-    """Queue every solution of the pool the grader left undecided; returns how many are new."""
+    """Queue every solution of the pool the grader left undecided or found no answer in; returns how many are new."""
     queued = GraderReview.objects.filter(campaign=campaign, solution_id=OuterRef("solution_id"))
     solution_ids = list(
-        Task.objects.filter(campaign=campaign, is_gold=False, solution__answer_is_correct__isnull=True)
+        Task.objects.filter(campaign=campaign, is_gold=False)
+        .filter(Q(solution__answer_is_correct__isnull=True) | Q(solution__final_answer=""))
         .exclude(Exists(queued)).values_list("solution_id", flat=True)
     )
     GraderReview.objects.bulk_create(

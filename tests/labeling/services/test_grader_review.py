@@ -18,9 +18,9 @@ pytestmark = pytest.mark.django_db
 STEPS = ["Since $x = 0.05$,", "$x = \\frac{1}{20}$.", "# Answer\n\n.05"]
 
 
-def _world(verdict):
+def _world(verdict, final_answer=".05"):
     campaign = CampaignFactory(qc_rate=0, mode=Campaign.Mode.FIRST_ERROR)
-    sol = SolutionFactory(steps=STEPS, final_answer=".05", answer_is_correct=verdict)
+    sol = SolutionFactory(steps=STEPS, final_answer=final_answer, answer_is_correct=verdict)
     Solution.objects.filter(pk=sol.pk).update(grader_is_correct=verdict)
     TaskFactory(campaign=campaign, solution=sol)
     user = UserFactory(username="ann")
@@ -80,6 +80,16 @@ def test_a_manager_overrides_the_grader_and_exports_use_it_while_the_grader_verd
     Task.objects.filter(campaign=campaign).update(is_open=True)
     _submit(campaign, other, [1, 1, 1])
     assert GraderReview.objects.get().status == "resolved"
+
+
+def test_nothing_extracted_is_queued_as_unsure_although_the_grader_says_wrong():
+    campaign, sol, user = _world(False, final_answer="")
+    _submit(campaign, user, [1, -1])
+    assert GraderReview.objects.get().reason == "grader_unsure"
+    other = CampaignFactory(qc_rate=0)
+    TaskFactory(campaign=other, solution=sol)
+    TaskFactory(campaign=other, solution=SolutionFactory(steps=STEPS, final_answer="3", answer_is_correct=False))
+    assert grader_reviews_scan(campaign=other) == 1
 
 
 def test_an_expert_resolves_and_other_campaigns_reviews_of_the_solution_close_too():
