@@ -186,5 +186,4 @@ class GraderResolveView(APIView):
         review = grader_svc.grader_review_resolve(campaign=campaign, solution_id=solution_id, user=request.user,
                                                   verdict=ser.validated_data["verdict"],
                                                   note=ser.validated_data["note"])
-        [row] = [r for r in grader_review_queue(campaign=campaign, status="resolved") if r.pk == review.pk]
-        return Response(out.GraderReviewOut(_grader_row(row)).data)
+        return Response(out.GraderReviewOut(_grader_row(review)).data)

@@ -95,13 +95,11 @@ def grader_review_resolve(*, campaign: Campaign, solution_id: int, user, verdict
         campaign=campaign, solution=solution,
         defaults={"reason": Reason.GRADER_UNSURE, "grader_verdict": solution.grader_is_correct},
     )
-    GraderReview.objects.filter(solution=solution, status=GraderReview.Status.OPEN).update(
+    # This campaign's review (even one resolved before: deciding again replaces it) and every
+    # other campaign's open review of the solution.
+    GraderReview.objects.filter(Q(pk=review.pk) | Q(solution=solution, status=GraderReview.Status.OPEN)).update(
         status=GraderReview.Status.RESOLVED, verdict=verdict, note=note.strip(), resolved_by=user, resolved_at=now)
     review.refresh_from_db()
-    if review.status != GraderReview.Status.RESOLVED or review.resolved_at != now:  # it was resolved before
-        review.verdict, review.note, review.resolved_by, review.resolved_at = verdict, note.strip(), user, now
-        review.status = GraderReview.Status.RESOLVED
-        review.save(update_fields=["verdict", "note", "resolved_by", "resolved_at", "status"])
     solution.answer_is_correct = verdict
     solution.save(update_fields=["answer_is_correct"])
     return review
