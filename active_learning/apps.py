@@ -20,3 +20,4 @@ class ActiveLearningConfig(AppConfig):
                                      context=selectors.overview_panel_context, order=50)
         )
         extensions.demo_hook_register("active_learning", demo_campaign_setup)
+        extensions.model_prelabels_register("active_learning", selectors.model_prelabels)

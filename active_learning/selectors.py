@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from active_learning.models import PRMModel, TrainingRun
+from active_learning.models import PRMModel, SolutionScore, TrainingRun
+from labeling.extensions import ModelPrelabels
 from labeling.models import Campaign
 
 
@@ -31,3 +32,19 @@ def model_panel(*, campaign: Campaign, limit: int = 30) -> dict:
 
 def overview_panel_context(campaign: Campaign) -> dict:
     return {"panel": model_panel(campaign=campaign, limit=5)}
+
+
+def model_prelabels(*, campaign: Campaign, solution_id: int) -> ModelPrelabels | None:
+    """The active model's step probabilities for one solution, as pre-labels.
+
+    Scoring skips solutions already labeled, so a task with room left may have been scored only by
+    an earlier model: then that model's scores are used (the source names the version). None when
+    no model of the campaign scored it; the page then shows no suggestions.
+    """
+    row = (SolutionScore.objects.filter(solution_id=solution_id, model__campaign=campaign,
+                                        model__status=PRMModel.Status.READY)
+           .order_by("-model__is_active", "-model__version").values_list("step_scores", "model__version").first())
+    if row is None:
+        return None
+    probs, version = row
+    return ModelPrelabels(step_probs=[float(p) if p is not None else None for p in probs], source=f"PRM v{version}")

@@ -2,8 +2,9 @@
 
 `labeling` is the core; `active_learning` depends on it and plugs in here from
 its AppConfig.ready() (the model tab and overview panel of the dashboard, its
-part of the demo). Registration is idempotent per key, so a re-run of ready()
-(tests, autoreload) never doubles an entry.
+part of the demo, the model's step probabilities as pre-labels). Registration
+is idempotent per key, so a re-run of ready() (tests, autoreload) never
+doubles an entry.
 """
 
 from __future__ import annotations
@@ -39,6 +40,17 @@ class Registry:
     panels: dict[str, OverviewPanel] = field(default_factory=dict)
     # Called with (campaign=..., spec=...) after load_demo created or found a demo campaign.
     demo_hooks: dict[str, Callable[..., None]] = field(default_factory=dict)
+    # Called with (campaign=..., solution_id=...); returns ModelPrelabels or None (no active model,
+    # or it has not scored this solution). Used by campaigns with prelabels="model".
+    model_prelabels: dict[str, Callable[..., ModelPrelabels | None]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelPrelabels:
+    """A model's probability that each step is correct (None where it gave none), and which model."""
+
+    step_probs: list[float | None]
+    source: str
 
 
 registry = Registry()
@@ -54,6 +66,19 @@ def overview_panel_register(panel: OverviewPanel) -> None:
 
 def demo_hook_register(key: str, hook: Callable[..., None]) -> None:
     registry.demo_hooks[key] = hook
+
+
+def model_prelabels_register(key: str, provider: Callable[..., ModelPrelabels | None]) -> None:
+    registry.model_prelabels[key] = provider
+
+
+def model_prelabels(*, campaign, solution_id: int) -> ModelPrelabels | None:
+    """The first registered provider's answer for this solution (providers in key order)."""
+    for key in sorted(registry.model_prelabels):
+        found = registry.model_prelabels[key](campaign=campaign, solution_id=solution_id)
+        if found is not None:
+            return found
+    return None
 
 
 def dashboard_tabs() -> list[DashboardTab]:

@@ -80,6 +80,9 @@ def assignment_payload(*, assignment) -> dict:
         .first()
     )
     draft = a.extra.get("draft", {})
+    # Suggestions only where the page is meant to show them; gold and screening items never carry
+    # them (the hints stored for the bias report's control group stay on the server).
+    hints = a.prelabel_hints if a.prelabel_shown and not a.is_quality_control and not a.is_screening else None
     return {
         "id": a.pk,
         "campaign": campaign.slug,
@@ -105,6 +108,7 @@ def assignment_payload(*, assignment) -> dict:
                 "flagged": bool(labels.get(i, unlabeled)[1]),
                 "critique": labels.get(i, unlabeled)[2],
                 "error_types": list(labels.get(i, unlabeled)[3]),
+                "suggested": hints[i] if hints and i < len(hints) else None,
             }
             for i, text in enumerate(steps)
         ],
@@ -113,4 +117,5 @@ def assignment_payload(*, assignment) -> dict:
         "finish_reason": a.finish_reason,
         "active_ms": a.active_ms,
         "ui": draft.get("ui") or EMPTY_UI,
+        "suggestions": bool(hints),
     }

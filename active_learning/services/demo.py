@@ -10,7 +10,8 @@ from django.db import transaction
 
 from active_learning.models import ActiveLearningConfig
 from active_learning.oracle import reference_oracle
-from labeling.models import Campaign, Task
+from labeling.models import Campaign, Step, StepPrelabel, Task
+from labeling.services.prelabels import prelabels_store
 from labeling.services.quality import gold_set
 
 # Short cycles so the loop is visible within minutes on a laptop: retrain
@@ -29,6 +30,38 @@ def demo_campaign_setup(*, campaign: Campaign, spec: dict) -> None:
         return
     ActiveLearningConfig.objects.get_or_create(campaign=campaign, defaults=DEMO_AL)
     demo_gold_seed(campaign=campaign, count=DEMO_GOLD)
+    if spec.get("prelabels") == Campaign.Prelabels.IMPORTED:
+        demo_prelabels_seed(campaign=campaign)
+
+
+DEMO_PRELABEL_SOURCE = "demo-reference-heuristic"
+
+
+@transaction.atomic
+def demo_prelabels_seed(*, campaign: Campaign) -> int:
+    """Suggested ratings for the demo's pre-labeled campaign (idempotent).
+
+    A real campaign imports them (`step_prelabels`: an LLM judge, Math-Shepherd
+    estimates); the demo derives them from the reference-matching heuristic
+    the simulated annotators use, which is right often enough to be worth
+    verifying and wrong often enough to show in the bias report.
+    """
+    sids = list(Task.objects.filter(campaign=campaign).values_list("solution_id", flat=True))
+    if StepPrelabel.objects.filter(step__solution_id__in=sids[:50], source=DEMO_PRELABEL_SOURCE).exists():
+        return 0
+    rows = []
+    tasks = Task.objects.filter(campaign=campaign).select_related("solution__problem")
+    steps: dict[int, list[tuple[int, str]]] = {}
+    for sid, pk, text in Step.objects.filter(solution_id__in=sids).order_by("solution_id", "index").values_list(
+            "solution_id", "pk", "text"):
+        steps.setdefault(sid, []).append((pk, text))
+    for task in tasks:
+        sol = task.solution
+        own = steps.get(sol.pk, [])
+        ratings = reference_oracle(sol.problem.text, [t for _, t in own], answer_correct=sol.answer_is_correct,
+                                   reference=sol.problem.ground_truth_solution)
+        rows += [(pk, DEMO_PRELABEL_SOURCE, r, None) for (pk, _), r in zip(own, ratings, strict=False) if r is not None]
+    return prelabels_store(rows=rows)
 
 
 @transaction.atomic

@@ -17,6 +17,7 @@ from labeling.dashboard import campaign_selectors as csel
 from labeling.dashboard import costs
 from labeling.dashboard.error_types import error_type_report
 from labeling.dashboard.history import campaign_history
+from labeling.dashboard.prelabels import prelabel_report
 from labeling.errors import Forbidden, ValidationFailed
 from labeling.services import campaigns as camp_svc
 from labeling.services import staffing
@@ -155,3 +156,12 @@ class ErrorTypesView(ManagerView):
                                "campaign and per annotator, critiques written, and agreement with gold types.")
     def get(self, request, slug):
         return Response(error_type_report(campaign=self.campaign(request, slug)))
+
+
+class PrelabelReportView(ManagerView):
+    @extend_schema(responses={200: out.PrelabelReportOut},
+                   description="Do suggested ratings bias the labels? Agreement with the suggestion where it was "
+                               "shown against the unaided control, override rates, inter-annotator agreement per "
+                               "arm, and accuracy on gold of annotators and of the suggestions.")
+    def get(self, request, slug):
+        return Response(prelabel_report(campaign=self.campaign(request, slug)))

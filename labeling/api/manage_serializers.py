@@ -55,6 +55,9 @@ class CampaignOut(s.Serializer):
     critique = s.ChoiceField(choices=Campaign.Ask.choices)
     error_types = s.ChoiceField(choices=Campaign.Ask.choices)
     error_taxonomy = ErrorTypeOut(many=True)
+    prelabels = s.ChoiceField(choices=Campaign.Prelabels.choices)
+    prelabel_share = s.FloatField()
+    prelabel_threshold = s.FloatField()
     instructions = s.CharField(allow_blank=True)
     screening_size = s.IntegerField()
     screening_threshold = s.FloatField()
@@ -91,6 +94,13 @@ class CampaignSettingsIn(s.Serializer):
     error_types = s.ChoiceField(choices=Campaign.Ask.choices, required=False,
                                 help_text="error types of a negative step: off, optional, or required")
     error_taxonomy = ErrorTypeIn(many=True, required=False, help_text="1 to 9 types; keys are stored with the labels")
+    prelabels = s.ChoiceField(choices=Campaign.Prelabels.choices, required=False, help_text=(
+        "suggested step ratings the annotator verifies: off, model (the active PRM's step probabilities) or "
+        "imported (the import file's step_prelabels); never on gold or screening items"))
+    prelabel_share = s.FloatField(required=False, min_value=0, max_value=1,
+                                  help_text="share of normal tasks shown suggestions; the rest are the control")
+    prelabel_threshold = s.FloatField(required=False, min_value=0, max_value=1,
+                                      help_text="a step probability at or above it suggests +1, below it -1")
     instructions = s.CharField(required=False, allow_blank=True)
     screening_size = s.IntegerField(required=False, min_value=0)
     screening_threshold = s.FloatField(required=False, min_value=0, max_value=1)
@@ -392,6 +402,69 @@ class ErrorTypeReportOut(s.Serializer):
     critiqued = s.IntegerField()
     annotators = ErrorTypeAnnotatorOut(many=True)
     gold = AgainstGoldOut()
+
+
+# --- pre-label bias report ---------------------------------------------------------------------
+
+
+class ShareOut(s.Serializer):
+    n = s.IntegerField(help_text="steps (or label pairs) counted")
+    hits = s.IntegerField(help_text="of them, the ones that agree")
+    rate = s.FloatField(allow_null=True, help_text="hits / n; null when n is 0")
+
+
+class SuggestionRowOut(ShareOut):
+    suggested = s.IntegerField(help_text="the suggested rating")
+    overridden = s.IntegerField(help_text="steps rated otherwise than suggested")
+
+
+class PrelabelArmsOut(s.Serializer):
+    shown = ShareOut()
+    control = ShareOut()
+
+
+class PrelabelAgreementOut(PrelabelArmsOut):
+    pull = s.FloatField(allow_null=True, help_text="shown minus control: how far the hints pull labels")
+
+
+class PrelabelPairsOut(PrelabelArmsOut):
+    gap = s.FloatField(allow_null=True, help_text="inter-annotator agreement, shown minus control")
+
+
+class PrelabelOverrideOut(ShareOut):
+    by_suggestion = SuggestionRowOut(many=True)
+    control_by_suggestion = SuggestionRowOut(many=True)
+
+
+class PrelabelGoldOut(s.Serializer):
+    annotators = ShareOut(help_text="annotators' exact-match accuracy on gold steps (unaided by design)")
+    suggestions = ShareOut(help_text="the suggestions' accuracy on the same gold steps (never shown there)")
+    annotators_where_suggested = ShareOut(help_text="annotators on the gold steps that had a suggestion")
+
+
+class PrelabelCountsOut(s.Serializer):
+    shown = s.IntegerField()
+    control = s.IntegerField()
+
+
+class PrelabelAnnotatorOut(s.Serializer):
+    user_id = s.IntegerField()
+    username = s.CharField()
+    shown = ShareOut()
+    control = ShareOut()
+    pull = s.FloatField(allow_null=True)
+    gold = ShareOut()
+
+
+class PrelabelReportOut(s.Serializer):
+    setting = s.ChoiceField(choices=Campaign.Prelabels.choices)
+    share = s.FloatField()
+    assignments = PrelabelCountsOut(help_text="submitted normal labelings per arm")
+    agreement_with_suggestion = PrelabelAgreementOut()
+    override = PrelabelOverrideOut(help_text="shown arm: steps rated otherwise than suggested")
+    inter_annotator = PrelabelPairsOut()
+    gold = PrelabelGoldOut()
+    annotators = PrelabelAnnotatorOut(many=True)
 
 
 # --- grader review --------------------------------------------------------------------------------

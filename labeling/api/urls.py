@@ -24,6 +24,8 @@ urlpatterns = [
          name="api-manage-grader-resolve"),
     path("manage/campaigns/<slug:slug>/error-types/", campaigns.ErrorTypesView.as_view(),
          name="api-manage-error-types"),
+    path("manage/campaigns/<slug:slug>/prelabels/", campaigns.PrelabelReportView.as_view(),
+         name="api-manage-prelabels"),
     path("manage/campaigns/<slug:slug>/overview/", manage.OverviewView.as_view(), name="api-manage-overview"),
     path("manage/campaigns/<slug:slug>/annotators/", manage.AnnotatorsView.as_view(), name="api-manage-annotators"),
     path("manage/campaigns/<slug:slug>/agreement/", manage.AgreementView.as_view(), name="api-manage-agreement"),

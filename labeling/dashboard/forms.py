@@ -24,6 +24,17 @@ class CampaignSettingsForm(forms.Form):
     error_taxonomy = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 9, "data-role": "error-taxonomy"}), label="Error taxonomy",
         help_text="one type per line, 'key: label: description' (up to 9; digits 1-9 pick them, in this order)")
+    prelabels = forms.ChoiceField(
+        choices=Campaign.Prelabels.choices, label="Suggested ratings (verified pre-labels)",
+        help_text="shown as hints; every step still takes the annotator's own key press. Gold and screening "
+                  "items never show them")
+    prelabel_share = forms.FloatField(
+        min_value=0, max_value=1, label="Share of tasks with suggestions",
+        help_text="the rest are labeled unaided: the control the bias report compares against (below 1, gold "
+                  "items do not stand out as the only ones without hints)")
+    prelabel_threshold = forms.FloatField(
+        min_value=0, max_value=1, label="Suggest +1 from a probability of",
+        help_text="a step probability at or above it suggests +1, below it -1")
     screening_size = forms.IntegerField(min_value=0, max_value=1000, label="Screening items for new annotators")
     screening_threshold = forms.FloatField(min_value=0, max_value=1, label="Screening pass mark (step accuracy)")
     autopause_window = forms.IntegerField(min_value=0, max_value=1000, label="Auto-pause window (gold items)")

@@ -25,6 +25,7 @@ from labeling.dashboard import campaign_selectors as csel
 from labeling.dashboard import charts
 from labeling.dashboard import selectors as sel
 from labeling.dashboard.error_types import error_type_report
+from labeling.dashboard.prelabels import prelabel_report
 from labeling.errors import Forbidden, LabelingError, NotFound
 from labeling.exporting.formats import AGGREGATIONS, EXPORT_FORMATS
 from labeling.importing.formats import FORMATS
@@ -137,6 +138,7 @@ def annotators(request, campaign):
     return render(request, "dashboard/annotators.html", {
         "campaign": campaign, "rows": rows, "sort": sort, "snap": snap, "pairs": sel.agreement_pairs(snapshot=snap),
         "tab": "annotators", "errors": error_type_report(campaign=campaign),
+        "prelabels": prelabel_report(campaign=campaign),
         "columns": [("name", "Annotator"), ("status", "Status"), ("tasks", "Tasks"), ("steps", "Steps"),
                     ("today", "Today"), ("median_step_s", "Median s/step"), ("median_task_s", "Median s/task"),
                     ("qc_accuracy", "QC accuracy"), ("agreement", "Agreement α"),

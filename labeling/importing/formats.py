@@ -287,7 +287,51 @@ def parse_prm800k(obj: dict) -> list[ParsedSolution]:
 _SOLUTION_KNOWN = {
     "problem", "ground_truth_answer", "steps", "solution", "answer", "generator", "id", "metadata",
     "problem_id", "ground_truth_solution", "subject", "level", "source", "generation", "score",
+    "step_prelabels", "prelabel_source",
 }
+
+
+def _prelabel(value, where: str) -> tuple[int | None, float | None]:
+    """One entry of `step_prelabels`: an integer rating (-1, 0, 1), a probability that the step is
+    correct (a number with a decimal point, 0.0 to 1.0), an object {"rating": r, "score": p}, or null."""
+    if isinstance(value, dict):
+        unknown = set(value) - {"rating", "score"}
+        if unknown:
+            raise RecordError(f"'{where}': unknown key(s) {', '.join(sorted(unknown))} (use rating and score)")
+        rating, score = value.get("rating"), value.get("score")
+        if rating is not None and (isinstance(rating, bool) or rating not in (-1, 0, 1)
+                                   or not isinstance(rating, int)):
+            raise RecordError(f"'{where}.rating' must be -1, 0 or 1")
+        if score is not None and (isinstance(score, bool) or not isinstance(score, int | float)
+                                  or not 0 <= score <= 1):
+            raise RecordError(f"'{where}.score' must be a probability from 0 to 1")
+        return rating, None if score is None else float(score)
+    if value is None:
+        return None, None
+    if isinstance(value, bool):
+        raise RecordError(f"'{where}' is a rating (-1, 0, 1) or a probability (0.0 to 1.0), not true/false")
+    if isinstance(value, int):
+        if value not in (-1, 0, 1):
+            raise RecordError(f"'{where}': a rating is -1, 0 or 1 (write a probability with a point: 0.7)")
+        return value, None
+    if isinstance(value, float):
+        if not 0 <= value <= 1:  # NaN fails too
+            raise RecordError(f"'{where}': a probability is from 0.0 to 1.0")
+        return None, value
+    raise RecordError(f"'{where}' must be a rating (-1, 0, 1), a probability (0.0 to 1.0), "
+                      "an object with rating and score, or null")
+
+
+def _prelabels(obj: dict, n_steps: int) -> tuple[list[tuple[int | None, float | None]] | None, str]:
+    raw = obj.get("step_prelabels")
+    source = _str(obj.get("prelabel_source") or "imported", "prelabel_source")
+    if len(source) > 64:
+        raise RecordError("'prelabel_source' is longer than 64 characters")
+    if raw is None:
+        return None, source
+    if not isinstance(raw, list) or len(raw) != n_steps:
+        raise RecordError(f"'step_prelabels' must be a list with one entry per step ({n_steps}, null for none)")
+    return [_prelabel(v, f"step_prelabels[{i}]") for i, v in enumerate(raw)], source
 
 
 def make_solutions_parser(split: SplitRule) -> Callable[[dict], list[ParsedSolution]]:
@@ -318,6 +362,7 @@ def make_solutions_parser(split: SplitRule) -> Callable[[dict], list[ParsedSolut
         if extra:
             metadata["extra_fields"] = extra
         problem_id = obj.get("problem_id")
+        prelabels, prelabel_source = _prelabels(obj, len(steps))
         return [
             ParsedSolution(
                 problem=ParsedProblem(
@@ -336,6 +381,8 @@ def make_solutions_parser(split: SplitRule) -> Callable[[dict], list[ParsedSolut
                 generation=_opt_int(obj.get("generation"), "generation"),
                 verifier_score=_opt_float(obj.get("score"), "score"),
                 metadata=metadata,
+                prelabels=prelabels,
+                prelabel_source=prelabel_source,
             )
         ]
 

@@ -80,6 +80,9 @@ class ParsedSolution:
     verifier_score: float | None = None
     metadata: dict = field(default_factory=dict)
     label: ParsedLabel | None = None
+    # Automatic step labels (`step_prelabels`): (rating, probability) per step, either may be None.
+    prelabels: list[tuple[int | None, float | None]] | None = None
+    prelabel_source: str = "imported"
 
     @property
     def content_hash(self) -> str:

@@ -26,6 +26,11 @@ def add_arguments(parser, *, prefix_help: str = "") -> None:
                    help="error types of a negative step (default optional)")
     g.add_argument("--error-taxonomy-file", type=Path,
                    help="error types, one per line 'key: label: description' (default: PRMBench's categories)")
+    g.add_argument("--prelabels", choices=Campaign.Prelabels.values,
+                   help="suggested step ratings to verify: off (default), model (the active PRM) or imported "
+                        "(the import file's step_prelabels)")
+    g.add_argument("--prelabel-share", type=float,
+                   help="share of normal tasks shown suggestions; the rest are the unaided control (default 0.8)")
     g.add_argument("--instructions-file", type=Path, help="Markdown instructions shown to annotators")
     g.add_argument("--annotators", default="", help="comma-separated usernames or emails (new emails are invited)")
     g.add_argument("--experts", default="", help="annotators who may also adjudicate")
@@ -36,7 +41,8 @@ def settings_from(opts: dict) -> dict:
     out = {}
     for opt, name in [("mode", "mode"), ("reveal", "reveal"), ("overlap", "overlap"), ("qc_rate", "qc_rate"),
                       ("lease_minutes", "lease_minutes"), ("screening_size", "screening_size"),
-                      ("hourly_rate", "hourly_rate"), ("critique", "critique"), ("error_types", "error_types")]:
+                      ("hourly_rate", "hourly_rate"), ("critique", "critique"), ("error_types", "error_types"),
+                      ("prelabels", "prelabels"), ("prelabel_share", "prelabel_share")]:
         if opts.get(opt) is not None:
             out[name] = opts[opt]
     if opts.get("instructions_file"):

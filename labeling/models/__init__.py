@@ -4,6 +4,7 @@ from labeling.models.invites import Invite
 from labeling.models.jobs import Job
 from labeling.models.labels import Assignment, GoldStepLabel, StepAlternative, StepLabel
 from labeling.models.outbox import OutboxMessage
+from labeling.models.prelabels import StepPrelabel
 from labeling.models.problems import Problem, Solution, Step
 from labeling.models.quality import Adjudication, AgreementSnapshot, GoldScore
 
@@ -25,5 +26,6 @@ __all__ = [
     "Step",
     "StepAlternative",
     "StepLabel",
+    "StepPrelabel",
     "Task",
 ]

@@ -51,6 +51,13 @@ class Campaign(models.Model):
         OPTIONAL = "optional", "Optional"
         REQUIRED = "required", "Required on the first error"
 
+    class Prelabels(models.TextChoices):
+        """Where the suggested rating of each step comes from (verified pre-labels)."""
+
+        OFF = "off", "No suggestions"
+        MODEL = "model", "The active PRM's step probabilities"
+        IMPORTED = "imported", "Pre-labels from the import file (step_prelabels)"
+
     slug = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
@@ -70,6 +77,15 @@ class Campaign(models.Model):
     # Error types picked on a negative step, from `error_taxonomy` ([{key, label, description}]).
     error_types = models.CharField(max_length=16, choices=Ask.choices, default=Ask.OPTIONAL)
     error_taxonomy = models.JSONField(default=default_error_taxonomy, blank=True)
+    # Verified pre-labels: each step shows a suggested rating the annotator must still confirm or
+    # change with a key press. Gold and screening items never show them; of the other tasks a
+    # `prelabel_share` does (picked per task, so every annotator of a task sees the same), and the
+    # rest are labeled unaided: the control the bias report compares against (and gold items do
+    # not stand out as the only tasks without suggestions).
+    prelabels = models.CharField(max_length=16, choices=Prelabels.choices, default=Prelabels.OFF)
+    prelabel_share = models.FloatField(default=0.8)
+    # A probability at or above it suggests +1, below it -1 (a pre-label given as a rating is used as is).
+    prelabel_threshold = models.FloatField(default=0.5)
     instructions = models.TextField(blank=True, help_text="Markdown shown to annotators.")
     # Screening: a new annotator labels this many gold items first (0 = none).
     screening_size = models.PositiveSmallIntegerField(default=0)
@@ -102,6 +118,12 @@ class Campaign(models.Model):
                                    name="campaign_critique_valid"),
             models.CheckConstraint(condition=Q(error_types__in=["off", "optional", "required"]),
                                    name="campaign_error_types_valid"),
+            models.CheckConstraint(condition=Q(prelabels__in=["off", "model", "imported"]),
+                                   name="campaign_prelabels_valid"),
+            models.CheckConstraint(condition=Q(prelabel_share__gte=0) & Q(prelabel_share__lte=1),
+                                   name="campaign_prelabel_share_0_1"),
+            models.CheckConstraint(condition=Q(prelabel_threshold__gte=0) & Q(prelabel_threshold__lte=1),
+                                   name="campaign_prelabel_threshold_0_1"),
             models.CheckConstraint(condition=Q(status__in=["active", "paused", "closed", "archived"]),
                                    name="campaign_status_valid"),
             models.CheckConstraint(condition=Q(hourly_rate__isnull=True) | Q(hourly_rate__gte=0),

@@ -62,6 +62,12 @@ class Assignment(models.Model):
     neutral_steps = models.PositiveSmallIntegerField(default=0)
     negative_steps = models.PositiveSmallIntegerField(default=0)
     first_error_index = models.IntegerField(null=True, blank=True)
+    # Verified pre-labels, fixed when the task is leased: the suggested rating per step (-1, 0, 1
+    # or null), where it came from, and whether the page showed them (False: the control group,
+    # gold and screening items; null: the campaign had no pre-labels for this solution).
+    prelabel_hints = models.JSONField(null=True, blank=True)
+    prelabel_source = models.CharField(max_length=64, blank=True)
+    prelabel_shown = models.BooleanField(null=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -142,6 +148,9 @@ class StepLabel(models.Model):
     # the campaign's taxonomy). Empty elsewhere; a submit refuses them on other ratings.
     critique = models.TextField(blank=True, default="")
     error_types = ArrayField(models.CharField(max_length=32), default=list, blank=True)
+    # The suggested rating this step had (shown or, in the control group, not), copied from the
+    # assignment at save time so the bias report aggregates in SQL.
+    hint = models.SmallIntegerField(choices=RATING_CHOICES, null=True, blank=True)
     labeled_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -149,6 +158,8 @@ class StepLabel(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["assignment", "step"], name="steplabel_unique"),
             models.CheckConstraint(condition=VALID_RATING, name="steplabel_rating_valid"),
+            models.CheckConstraint(condition=Q(hint__isnull=True) | Q(hint__in=[-1, 0, 1]),
+                                   name="steplabel_hint_valid"),
         ]
 
 

@@ -38,6 +38,7 @@ from labeling.errors import (
     ValidationFailed,
 )
 from labeling.models import Assignment, Campaign, Membership, Task
+from labeling.services.prelabels import prelabels_for
 
 
 def _membership(*, user, campaign: Campaign, lock: bool = False) -> Membership:
@@ -156,7 +157,9 @@ def assignment_next(
     lease if they hold one, else an expired one of theirs with room, else a
     new task.
 
-    A new task is a gold item with probability qc_rate (falling back to normal
+    A new assignment carries the task's suggested ratings when the campaign
+    has pre-labels (services.prelabels: never shown on gold or screening
+    items). A new task is a gold item with probability qc_rate (falling back to normal
     work when no gold is left), else the highest-priority open task (import
     order breaks ties); gold is never served in place of normal work. A member
     in screening gets only gold items (screening ones first) until they have
@@ -200,6 +203,7 @@ def assignment_next(
         return None
     _take_slot(task.pk)
     now = timezone.now()
+    pre = prelabels_for(campaign=campaign, task=task, screening=screening)
     return Assignment.objects.create(
         campaign=campaign, task=task, solution_id=task.solution_id, annotator=user,
         status=Assignment.Status.LEASED, leased_at=now, shown_at=None if prefetch else now,
@@ -207,6 +211,8 @@ def assignment_next(
         queue_strategy=task.queue_strategy, queue_model_version=task.queue_model_version,
         queue_score=task.queue_score, queue_generation=task.queue_generation,
         is_quality_control=task.is_gold, is_screening=screening,
+        prelabel_hints=pre.hints if pre else None, prelabel_source=pre.source if pre else "",
+        prelabel_shown=pre.shown if pre else None,
     )
 
 

@@ -24,6 +24,7 @@ SETTINGS = (
     "name", "description", "mode", "reveal", "overlap", "show_ground_truth", "qc_rate", "lease_minutes",
     "allow_corrections", "instructions", "screening_size", "screening_threshold", "autopause_window",
     "autopause_threshold", "hourly_rate", "critique", "error_types", "error_taxonomy",
+    "prelabels", "prelabel_share", "prelabel_threshold",
 )
 # Status moves a manager may make; archived campaigns come back as closed.
 STATUS_MOVES = {
@@ -152,7 +153,11 @@ def settings_clean(changes: dict) -> dict:
             value = _int("lease_minutes", value, low=1, high=7 * 24 * 60)
         elif name in ("screening_size", "autopause_window"):
             value = _int(name, value, low=0, high=1000)
-        elif name in ("qc_rate", "screening_threshold", "autopause_threshold"):
+        elif name == "prelabels":
+            if value not in Campaign.Prelabels.values:
+                raise ValidationFailed(f"prelabels must be one of {', '.join(Campaign.Prelabels.values)}")
+        elif name in ("qc_rate", "screening_threshold", "autopause_threshold", "prelabel_share",
+                      "prelabel_threshold"):
             value = _fraction(name, value)
         elif name in ("show_ground_truth", "allow_corrections"):
             value = _bool(name, value)

@@ -38,6 +38,10 @@ CAMPAIGNS = [
      "overlap": 2, "qc_rate": 0.1, "gsm8k": True},
     {"slug": "gsm8k-all-steps", "name": "GSM8K model solutions: every step", "mode": "all_steps",
      "overlap": 1, "qc_rate": 0.1, "gsm8k": True},
+    # Verified pre-labels: 80% of tasks suggest a rating per step (from a reference-matching
+    # heuristic, active_learning's demo hook), the rest are the unaided control.
+    {"slug": "gsm8k-prelabeled", "name": "GSM8K model solutions: verify suggested ratings", "mode": "first_error",
+     "overlap": 2, "qc_rate": 0.1, "gsm8k": True, "prelabels": "imported", "prelabel_share": 0.8},
     # Long MATH solutions with heavy LaTeX: the 12 real PRM800K solutions, unlabeled.
     {"slug": "math-first-error", "name": "MATH (PRM800K) solutions: first error", "mode": "first_error",
      "overlap": 2, "qc_rate": 0.0, "gsm8k": False},
@@ -70,6 +74,7 @@ def demo_load(*, path: Path = DEMO_FILE, progress=None) -> DemoResult:
             campaign = Campaign.objects.filter(slug=spec["slug"]).first() or campaign_create(
                 slug=spec["slug"], name=spec["name"], mode=spec["mode"], overlap=spec["overlap"],
                 qc_rate=spec["qc_rate"], instructions=INSTRUCTIONS,
+                **{k: spec[k] for k in ("prelabels", "prelabel_share") if k in spec},
             )
             for username, role in DEMO_USERS:
                 membership_set(campaign=campaign, user=User.objects.get(username=username), role=role)

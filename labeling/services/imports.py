@@ -24,6 +24,7 @@ from labeling.importing.records import ParsedSolution
 from labeling.models import Assignment, Campaign, Problem, Solution, Step, StepAlternative, StepLabel, Task
 from labeling.services.adjudication import adjudications_sync
 from labeling.services.import_validation import iter_lines, parse_line, validate
+from labeling.services.prelabels import prelabels_store
 from labeling.services.quality import gold_set
 from labeling.services.summaries import assignments_summarize
 from labeling.services.users import external_labelers_get_or_create
@@ -44,6 +45,8 @@ class ImportResult:
     assignments_existing: int = 0
     step_labels_created: int = 0
     gold_items: int = 0
+    # Automatic step labels from the file's `step_prelabels` (verified pre-labels).
+    prelabels_stored: int = 0
     graded_correct: int = 0
     graded_incorrect: int = 0
     graded_unknown: int = 0
@@ -69,6 +72,8 @@ class ImportResult:
             )
         if self.gold_items:
             lines.append(f"gold: {self.gold_items} solutions now gold items with reference step labels")
+        if self.prelabels_stored:
+            lines.append(f"pre-labels: {self.prelabels_stored} step pre-labels stored (step_prelabels)")
         lines.append(
             f"grading ({self.grader_version}) of new solutions: {self.graded_correct} correct, "
             f"{self.graded_incorrect} incorrect, {self.graded_unknown} ungraded"
@@ -163,6 +168,7 @@ class _BatchWriter:
         problem_ids = self._problems([p for _, p in batch])
         solution_ids = self._solutions(batch, problem_ids)
         task_ids = self._tasks(set(solution_ids.values()))
+        self._prelabels(batch, problem_ids, solution_ids)
         labeled = [(n, p) for n, p in batch if p.label is not None]
         if labeled and self.as_gold:
             self._gold(labeled, problem_ids, solution_ids)
@@ -184,6 +190,17 @@ class _BatchWriter:
             except ValidationFailed as exc:
                 raise ImportFailed([(lineno, f"cannot be gold: {exc.message}")], 1) from exc
             self.result.gold_items += 1
+
+    def _prelabels(self, batch, problem_ids, solution_ids) -> None:
+        with_pre = [(solution_ids[(problem_ids[(p.problem.source, p.problem.source_id)], p.content_hash)], p)
+                    for _, p in batch if p.prelabels is not None]
+        if not with_pre:
+            return
+        step_ids = dict(((sid, idx), pk) for pk, sid, idx in Step.objects.filter(
+            solution_id__in={sid for sid, _ in with_pre}).values_list("pk", "solution_id", "index"))
+        rows = [(step_ids[(sid, i)], p.prelabel_source, rating, score)
+                for sid, p in with_pre for i, (rating, score) in enumerate(p.prelabels)]
+        self.result.prelabels_stored += prelabels_store(rows=rows)
 
     # -- problems --------------------------------------------------------------
 

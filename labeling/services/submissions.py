@@ -132,6 +132,11 @@ def clean_ui(ui: dict | None, n_steps: int) -> dict:
     return {"cursor": min(cursor, max(n_steps - 1, 0)), "flags": flags, "history": history}
 
 
+def _hint(a: Assignment, step: int) -> int | None:
+    hints = a.prelabel_hints or []
+    return hints[step] if step < len(hints) else None
+
+
 def _replace_labels(a: Assignment, ratings: list[RatingIn], step_ids: dict[int, int], *, final: bool) -> None:
     keep = [step_ids[r.step] for r in ratings]
     StepLabel.objects.filter(assignment=a).exclude(step_id__in=keep).delete()
@@ -139,12 +144,13 @@ def _replace_labels(a: Assignment, ratings: list[RatingIn], step_ids: dict[int, 
         [
             StepLabel(assignment=a, step_id=step_ids[r.step], rating=r.rating, flagged=r.flagged,
                       chosen_completion=None if r.rating == -1 else 0, final=final, critique=r.critique,
-                      error_types=list(r.error_types))
+                      error_types=list(r.error_types), hint=_hint(a, r.step))
             for r in ratings
         ],
         update_conflicts=True,
         unique_fields=["assignment", "step"],
-        update_fields=["rating", "flagged", "chosen_completion", "final", "critique", "error_types", "labeled_at"],
+        update_fields=["rating", "flagged", "chosen_completion", "final", "critique", "error_types", "hint",
+                       "labeled_at"],
     )
 
 

@@ -16,3 +16,19 @@ def duration_ms(ms) -> str:
         return f"{m} min {s:02d} s"
     h, m = divmod(m, 60)
     return f"{h} h {m:02d} min"
+
+
+@register.filter
+def pct(share) -> str:
+    """A report share ({n, hits, rate}) as '83% (10/12)', or an em dash when nothing was counted."""
+    if not share or not share.get("n"):
+        return "—"
+    return f"{share['rate']:.0%} ({share['hits']}/{share['n']})"
+
+
+@register.filter
+def points(gap) -> str:
+    """A difference of two rates in percentage points, signed."""
+    if gap is None:
+        return "—"
+    return f"{gap * 100:+.1f} pts"

@@ -29,6 +29,9 @@
   function stepRow(step, i) {
     var n = i + 1;
     var li = el("li", { class: "step", "data-step-index": String(i), "data-state": "unrated", tabindex: "-1" });
+    if (step.suggested === -1 || step.suggested === 0 || step.suggested === 1) {
+      li.setAttribute("data-suggested", String(step.suggested));
+    }
     var group = el("span", { class: "rate", role: "group", "aria-label": "Rate step " + n });
     var buttons = RATINGS.map(function (r) {
       var b = el("button", {
@@ -36,6 +39,12 @@
         "aria-label": r.name + ", step " + n, title: r.name + " (" + r.keys + ")"
       });
       b.appendChild(el("span", { "aria-hidden": "true" }, r.icon));
+      if (step.suggested === r.value) {
+        // A hint only: the ring marks it, and the step stays unrated until a key press.
+        b.setAttribute("data-suggested", "true");
+        b.setAttribute("aria-label", r.name + ", step " + n + " (suggested)");
+        b.title = r.name + " (" + r.keys + "), suggested: press a to accept";
+      }
       group.appendChild(b);
       return b;
     });
@@ -130,6 +139,11 @@
       var gt = el("div", { class: "gt", "data-role": "answer" });
       global.PRMRender.renderAnswerInto(gt, task.ground_truth_answer);
       problem.appendChild(gt);
+    }
+    if (task.suggestions) {
+      problem.appendChild(el("p", { class: "suggestions-note muted", "data-role": "suggestions-note" },
+        "Suggested ratings have a dashed ring. They are hints: confirm each step with its key (or a to accept " +
+        "the suggestion) or rate it otherwise; no step counts until you do."));
     }
     var ol = el("ol", { class: "steps", "data-role": "steps", "aria-label": "solution steps" });
     var rows = task.steps.map(function (s, i) {

@@ -510,6 +510,12 @@
     changed(true);
   }
 
+  // The suggested rating of the current step, as if its key was pressed (one key per step, as always).
+  function acceptSuggestion() {
+    var s = state.task && state.task.steps[state.cursor];
+    if (s && (s.suggested === -1 || s.suggested === 0 || s.suggested === 1)) rate(s.suggested);
+  }
+
   function toggleFlag() {
     var i = state.cursor;
     if (!rateable(i)) return;
@@ -850,6 +856,7 @@
       case "k": case "ArrowUp": moveTo(state.cursor - 1); break;
       case "Home": moveTo(0); break;
       case "End": moveTo(lastReachable()); break;
+      case "a": acceptSuggestion(); break;
       case "f": toggleFlag(); break;
       case "u": undo(); break;
       case "Enter": submit(); break;

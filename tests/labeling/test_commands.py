@@ -47,7 +47,14 @@ def test_load_demo_is_idempotent(demo_file, settings, capsys, tmp_path, monkeypa
     assert second.users_created == []
     assert all(r is not None for r in first.imports.values())
     assert all(r is None for r in second.imports.values())
-    assert Campaign.objects.filter(slug__startswith="gsm8k-").count() == 2
+    assert Campaign.objects.filter(slug__startswith="gsm8k-").count() == 3
+    # The pre-labeled campaign's solutions carry suggestions, seeded once.
+    from labeling.models import StepPrelabel
+
+    pre = Campaign.objects.get(slug="gsm8k-prelabeled")
+    assert (pre.prelabels, pre.prelabel_share) == ("imported", 0.8)
+    seeded = StepPrelabel.objects.filter(step__solution__tasks__campaign=pre).count()
+    assert seeded > 20 and StepPrelabel.objects.filter(rating=-1).exists()
     # 20 GSM8K solutions (5 problems, a reference and 4 model solutions each) and the 12 real MATH ones
     assert Solution.objects.filter(problem__source="gsm8k").count() == 20
     math = Campaign.objects.get(slug="math-first-error")
@@ -66,6 +73,7 @@ def test_load_demo_is_idempotent(demo_file, settings, capsys, tmp_path, monkeypa
     ] == -1
     assert not Task.objects.filter(campaign__slug="gsm8k-all-steps", is_gold=True,
                                    solution__answer_is_correct=False).exists()
+    assert al_demo.demo_prelabels_seed(campaign=pre) == 0 and StepPrelabel.objects.count() == seeded
     before = Task.objects.filter(is_gold=True).count()
     al_demo.demo_gold_seed(campaign=Campaign.objects.get(slug="gsm8k-first-error"), count=al_demo.DEMO_GOLD)
     assert Task.objects.filter(is_gold=True).count() == before

@@ -280,6 +280,7 @@ ENDPOINTS = {
     "api_cost": Endpoint(True, "get", lambda w, s: f"/api/manage/campaigns/{s}/cost/?period=week"),
     "api_history": Endpoint(True, "get", lambda w, s: f"/api/manage/campaigns/{s}/history/?limit=50"),
     "api_error_types": Endpoint(True, "get", lambda w, s: f"/api/manage/campaigns/{s}/error-types/"),
+    "api_prelabels": Endpoint(True, "get", lambda w, s: f"/api/manage/campaigns/{s}/prelabels/"),
     "new": Endpoint(False, "get", lambda w, s: "/manage/new/"),
     "new_create": Endpoint(
         False, "post", lambda w, s: "/manage/new/",
@@ -404,6 +405,7 @@ EXPECTED = {
     "api_cost":            [403,     403,     403,      403,   403,      200,    200],
     "api_history":         [403,     403,     403,      403,   403,      200,    200],
     "api_error_types":     [403,     403,     403,      403,   403,      200,    200],
+    "api_prelabels":       [403,     403,     403,      403,   403,      200,    200],
     "new":                 [302,     403,     403,      403,   403,      200,    200],
     "new_create":          [302,     403,     403,      403,   403,      302,    302],
     "settings":            [302,     403,     403,      403,   403,      200,    200],
@@ -469,6 +471,7 @@ def test_matrix_covers_every_manager_route():
         "api-manage-cost",
         "api-manage-history",
         "api-manage-error-types",
+        "api-manage-prelabels",
         "api-manage-grader-reviews",
         "api-manage-grader-resolve",
         "api-manage-overview",
