@@ -6,7 +6,8 @@ from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from labeling.errors import NotFound
-from labeling.models import Assignment, Campaign, StepAlternative, StepLabel, Task
+from labeling.models import Assignment, Campaign, Step, StepAlternative, StepLabel, Task
+from labeling.services.prelabels import step_hints
 
 EMPTY_UI = {"cursor": 0, "flags": [], "history": []}
 
@@ -82,7 +83,8 @@ def assignment_payload(*, assignment) -> dict:
     draft = a.extra.get("draft", {})
     # Suggestions only where the page is meant to show them; gold and screening items never carry
     # them (the hints stored for the bias report's control group stay on the server).
-    hints = a.prelabel_hints if a.prelabel_shown and not a.is_quality_control and not a.is_screening else None
+    hints = step_hints(a) if a.prelabel_shown and not a.is_quality_control and not a.is_screening else None
+    segments = a.extra.get("segments") if a.edited_from_id else None
     return {
         "id": a.pk,
         "campaign": campaign.slug,
@@ -118,4 +120,7 @@ def assignment_payload(*, assignment) -> dict:
         "active_ms": a.active_ms,
         "ui": draft.get("ui") or EMPTY_UI,
         "suggestions": bool(hints),
+        "segments": segments,
+        "served_steps": list(Step.objects.filter(solution_id=a.edited_from_id).order_by("index")
+                             .values_list("text", flat=True)) if segments else None,
     }

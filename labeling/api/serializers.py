@@ -2,6 +2,7 @@ from rest_framework import serializers
 
 from labeling.models import Assignment, Campaign
 from labeling.models.campaigns import MAX_ERROR_TYPES
+from labeling.services.segments import MAX_SEGMENTS
 from labeling.services.submissions import MAX_CRITIQUE
 
 # Bounds a database column can hold: a bigint of milliseconds is 292 million years; a year of
@@ -40,8 +41,22 @@ class UiStateSerializer(serializers.Serializer):
     )
 
 
+class SegmentsField(serializers.ListField):
+    """Step split and merge: each labeled step as pieces [served step index, start, end] of the served steps."""
+
+    def __init__(self, **kwargs):
+        piece = serializers.ListField(child=serializers.IntegerField(min_value=0, max_value=10**7), min_length=3,
+                                      max_length=3)
+        super().__init__(child=serializers.ListField(child=piece, min_length=1, max_length=MAX_SEGMENTS),
+                         max_length=MAX_SEGMENTS, **kwargs)
+
+
 class LabelsSerializer(serializers.Serializer):
     ratings = RatingSerializer(many=True, max_length=MAX_STEP)
+    segments = SegmentsField(required=False, allow_null=True, help_text=(
+        "step split and merge: the steps as labeled, each a list of pieces [served step, start, end] that read "
+        "the served steps in order; null (or the served steps unchanged) labels them as served; leave it out "
+        "to keep the segmentation of the draft"))
     active_ms = serializers.IntegerField(min_value=0, max_value=MAX_ACTIVE_MS, default=0)
     corrected_step = serializers.CharField(allow_blank=True, default="", max_length=20000)
     note = serializers.CharField(allow_blank=True, default="", max_length=5000)
@@ -105,6 +120,8 @@ class StepSerializer(serializers.Serializer):
     flagged = serializers.BooleanField()
     critique = serializers.CharField(allow_blank=True)
     error_types = serializers.ListField(child=serializers.CharField())
+    suggested = serializers.IntegerField(allow_null=True, help_text=(
+        "the suggested rating (verified pre-labels): a hint to confirm or change, never a rating"))
 
 
 class ErrorTypeSerializer(serializers.Serializer):
@@ -137,6 +154,11 @@ class TaskPayloadSerializer(serializers.Serializer):
     finish_reason = serializers.CharField(allow_null=True)
     active_ms = serializers.IntegerField()
     ui = UiStateSerializer()
+    suggestions = serializers.BooleanField(help_text="whether steps carry suggested ratings")
+    segments = SegmentsField(required=False, allow_null=True, help_text=(
+        "when the annotator split or merged steps: the steps labeled, as pieces of the served steps"))
+    served_steps = serializers.ListField(child=serializers.CharField(), allow_null=True, help_text=(
+        "the served solution's steps when `segments` is set (what the pieces refer to)"))
 
 
 class CampaignStatsSerializer(serializers.Serializer):

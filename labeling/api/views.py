@@ -75,6 +75,7 @@ class DraftView(APIView):
         a = submissions.assignment_save_draft(
             assignment_id=pk, user=request.user, ratings=_ratings(d), active_ms=d["active_ms"],
             corrected_step=d["corrected_step"], note=d["note"], ui=d.get("ui"),
+            segments=d.get("segments", submissions.UNCHANGED),
         )
         return Response({"saved": True, "lease_expires_at": a.lease_expires_at})
 
@@ -97,7 +98,7 @@ class SubmitView(APIView):
         a = submissions.assignment_submit(
             assignment_id=pk, user=request.user, submission_id=d["submission_id"], ratings=_ratings(d),
             finish_reason=d.get("finish_reason"), note=d["note"], corrected_step=d["corrected_step"],
-            active_ms=d["active_ms"],
+            active_ms=d["active_ms"], segments=d.get("segments", submissions.UNCHANGED),
         )
         return _payload(a)
 

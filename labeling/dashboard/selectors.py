@@ -29,11 +29,13 @@ from labeling.models import (
     Job,
     Membership,
     Profile,
+    Solution,
     Step,
     StepAlternative,
     StepLabel,
     Task,
 )
+from labeling.services.segments import describe
 
 SUBMITTED = Assignment.Status.SUBMITTED
 
@@ -403,8 +405,14 @@ def adjudication_queue(*, campaign: Campaign, status: str = "open", limit: int =
 def solution_review(*, campaign: Campaign, solution_id: int) -> dict:
     """A solution with every submitted labeling in the campaign side by side, its gold and adjudication."""
     task = Task.objects.filter(campaign=campaign, solution_id=solution_id).select_related("solution__problem").first()
+    solution = task.solution if task else None
     if task is None:
-        raise NotFound(f"solution {solution_id} is not in campaign '{campaign.slug}'")
+        # A version re-segmented by a labeling (or one adopted since): the task it was served by.
+        served = Assignment.objects.filter(campaign=campaign, solution_id=solution_id).select_related(
+            "task", "solution__problem").first()
+        if served is None:
+            raise NotFound(f"solution {solution_id} is not in campaign '{campaign.slug}'")
+        task, solution = served.task, served.solution
     steps = list(Step.objects.filter(solution_id=solution_id).order_by("index").values_list("index", "text"))
     labelings = list(
         Assignment.objects.filter(campaign=campaign, solution_id=solution_id, status=SUBMITTED)
@@ -425,9 +433,30 @@ def solution_review(*, campaign: Campaign, solution_id: int) -> dict:
         a.critiques = critiques.get(a.pk, [])
         a.flag_count = flags.get(a.pk, 0)
     return {
-        "task": task, "solution": task.solution, "problem": task.solution.problem, "steps": steps,
+        "task": task, "solution": solution, "problem": solution.problem, "steps": steps,
         "labelings": labelings, "ratings": ratings, "gold": gold, "adjudication": adjudication,
+        "versions": _versions(campaign, solution), "lineage": _lineage(solution),
+        "current": task.solution_id == solution.pk,
     }
+
+
+def _versions(campaign: Campaign, solution) -> list[dict]:
+    """Re-segmentations of this solution labeled in the campaign: their edits and who labeled them."""
+    out = []
+    for v in Solution.objects.filter(parent=solution).order_by("pk"):
+        who = list(Assignment.objects.filter(campaign=campaign, solution=v, status=SUBMITTED)
+                   .order_by("submitted_at").values_list("annotator__username", flat=True))
+        if who:
+            out.append({"solution": v, "edits": describe(v.segment_spans or []), "labelers": who,
+                        "steps": v.steps.count()})
+    return out
+
+
+def _lineage(solution) -> dict | None:
+    if solution.parent_id is None:
+        return None
+    return {"parent_id": solution.parent_id, "edits": describe(solution.segment_spans or []),
+            "adopted": solution.metadata.get("adopted", [])}
 
 
 def campaign_jobs(*, campaign: Campaign, kind: str, limit: int = 10):

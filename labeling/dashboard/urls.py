@@ -25,6 +25,7 @@ urlpatterns = [
     path("<slug:slug>/grader/scan/", grader_views.grader_scan, name="grader-scan"),
     path("<slug:slug>/grader/<int:solution_id>/", grader_views.grader_resolve, name="grader-resolve"),
     path("<slug:slug>/solutions/<int:solution_id>/", views.review, name="review"),
+    path("<slug:slug>/solutions/<int:solution_id>/adopt/", views.version_adopt, name="version-adopt"),
     path("<slug:slug>/data/", views.data, name="data"),
     path("<slug:slug>/data/import/", views.import_create, name="import"),
     path("<slug:slug>/data/export/", views.export_create, name="export"),

@@ -33,6 +33,7 @@ from labeling.models import Adjudication, Job, Membership
 from labeling.services import adjudication as adj_svc
 from labeling.services import jobs as job_svc
 from labeling.services import quality as qc_svc
+from labeling.services import segments as seg_svc
 from labeling.services.exports import export_lines
 
 
@@ -344,3 +345,17 @@ def job_download(request, campaign, job_id: int):
     if export_root not in path.resolve().parents:
         raise Http404("export file outside the export directory")
     return FileResponse(open(path, "rb"), as_attachment=True, filename=job.result.get("filename", path.name))
+
+
+@require_POST
+@manager_page
+def version_adopt(request, campaign, solution_id: int):
+    """Adopt a re-segmented version (step split and merge) as the task's solution for later labelings."""
+    try:
+        task = seg_svc.solution_version_adopt(campaign=campaign, version_id=solution_id, user=request.user)
+    except LabelingError as exc:
+        messages.error(request, exc.message)
+        return redirect("dashboard:review", slug=campaign.slug, solution_id=solution_id)
+    messages.success(request, f"solution {solution_id} is now served in place of solution "
+                              f"{task.solution.parent_id}; labels already given keep their segmentation")
+    return redirect("dashboard:review", slug=campaign.slug, solution_id=solution_id)

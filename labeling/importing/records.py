@@ -86,12 +86,17 @@ class ParsedSolution:
 
     @property
     def content_hash(self) -> str:
-        h = hashlib.sha256()
-        h.update(self.generator.encode())
-        for step in self.steps:
-            h.update(b"\x00")
-            h.update(step.encode())
-        return h.hexdigest()
+        return content_hash(self.generator, self.steps)
+
+
+def content_hash(generator: str, steps: list[str]) -> str:
+    """What identifies a solution within its problem: who wrote it and its steps, in order."""
+    h = hashlib.sha256()
+    h.update(generator.encode())
+    for step in steps:
+        h.update(b"\x00")
+        h.update(step.encode())
+    return h.hexdigest()
 
 
 def text_key(text: str) -> str:

@@ -68,6 +68,10 @@ class Assignment(models.Model):
     prelabel_hints = models.JSONField(null=True, blank=True)
     prelabel_source = models.CharField(max_length=64, blank=True)
     prelabel_shown = models.BooleanField(null=True)
+    # Step split and merge: the solution served when the annotator re-segmented it; `solution` is
+    # then the version they labeled (its parent is this one). Null: labeled as served.
+    edited_from = models.ForeignKey("labeling.Solution", on_delete=models.PROTECT, null=True, blank=True,
+                                    related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

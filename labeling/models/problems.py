@@ -1,4 +1,5 @@
 from django.db import models
+from django.db.models import Q
 
 
 class Problem(models.Model):
@@ -40,12 +41,19 @@ class Solution(models.Model):
     grader_version = models.CharField(max_length=64, blank=True)
     generation = models.IntegerField(null=True, blank=True)
     pre_generated_verifier_score = models.FloatField(null=True, blank=True)
+    # A re-segmentation (step split and merge, labeling.services.segments): the solution it was cut
+    # from, and per step of this one the pieces of the parent's steps it is made of,
+    # [[parent step index, start, end], ...]. The parent is never changed.
+    parent = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="versions")
+    segment_spans = models.JSONField(null=True, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["problem", "content_hash"], name="solution_unique_content"),
+            models.CheckConstraint(condition=Q(parent__isnull=True) | Q(segment_spans__isnull=False),
+                                   name="solution_version_has_spans"),
         ]
         indexes = [models.Index(fields=["answer_is_correct"], name="solution_correct_idx")]
 

@@ -90,7 +90,10 @@ def adjudication_resolve(
     if not can_adjudicate(user=user, campaign=campaign):
         raise Forbidden("only campaign managers and designated experts resolve disagreements")
     n_steps = Step.objects.filter(solution_id=solution_id).count()
-    if not n_steps or not Task.objects.filter(campaign=campaign, solution_id=solution_id).exists():
+    # A re-segmented version is labeled in the campaign without being its task's solution.
+    in_campaign = (Task.objects.filter(campaign=campaign, solution_id=solution_id).exists()
+                   or Assignment.objects.filter(campaign=campaign, solution_id=solution_id).exists())
+    if not n_steps or not in_campaign:
         raise NotFound(f"solution {solution_id} is not in campaign '{campaign.slug}'")
     ratings = ratings_validate(mode=campaign.mode, ratings=ratings, n_steps=n_steps)
     adj, _ = Adjudication.objects.select_for_update().get_or_create(campaign=campaign, solution_id=solution_id)

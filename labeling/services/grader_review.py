@@ -53,7 +53,8 @@ def grader_reviews_after_submit(*, assignment: Assignment) -> GraderReview | Non
     if reason is None:
         return None
     review, created = GraderReview.objects.get_or_create(
-        campaign_id=assignment.campaign_id, solution_id=assignment.solution_id,
+        # A re-segmented labeling has the served solution's answer: that one is reviewed.
+        campaign_id=assignment.campaign_id, solution_id=assignment.edited_from_id or assignment.solution_id,
         defaults={"reason": reason, "assignment": assignment, "grader_verdict": assignment.solution.grader_is_correct},
     )
     return review if created else None
@@ -100,6 +101,6 @@ def grader_review_resolve(*, campaign: Campaign, solution_id: int, user, verdict
     GraderReview.objects.filter(Q(pk=review.pk) | Q(solution=solution, status=GraderReview.Status.OPEN)).update(
         status=GraderReview.Status.RESOLVED, verdict=verdict, note=note.strip(), resolved_by=user, resolved_at=now)
     review.refresh_from_db()
-    solution.answer_is_correct = verdict
-    solution.save(update_fields=["answer_is_correct"])
+    # Its re-segmented versions state the same answer.
+    Solution.objects.filter(Q(pk=solution.pk) | Q(parent=solution)).update(answer_is_correct=verdict)
     return review

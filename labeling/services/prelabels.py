@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from labeling import extensions
-from labeling.models import Campaign, Step, StepPrelabel, Task
+from labeling.models import Assignment, Campaign, Step, StepPrelabel, Task
+from labeling.services.segments import whole_steps
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,15 @@ def prelabels_for(*, campaign: Campaign, task: Task, screening: bool = False) ->
     shown = (not task.is_gold and not task.is_screening and not screening
              and task_in_shown_arm(task=task, share=campaign.prelabel_share))
     return Prelabels(hints=hints, source=source, shown=shown)
+
+
+def step_hints(a: Assignment) -> list[int | None]:
+    """The suggestion of each labeled step: a re-segmented labeling keeps those of the steps left whole."""
+    hints = a.prelabel_hints or []
+    segments = a.extra.get("segments") if a.edited_from_id else None
+    if segments is None:
+        return hints
+    return [hints[i] if i is not None and i < len(hints) else None for i in whole_steps(segments)]
 
 
 # -- imported pre-labels ---------------------------------------------------------------------

@@ -28,6 +28,7 @@ from labeling.models import (
     Task,
 )
 from labeling.quality.metrics import gold_compare
+from labeling.services.segments import whole_steps
 
 SCORED_REASONS = {Assignment.FinishReason.SOLUTION, Assignment.FinishReason.FOUND_ERROR}
 
@@ -142,10 +143,20 @@ def gold_score_record(*, assignment: Assignment) -> GoldScore | None:
     """
     if assignment.finish_reason not in SCORED_REASONS:
         return None
-    gold = _ratings_by_index(GoldStepLabel.objects.filter(solution_id=assignment.solution_id))
+    served = assignment.edited_from_id or assignment.solution_id
+    gold = _ratings_by_index(GoldStepLabel.objects.filter(solution_id=served))
     if not gold:
         return None
     mine = _ratings_by_index(StepLabel.objects.filter(assignment=assignment))
+    if assignment.edited_from_id:
+        # Re-segmented: the steps left whole are compared with their gold; cut or merged ones are not.
+        segments = assignment.extra.get("segments") or []
+        whole = whole_steps(segments)
+        mine = {whole[k]: r for k, r in mine.items() if k < len(whole) and whole[k] is not None}
+        edited = {p[0] for seg, w in zip(segments, whole, strict=True) if w is None for p in seg}
+        gold = {i: r for i, r in gold.items() if i not in edited}
+        if not gold:
+            return None
     n = max([*gold, *mine]) + 1
     cmp = gold_compare([gold.get(i) for i in range(n)], [mine.get(i) for i in range(n)])
     score, _ = GoldScore.objects.update_or_create(

@@ -23,12 +23,17 @@ from labeling.errors import Conflict, ValidationFailed
 from labeling.models import Assignment, Campaign, Step, StepAlternative, StepLabel, Task
 from labeling.services.after_submit import submit_consequences
 from labeling.services.assignments import lease_until, own_locked, own_locked_as_member, require_live_lease
+from labeling.services.prelabels import step_hints
+from labeling.services.segments import assignment_segments_apply
 from labeling.services.summaries import assignments_summarize
 
 FINISH_REASONS = set(Assignment.FinishReason.values)
 # Undo entries kept in a draft; older ones drop off the bottom of the stack.
 MAX_HISTORY = 200
 
+
+# `segments` left out of a draft save or submit: keep the segmentation the draft has.
+UNCHANGED = object()
 
 # A critique is a paragraph or two; past this it is a paste gone wrong.
 MAX_CRITIQUE = 10000
@@ -132,19 +137,16 @@ def clean_ui(ui: dict | None, n_steps: int) -> dict:
     return {"cursor": min(cursor, max(n_steps - 1, 0)), "flags": flags, "history": history}
 
 
-def _hint(a: Assignment, step: int) -> int | None:
-    hints = a.prelabel_hints or []
-    return hints[step] if step < len(hints) else None
-
-
 def _replace_labels(a: Assignment, ratings: list[RatingIn], step_ids: dict[int, int], *, final: bool) -> None:
     keep = [step_ids[r.step] for r in ratings]
+    hints = step_hints(a)
     StepLabel.objects.filter(assignment=a).exclude(step_id__in=keep).delete()
     StepLabel.objects.bulk_create(
         [
             StepLabel(assignment=a, step_id=step_ids[r.step], rating=r.rating, flagged=r.flagged,
                       chosen_completion=None if r.rating == -1 else 0, final=final, critique=r.critique,
-                      error_types=list(r.error_types), hint=_hint(a, r.step))
+                      error_types=list(r.error_types),
+                      hint=hints[r.step] if r.step < len(hints) else None)
             for r in ratings
         ],
         update_conflicts=True,
@@ -157,16 +159,19 @@ def _replace_labels(a: Assignment, ratings: list[RatingIn], step_ids: dict[int, 
 @transaction.atomic
 def assignment_save_draft(
     *, assignment_id: int, user, ratings: list[RatingIn], active_ms: int = 0,
-    corrected_step: str = "", note: str = "", ui: dict | None = None,
+    corrected_step: str = "", note: str = "", ui: dict | None = None, segments=UNCHANGED,
 ) -> Assignment:
     """Store the labeling so far (the whole current state) and renew the lease.
 
-    Invariant: after it returns, a reload shows exactly these ratings and this
-    page state (`ui`, see `clean_ui`). Drafts are not validated against the
-    mode (the annotator is mid-way).
+    Invariant: after it returns, a reload shows exactly these ratings, this
+    page state (`ui`, see `clean_ui`) and this segmentation (`segments`, see
+    services.segments; ratings index its steps). Drafts are not validated
+    against the mode (the annotator is mid-way).
     """
     a = own_locked(assignment_id=assignment_id, user=user)
     require_live_lease(a)
+    if segments is not UNCHANGED:
+        assignment_segments_apply(assignment=a, segments=segments)
     step_ids = _step_ids(a)
     ratings = _clean_ratings(ratings, len(step_ids), a.campaign)
     ui = clean_ui(ui, len(step_ids))
@@ -174,7 +179,7 @@ def assignment_save_draft(
     a.active_ms = max(a.active_ms, int(active_ms or 0))
     a.lease_expires_at = lease_until(a.campaign, shown=a.shown_at is not None)
     a.extra = {**a.extra, "draft": {"corrected_step": corrected_step or "", "note": note or "", "ui": ui}}
-    a.save(update_fields=["active_ms", "lease_expires_at", "extra", "updated_at"])
+    a.save(update_fields=["active_ms", "lease_expires_at", "extra", "solution", "edited_from", "updated_at"])
     return a
 
 
@@ -220,6 +225,7 @@ def validate_submission(
 def assignment_submit(
     *, assignment_id: int, user, submission_id: uuid.UUID, ratings: list[RatingIn],
     finish_reason: str | None = None, note: str = "", corrected_step: str = "", active_ms: int = 0,
+    segments=UNCHANGED,
 ) -> Assignment:
     """Submit the final labels. Idempotent per `submission_id`.
 
@@ -228,7 +234,8 @@ def assignment_submit(
     an expired one with LeaseExpired, a foreign one with Forbidden; the
     client keeps its draft. Ratings must fit the campaign mode; critiques and
     error types sit on negative steps only, with types from the campaign's
-    taxonomy, and what the campaign requires of the first error is there. In the same
+    taxonomy, and what the campaign requires of the first error is there; with
+    `segments` the labels are of that re-segmentation (services.segments). In the same
     transaction the label summary is written and the QC consequences are
     applied (gold score, screening verdict, auto-pause, adjudication queue).
     """
@@ -240,6 +247,8 @@ def assignment_submit(
         raise Conflict("this submission id was already used for another task")
     require_live_lease(a)
     campaign = a.campaign
+    if segments is not UNCHANGED:
+        assignment_segments_apply(assignment=a, segments=segments)
     step_ids = _step_ids(a)
     ratings = _clean_ratings(ratings, len(step_ids), campaign)
     reason = validate_submission(

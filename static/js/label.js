@@ -93,6 +93,7 @@
     try {
       localStorage.setItem(localKey(state.task.id), JSON.stringify({
         labels: state.labels, notes: state.notes, history: state.history, cursor: state.cursor, correction: state.correction,
+        segments: state.segments,
         note: state.note, activeMs: state.activeMs, unsynced: unsynced, pending: sync.pending
       }));
     } catch (e) { /* storage full or disabled: the server draft still has it */ }
@@ -170,6 +171,7 @@
     });
     return {
       ratings: ratings, active_ms: state.activeMs, corrected_step: state.correction, note: state.note,
+      segments: state.segments,
       ui: { cursor: state.cursor, flags: flags, history: state.history.slice(-MAX_HISTORY) }
     };
   }
@@ -394,6 +396,10 @@
       return;
     }
     $("empty").hidden = true;
+    segments.close();
+    state.served = task.served_steps || task.steps.map(function (s) { return s.text; });
+    state.servedHints = PRMSegments.servedHintsOf(task, state.served);
+    state.segments = task.segments || null;
     var ui = task.ui || { cursor: 0, flags: [], history: [] };
     state.labels = labelsFrom(task);
     state.notes = PRMCritique.notesFrom(task);
@@ -416,6 +422,15 @@
       state.note = local.note || "";
       state.activeMs = Math.max(state.activeMs, local.activeMs || 0);
       sync.pending = Math.max(1, local.pending || 0);
+      if (local.segments !== undefined && JSON.stringify(local.segments) !== JSON.stringify(state.segments)) {
+        // Split or merged in this browser and not saved yet: its labels index that segmentation.
+        state.segments = local.segments;
+        task.segments = local.segments;
+        task.served_steps = local.segments ? state.served : null;
+        task.steps = PRMSegments.stepsFor(local.segments || PRMSegments.identity(state.served), state.served,
+          state.servedHints);
+        view = null;
+      }
     }
     state.critiqueStep = firstNegative();
     state.view = view && view.task.id === task.id ? view : View.build(task);
@@ -508,6 +523,16 @@
     pushHistory(entry);
     refresh();
     changed(true);
+  }
+
+  // After a split or merge: the task's steps changed, so its view is built again.
+  function rebuild() {
+    state.view = View.build(state.task);
+    $("task").replaceChildren(state.view.root);
+    state.view.correction.input.value = state.correction;
+    state.critiqueStep = firstNegative();
+    refresh();
+    PRMRender.markOverflow(state.view.root);
   }
 
   // The suggested rating of the current step, as if its key was pressed (one key per step, as always).
@@ -604,7 +629,7 @@
       id: state.task.id,
       body: {
         submission_id: submissionId(state.task.id), ratings: ratings, finish_reason: reason, note: state.note,
-        corrected_step: neg >= 0 ? state.correction : "", active_ms: state.activeMs
+        corrected_step: neg >= 0 ? state.correction : "", active_ms: state.activeMs, segments: state.segments
       }
     };
     state.submitting = true;
@@ -812,6 +837,11 @@
     changed: changed, updateFinish: updateFinish
   });
 
+  var segments = PRMSegments.create({
+    state: state, rateable: rateable, n: n, rebuild: rebuild, changed: changed, focusCursor: focusCursor,
+    hint: function (msg) { banner(msg, null, null, "hint"); }
+  });
+
   // ------------------------------------------------------------ keyboard
 
   function inText(ev) { return /TEXTAREA|INPUT|SELECT/.test(ev.target.tagName); }
@@ -857,6 +887,8 @@
       case "Home": moveTo(0); break;
       case "End": moveTo(lastReachable()); break;
       case "a": acceptSuggestion(); break;
+      case "x": handled = segments.openSplit(); break;
+      case "m": handled = segments.mergeNext(); break;
       case "f": toggleFlag(); break;
       case "u": undo(); break;
       case "Enter": submit(); break;
