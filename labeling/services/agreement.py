@@ -47,10 +47,11 @@ WHERE a1.campaign_id = %s AND a2.campaign_id = %s AND a1.status = 'submitted' AN
 GROUP BY 1, 2, 3, 4
 """
 
-# Solution-level pairs: two scored labelings of the same task.
+# Solution-level pairs: two scored labelings of the same task and segmentation (split and merge).
 SOLUTION_PAIRS_SQL = """
 SELECT a1.annotator_id, a2.annotator_id, a1.first_error_index, a2.first_error_index, count(*)
-FROM {assignment} a1 JOIN {assignment} a2 ON a2.task_id = a1.task_id AND a1.annotator_id < a2.annotator_id
+FROM {assignment} a1 JOIN {assignment} a2 ON a2.task_id = a1.task_id AND a2.solution_id = a1.solution_id
+  AND a1.annotator_id < a2.annotator_id
 WHERE a1.campaign_id = %s AND a1.status = 'submitted' AND a2.status = 'submitted'
   AND a1.finish_reason IN ('solution', 'found_error') AND a2.finish_reason IN ('solution', 'found_error')
 GROUP BY 1, 2, 3, 4

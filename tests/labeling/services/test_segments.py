@@ -9,6 +9,7 @@ from labeling.errors import Conflict, ValidationFailed
 from labeling.models import Assignment, Campaign, Solution, StepLabel, Task
 from labeling.selectors import assignment_payload
 from labeling.services.adjudication import adjudications_sync
+from labeling.services.agreement import agreement_compute
 from labeling.services.assignments import assignment_next
 from labeling.services.campaigns import membership_set
 from labeling.services.exports import export_rows
@@ -110,8 +111,11 @@ def test_exports_write_steps_as_labeled_and_agreement_meets_only_the_same_segmen
     # TRL rows stop at the first error: ann's second step is the first half of the glued one.
     assert sorted(len(r["completions"]) for r in rows) == [2, 3]
     assert any("She eats 3 and bakes 4," in r["completions"] for r in rows)
-    # Two labelings that disagree, but of different segmentations: no disagreement to adjudicate.
+    # Two labelings that disagree, but of different segmentations: no disagreement to adjudicate,
+    # and no step or first-error pair to agree or disagree on.
     assert adjudications_sync(campaign=campaign) == 0
+    figures = agreement_compute(campaign=campaign)
+    assert figures["pairs"] == [] and figures["campaign"]["step_units"] == 0
 
 
 def test_gold_items_score_the_steps_left_whole():
