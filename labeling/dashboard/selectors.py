@@ -420,10 +420,12 @@ def solution_review(*, campaign: Campaign, solution_id: int) -> dict:
         .order_by("submitted_at", "pk")
     )
     ratings: dict[int, dict[int, tuple]] = {a.pk: {} for a in labelings}
-    for aid, idx, rating, flagged in StepLabel.objects.filter(assignment__in=labelings).values_list(
-        "assignment_id", "step__index", "rating", "flagged"
+    shown = {a.pk for a in labelings if a.prelabel_shown}
+    for aid, idx, rating, flagged, hint in StepLabel.objects.filter(assignment__in=labelings).values_list(
+        "assignment_id", "step__index", "rating", "flagged", "hint"
     ):
-        ratings[aid][idx] = (rating, flagged)
+        # The suggestion only where the annotator saw it (the control's stays in the bias report).
+        ratings[aid][idx] = (rating, flagged, hint if aid in shown else None)
     gold = dict(GoldStepLabel.objects.filter(solution_id=solution_id).values_list("step__index", "rating"))
     adjudication = Adjudication.objects.filter(campaign=campaign, solution_id=solution_id).first()
     corrections, flags = _written([a.pk for a in labelings])

@@ -239,7 +239,7 @@ def review(request, campaign, solution_id: int):
     for idx, text in data["steps"]:
         rows.append({
             "index": idx, "text": text,
-            "labels": [data["ratings"][a.pk].get(idx, (None, None)) for a in data["labelings"]],
+            "labels": [data["ratings"][a.pk].get(idx, (None, None, None)) for a in data["labelings"]],
             "gold": data["gold"].get(idx), "preset": preset.get(idx),
             "corrections": [(a.annotator.username, t) for a in data["labelings"] for i, t in a.corrections if i == idx],
             "critiques": [(a.annotator.username, c) for a in data["labelings"] for c in a.critiques if c.step == idx],

@@ -239,6 +239,12 @@ def test_the_manager_reads_the_bias_figures_on_the_annotators_page_and_by_api(cl
     assert "83% (10/12)" in page and "62% (5/8)" in page and "+20.8 pts" in page and "17% (2/12)" in page
     api = APIClient()
     api.force_authenticate(boss)
+    s2 = campaign.tasks.filter(priority=1).get()
+    review = client.get(f"/manage/{campaign.slug}/solutions/{s2.solution_id}/").content.decode()
+    assert review.count('data-role="suggested"') == 4 and review.count('data-overridden="true"') == 1
+    c1 = campaign.tasks.filter(priority=5).get()  # the control arm saw none
+    control = client.get(f"/manage/{campaign.slug}/solutions/{c1.solution_id}/").content.decode()
+    assert 'data-role="suggested"' not in control
     body = api.get(f"/api/manage/campaigns/{campaign.slug}/prelabels/").json()
     assert body["agreement_with_suggestion"]["shown"] == {"n": 12, "hits": 10, "rate": 0.8333}
     assert [a["username"] for a in body["annotators"]] == ["ann", "ben"]
