@@ -91,9 +91,16 @@ def world(dash_world, settings, tmp_path):
         "manager": dash_world["manager"],
         "admin": UserFactory(username="root", is_staff=True, is_superuser=True),
     }
+    # A re-segmented version of an unlabeled task's solution, for the adopt endpoint.
+    from labeling.models import Solution
+
+    base = dash_world["tasks"][2].solution
+    version = Solution.objects.create(problem=base.problem, generator=base.generator, content_hash="v" * 64,
+                                      parent=base, segment_spans=[[[0, 0, 3]]])
     return {
         **dash_world,
         "users": users,
+        "version": version.pk,
         "disputed": disputed,
         "job": job,
         "ann": ann,
@@ -230,6 +237,9 @@ ENDPOINTS = {
     "grader_resolve": Endpoint(False, "post", lambda w, s: f"/manage/{s}/grader/{w['plain_solution']}/",
                                body=lambda w: {"verdict": "wrong"}, state=_verdict),
     "review": Endpoint(False, "get", lambda w, s: f"/manage/{s}/solutions/{w['disputed']}/"),
+    "version_adopt": Endpoint(False, "post", lambda w, s: f"/manage/{s}/solutions/{w['version']}/adopt/",
+                              body=lambda w: {},
+                              state=lambda w: Task.objects.get(pk=w["tasks"][2].pk).solution_id),
     "review_resolve": Endpoint(
         False,
         "post",
@@ -380,6 +390,7 @@ EXPECTED = {
     "api_grader_resolve":  [403,     403,     403,      200,   403,      200,    200],
     "review":              [302,     403,     403,      200,   403,      200,    200],
     "review_resolve":      [302,     403,     403,      302,   403,      302,    302],
+    "version_adopt":       [302,     403,     403,      403,   403,      302,    302],
     "model":               [302,     403,     403,      403,   403,      200,    200],
     "retrain":             [302,     403,     403,      403,   403,      302,    302],
     "data":                [302,     403,     403,      403,   403,      200,    200],
@@ -453,6 +464,7 @@ def test_matrix_covers_every_manager_route():
         "grader-scan",
         "grader-resolve",
         "review",
+        "version-adopt",
         "model",
         "retrain",
         "promote",
