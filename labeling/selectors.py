@@ -123,4 +123,6 @@ def assignment_payload(*, assignment) -> dict:
         "segments": segments,
         "served_steps": list(Step.objects.filter(solution_id=a.edited_from_id).order_by("index")
                              .values_list("text", flat=True)) if segments else None,
+        # The served steps' suggestions, so a step cut and joined back gets its suggestion again.
+        "served_suggested": a.prelabel_hints if segments and hints is not None else None,
     }

@@ -457,7 +457,8 @@ class PrelabelAnnotatorOut(s.Serializer):
 
 
 class PrelabelReportOut(s.Serializer):
-    setting = s.ChoiceField(choices=Campaign.Prelabels.choices)
+    # A plain string: the same choices as the campaign's `prelabels`, which names their enum.
+    setting = s.CharField(help_text="the campaign's prelabels setting: off, model or imported")
     share = s.FloatField()
     assignments = PrelabelCountsOut(help_text="submitted normal labelings per arm")
     agreement_with_suggestion = PrelabelAgreementOut()

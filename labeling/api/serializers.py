@@ -159,6 +159,8 @@ class TaskPayloadSerializer(serializers.Serializer):
         "when the annotator split or merged steps: the steps labeled, as pieces of the served steps"))
     served_steps = serializers.ListField(child=serializers.CharField(), allow_null=True, help_text=(
         "the served solution's steps when `segments` is set (what the pieces refer to)"))
+    served_suggested = serializers.ListField(child=serializers.IntegerField(allow_null=True), allow_null=True,
+                                             help_text="the served steps' suggested ratings, when re-segmented")
 
 
 class CampaignStatsSerializer(serializers.Serializer):

@@ -57,11 +57,16 @@ GROUP BY a1.prelabel_shown
 # Gold labelings: annotators against the reference, and the suggestion the step would have had.
 GOLD = """
 SELECT a.annotator_id, count(*), count(*) FILTER (WHERE l.rating = g.rating),
-       count(*) FILTER (WHERE l.hint IS NOT NULL), count(*) FILTER (WHERE l.hint = g.rating),
-       count(*) FILTER (WHERE l.hint IS NOT NULL AND l.rating = g.rating)
+       count(*) FILTER (WHERE l.hint IS NOT NULL AND l.rating = g.rating), count(*) FILTER (WHERE l.hint IS NOT NULL)
 FROM {label} l JOIN {assignment} a ON a.id = l.assignment_id JOIN {gold} g ON g.step_id = l.step_id
 WHERE """ + _BASE + """ AND a.is_quality_control
 GROUP BY a.annotator_id
+"""
+# The suggestions themselves, once per gold step (however many annotators labeled it).
+GOLD_SUGGESTIONS = """
+SELECT count(DISTINCT l.step_id), count(DISTINCT l.step_id) FILTER (WHERE l.hint = g.rating)
+FROM {label} l JOIN {assignment} a ON a.id = l.assignment_id JOIN {gold} g ON g.step_id = l.step_id
+WHERE """ + _BASE + """ AND a.is_quality_control AND l.hint IS NOT NULL
 """
 
 
@@ -112,11 +117,12 @@ def prelabel_report(*, campaign: Campaign) -> dict:
     for shown, n, agree in _rows(PAIRS, campaign):
         pairs[shown].add(agree, n)
     annot_gold, hint_gold, annot_gold_hinted = Share(), Share(), Share()
-    for uid, n, match, hinted, hint_match, match_hinted in _rows(GOLD, campaign):
+    for uid, n, match, match_hinted, hinted in _rows(GOLD, campaign):
         annot_gold.add(match, n)
-        hint_gold.add(hint_match, hinted)
         annot_gold_hinted.add(match_hinted, hinted)
         per_user[uid]["gold"].add(match, n)
+    for steps, hits in _rows(GOLD_SUGGESTIONS, campaign):
+        hint_gold.add(hits, steps)
     names = dict(User.objects.filter(pk__in=per_user).values_list("pk", "username"))
     overrides = Share(arms[True].n - arms[True].hits, arms[True].n)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from django.db import connection, transaction
 from django.utils import timezone
 
-from labeling.errors import Forbidden, NotFound
+from labeling.errors import Forbidden, NotFound, ValidationFailed
 from labeling.models import Adjudication, Assignment, Campaign, Membership, Step, Task
 from labeling.services.quality import gold_set, ratings_validate
 
@@ -95,6 +95,9 @@ def adjudication_resolve(
                    or Assignment.objects.filter(campaign=campaign, solution_id=solution_id).exists())
     if not n_steps or not in_campaign:
         raise NotFound(f"solution {solution_id} is not in campaign '{campaign.slug}'")
+    if as_gold and not Task.objects.filter(campaign=campaign, solution_id=solution_id).exists():
+        raise ValidationFailed("this segmentation is not the one the task serves: only the served solution "
+                               "can become a gold item (adopt this version first)")
     ratings = ratings_validate(mode=campaign.mode, ratings=ratings, n_steps=n_steps)
     adj, _ = Adjudication.objects.select_for_update().get_or_create(campaign=campaign, solution_id=solution_id)
     adj.status = Adjudication.Status.RESOLVED

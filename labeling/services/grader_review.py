@@ -22,6 +22,7 @@ from django.utils import timezone
 from labeling.errors import Forbidden, NotFound, ValidationFailed
 from labeling.models import Assignment, Campaign, GraderReview, Solution, StepLabel, Task
 from labeling.services.adjudication import can_adjudicate
+from labeling.services.segments import solution_family
 
 Reason = GraderReview.Reason
 
@@ -88,7 +89,9 @@ def grader_review_resolve(*, campaign: Campaign, solution_id: int, user, verdict
         raise Forbidden("only campaign managers and designated experts resolve grader reviews")
     if not isinstance(verdict, bool):
         raise ValidationFailed("verdict must be true (the answer is correct) or false")
-    if not Task.objects.filter(campaign=campaign, solution_id=solution_id).exists():
+    # Step split and merge: the task may serve another version of the same answer by now.
+    family = solution_family(solution_id)
+    if not Task.objects.filter(campaign=campaign, solution_id__in=family).exists():
         raise NotFound(f"solution {solution_id} is not in campaign '{campaign.slug}'")
     solution = Solution.objects.select_for_update().get(pk=solution_id)
     now = timezone.now()
@@ -101,6 +104,6 @@ def grader_review_resolve(*, campaign: Campaign, solution_id: int, user, verdict
     GraderReview.objects.filter(Q(pk=review.pk) | Q(solution=solution, status=GraderReview.Status.OPEN)).update(
         status=GraderReview.Status.RESOLVED, verdict=verdict, note=note.strip(), resolved_by=user, resolved_at=now)
     review.refresh_from_db()
-    # Its re-segmented versions state the same answer.
-    Solution.objects.filter(Q(pk=solution.pk) | Q(parent=solution)).update(answer_is_correct=verdict)
+    # Its re-segmented versions (and the solution they were cut from) state the same answer.
+    Solution.objects.filter(pk__in=family).update(answer_is_correct=verdict)
     return review

@@ -111,8 +111,11 @@ def prelabels_store(*, rows: list[tuple[int, str, int | None, float | None]]) ->
     Invariant: at most one pre-label per (step, source); entries with neither
     a rating nor a score are not stored. Returns how many were written.
     """
+    # The same solution twice in a file: the last line's pre-labels win (one upsert per row).
+    last = {(sid, source): (rating, score) for sid, source, rating, score in rows
+            if rating is not None or score is not None}
     objs = [StepPrelabel(step_id=sid, source=source, rating=rating, score=score)
-            for sid, source, rating, score in rows if rating is not None or score is not None]
+            for (sid, source), (rating, score) in last.items()]
     StepPrelabel.objects.bulk_create(objs, update_conflicts=True, unique_fields=["step", "source"],
                                      update_fields=["rating", "score", "created_at"], batch_size=2000)
     return len(objs)

@@ -28,7 +28,6 @@ from labeling.models import (
     Task,
 )
 from labeling.quality.metrics import gold_compare
-from labeling.services.segments import whole_steps
 
 SCORED_REASONS = {Assignment.FinishReason.SOLUTION, Assignment.FinishReason.FOUND_ERROR}
 
@@ -135,6 +134,16 @@ def _ratings_by_index(qs) -> dict[int, int | None]:
     return dict(qs.values_list("step__index", "rating"))
 
 
+def gold_for_segments(gold: dict[int, int | None], segments) -> dict[int, int | None]:
+    """Gold by served step index -> gold by labeled step index of a re-segmentation."""
+    out = {}
+    for k, pieces in enumerate(segments):
+        refs = [gold[i] for i in dict.fromkeys(p[0] for p in pieces) if gold.get(i) is not None]
+        if refs:
+            out[k] = min(refs)
+    return out
+
+
 def gold_score_record(*, assignment: Assignment) -> GoldScore | None:
     """Score a submitted gold labeling against the reference labels (in the caller's transaction).
 
@@ -149,14 +158,10 @@ def gold_score_record(*, assignment: Assignment) -> GoldScore | None:
         return None
     mine = _ratings_by_index(StepLabel.objects.filter(assignment=assignment))
     if assignment.edited_from_id:
-        # Re-segmented: the steps left whole are compared with their gold; cut or merged ones are not.
-        segments = assignment.extra.get("segments") or []
-        whole = whole_steps(segments)
-        mine = {whole[k]: r for k, r in mine.items() if k < len(whole) and whole[k] is not None}
-        edited = {p[0] for seg, w in zip(segments, whole, strict=True) if w is None for p in seg}
-        gold = {i: r for i, r in gold.items() if i not in edited}
-        if not gold:
-            return None
+        # Re-segmented: each labeled step is scored against the lowest gold rating of the served
+        # steps it is made of (a half of a wrong step is held to "wrong"; a merge that swallows the
+        # gold error is negative), so splitting or merging never takes a step out of QC.
+        gold = gold_for_segments(gold, assignment.extra.get("segments") or [])
     n = max([*gold, *mine]) + 1
     cmp = gold_compare([gold.get(i) for i in range(n)], [mine.get(i) for i in range(n)])
     score, _ = GoldScore.objects.update_or_create(

@@ -110,7 +110,9 @@ def describe(spans) -> list[str]:
 
 def _version(base: Solution, spans: Spans, base_texts: list[str]) -> Solution:
     texts = [segment_text(p, base_texts) for p in spans]
-    digest = content_hash(base.generator, texts)
+    # Keyed by the base too: the same texts cut from another solution (or imported as one) are
+    # another row, so a version's lineage is always the solution it was cut from.
+    digest = content_hash(f"{base.generator}\x00version-of:{base.pk}", texts)
     found = Solution.objects.filter(problem_id=base.problem_id, content_hash=digest).first()
     if found is not None:
         return found
@@ -185,3 +187,17 @@ def solution_version_adopt(*, campaign: Campaign, version_id: int, user) -> Task
     version.metadata = {**version.metadata, "adopted": adopted}
     version.save(update_fields=["metadata"])
     return task
+
+
+def solution_family(solution_id: int) -> set[int]:
+    """A solution, the solutions it was cut from and every version cut from them (one answer, one verdict)."""
+    root = Solution.objects.filter(pk=solution_id).values_list("pk", "parent_id").first()
+    if root is None:
+        return set()
+    while root[1] is not None:
+        root = Solution.objects.filter(pk=root[1]).values_list("pk", "parent_id").first()
+    family, frontier = {root[0]}, {root[0]}
+    while frontier:
+        frontier = set(Solution.objects.filter(parent_id__in=frontier).values_list("pk", flat=True)) - family
+        family |= frontier
+    return family

@@ -8,27 +8,33 @@
 (function (global) {
   "use strict";
 
+  // Offsets count code points, as Python's str does (not UTF-16 units: a 𝑥 or an emoji is one).
+  function cps(s) { return Array.from(s); }
+  function cpLen(s) { return cps(s).length; }
+  function cpSlice(s, a, b) { return cps(s).slice(a, b).join(""); }
+
   function identity(served) {
-    return served.map(function (t, i) { return [[i, 0, t.length]]; });
+    return served.map(function (t, i) { return [[i, 0, cpLen(t)]]; });
   }
 
   function isIdentity(spans, served) {
     return spans.length === served.length && spans.every(function (p, i) {
-      return p.length === 1 && p[0][0] === i && p[0][1] === 0 && p[0][2] === served[i].length;
+      return p.length === 1 && p[0][0] === i && p[0][1] === 0 && p[0][2] === cpLen(served[i]);
     });
   }
 
   // The text of a labeled step: its pieces trimmed, one per line (as the server builds it).
+  // Positions (start, lead, len) are in code points of that text.
   function layout(pieces, served) {
     var parts = [], pos = 0;
     pieces.forEach(function (p, j) {
-      var raw = served[p[0]].slice(p[1], p[2]);
+      var raw = cpSlice(served[p[0]], p[1], p[2]);
       var trimmed = raw.trim();
       if (!trimmed) return;
       if (parts.length) pos += 1;  // the newline between pieces
-      parts.push({ j: j, start: pos, lead: raw.length - raw.replace(/^\s+/, "").length, len: trimmed.length,
+      parts.push({ j: j, start: pos, lead: cpLen(raw) - cpLen(raw.replace(/^\s+/, "")), len: cpLen(trimmed),
         text: trimmed });
-      pos += trimmed.length;
+      pos += cpLen(trimmed);
     });
     return parts;
   }
@@ -107,8 +113,19 @@
     });
   }
 
+  // A caret in the split box (UTF-16 units of its value, where a textarea drops \r) as a code point
+  // index into the step's text.
+  function caretIndex(stepText, value, caret) {
+    var want = cps(value.slice(0, caret)), have = cps(stepText), i = 0, j = 0;
+    while (j < want.length && i < have.length) {
+      if (have[i] === want[j]) { i++; j++; } else if (have[i] === "\r") i++; else break;
+    }
+    return i;
+  }
+
   // The served steps' suggestions, read back from a payload (edited or not).
   function servedHintsOf(task, served) {
+    if (task.served_suggested) return task.served_suggested.slice();
     var hints = served.map(function () { return null; });
     var whole = task.segments ? wholeSteps(task.segments) : served.map(function (_, i) { return i; });
     task.steps.forEach(function (s, k) {
@@ -118,7 +135,7 @@
   }
 
   /*
-   * page: {state, rateable(i), n(), rebuild(), changed(), hint(msg), focusCursor()}. The page
+   * page: {state, rateable(i), canMerge(i), n(), rebuild(), changed(), hint(msg), focusCursor()}. The page
    * keeps state.served (the served texts), state.servedHints and state.segments (null: as served).
    */
   function create(page) {
@@ -159,19 +176,20 @@
       input.readOnly = true;
       input.rows = 3;
       input.setAttribute("data-role", "split-input");
-      input.value = state.task.steps[k].text;
+      var stepText = text(spans()[k], state.served);
+      input.value = stepText;
       label.appendChild(input);
       box.appendChild(label);
       row.after(box);
       // A sensible default: after the first sentence or clause break past the first third.
-      var t = input.value, from = Math.floor(t.length / 3);
+      var t = input.value, from = Math.floor(t.length / 3);  // UTF-16 here: a caret in the box
       var m = /[.,;:]\s/.exec(t.slice(from));
       var caret = m ? from + m.index + 1 : Math.floor(t.length / 2);
       input.addEventListener("keydown", function (ev) {
         if (ev.key === "Enter" && !ev.shiftKey) {
           ev.preventDefault();
           ev.stopPropagation();
-          var next = split(spans(), state.served, k, input.selectionStart);
+          var next = split(spans(), state.served, k, caretIndex(stepText, input.value, input.selectionStart));
           close();
           if (!next) { page.hint("Put the caret inside the text, not at its start or end, to split it."); return; }
           apply(next, k, "split");
@@ -191,6 +209,7 @@
       var k = state.cursor;
       if (!page.rateable(k)) return false;
       if (k + 1 >= page.n()) { page.hint("This is the last step: there is no next step to merge it with."); return true; }
+      if (!page.canMerge(k)) { page.hint("Rate this step first: the next one is not shown yet."); return true; }
       apply(merge(spans(), k), k, "merge");
       return true;
     }

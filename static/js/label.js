@@ -839,6 +839,8 @@
 
   var segments = PRMSegments.create({
     state: state, rateable: rateable, n: n, rebuild: rebuild, changed: changed, focusCursor: focusCursor,
+    // Progressive reveal: merging with a step not shown yet would show it.
+    canMerge: function (k) { return !progressive() || k + 1 < visibleCount(); },
     hint: function (msg) { banner(msg, null, null, "hint"); }
   });
 

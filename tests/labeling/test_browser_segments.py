@@ -10,14 +10,15 @@ from tests.labeling.browser import press, row, rows, wait_done, wait_saved, wait
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
-GLUED = "She eats 3 and bakes 4 muffins. So 16 - 7 = 9 eggs are left."
+# The cupcake is outside the BMP: one code point (the server's offsets), two UTF-16 units (the page's).
+GLUED = "She eats 3 and bakes 4 muffins 🧁. So 16 - 7 = 9 eggs are left."
 STEPS = ["Janet's ducks lay 16 eggs a day.", GLUED, "She sells them for 9 * 2 = $18.", "The answer is 18"]
 
 
 def _split_at(page, text: str):
     press(page, "x")
     page.wait_for_selector("[data-role=split-input]")
-    offset = GLUED.index(text)
+    offset = len(GLUED[:GLUED.index(text)].encode("utf-16-le")) // 2  # a caret counts UTF-16 units
     page.eval_on_selector("[data-role=split-input]", f"t => t.setSelectionRange({offset}, {offset})")
     page.keyboard.press("Enter")
 
@@ -32,7 +33,7 @@ def test_an_annotator_splits_a_glued_step_rates_both_halves_and_the_review_shows
     _split_at(page, "So 16")
     assert rows(page).count() == 5
     texts = page.eval_on_selector_all("#task [data-step-index] .step-text", "els => els.map(e => e.textContent.trim())")
-    assert texts[1] == "She eats 3 and bakes 4 muffins." and texts[2] == "So 16 - 7 = 9 eggs are left."
+    assert texts[1] == "She eats 3 and bakes 4 muffins 🧁." and texts[2] == "So 16 - 7 = 9 eggs are left."
     assert row(page, 0).get_attribute("data-state") == "pos"  # the step before keeps its rating
     press(page, "3 1")  # the first claim is right, the second wrong (16 - 7 is 9: fine; say it is not)
     wait_saved(page)
@@ -46,7 +47,7 @@ def test_an_annotator_splits_a_glued_step_rates_both_halves_and_the_review_shows
     a = Assignment.objects.get(pk=first)
     assert a.status == "submitted" and a.edited_from_id == task.solution_id and a.solution_id != task.solution_id
     labels = list(StepLabel.objects.filter(assignment=a).order_by("step__index").values_list("step__text", "rating"))
-    assert labels[1] == ("She eats 3 and bakes 4 muffins.", 1) and labels[2] == ("So 16 - 7 = 9 eggs are left.", 1)
+    assert labels[1] == ("She eats 3 and bakes 4 muffins 🧁.", 1) and labels[2] == ("So 16 - 7 = 9 eggs are left.", 1)
     assert len(labels) == 5
     assert page.js_errors == []
 
@@ -69,7 +70,7 @@ def test_merging_two_steps_and_splitting_them_back_labels_the_served_steps(login
     assert row(page, 1).get_attribute("data-state") == "unrated"  # a new step is rated anew
     press(page, "x")
     page.wait_for_selector("[data-role=split-input]")
-    cut = len(GLUED)  # the boundary between the two served steps
+    cut = len(GLUED.encode("utf-16-le")) // 2  # the boundary between the two served steps
     page.eval_on_selector("[data-role=split-input]", f"t => t.setSelectionRange({cut}, {cut})")
     page.keyboard.press("Enter")
     assert rows(page).count() == 4

@@ -64,6 +64,16 @@ def test_an_imported_file_carries_ratings_probabilities_and_objects(tmp_path):
                     (2, "math-shepherd-mc8", None, 0.1)]
 
 
+def test_the_same_solution_twice_in_a_file_keeps_the_last_prelabels(tmp_path):
+    rec = {"problem": "p", "ground_truth_answer": "4", "steps": STEPS, "step_prelabels": [1, 1, 1, 1]}
+    path = tmp_path / "twice.jsonl"
+    path.write_text(json.dumps(rec) + "\n" + json.dumps({**rec, "step_prelabels": [1, -1, None, 0.2]}) + "\n")
+    solutions_import(campaign=_campaign(), path=path)
+    # Per step the last value wins; a null writes nothing (the first line's +1 stays on step 3).
+    assert list(StepPrelabel.objects.order_by("step__index").values_list("rating", "score")) == [
+        (1, None), (-1, None), (1, None), (None, 0.2)]
+
+
 @pytest.mark.parametrize("value, message", [
     ([1, 1, 1], "one entry per step"),
     ([2, 1, 1, 1], "a rating is -1, 0 or 1"),

@@ -118,18 +118,42 @@ def test_exports_write_steps_as_labeled_and_agreement_meets_only_the_same_segmen
     assert figures["pairs"] == [] and figures["campaign"]["step_units"] == 0
 
 
-def test_gold_items_score_the_steps_left_whole():
+def test_gold_items_score_every_labeled_step_against_the_gold_it_was_cut_from():
     from labeling.models import GoldScore
     from labeling.services.quality import gold_set
 
-    campaign, task, (ann, _) = _world(qc_rate=1.0)
+    campaign, task, (ann, ben) = _world(qc_rate=1.0)
     gold = SolutionFactory(steps=STEPS, answer_is_correct=False)
     gold_set(campaign=campaign, solution=gold, ratings=[1, -1, -1, -1])
     a = _submit(ann, campaign, [1, 1, -1, 1, -1], segments=SPLIT)
     assert a.is_quality_control
     score = GoldScore.objects.get(assignment=a)
-    assert (score.compared, score.matches) == (3, 2)  # steps 1, 3, 4 compared; step 2 was cut
+    # Both halves of the wrong step 2 are held to -1: five steps compared, the first half missed.
+    assert score.compared == 5 and score.gold_first_error == 1
+    # Merging everything into one step does not take the item out of QC: it is held to -1.
+    b = _submit(ben, campaign, [1], segments=[[[0, 0, 16], [1, 0, len(STEPS[1])], [2, 0, 10], [3, 0, 16]]])
+    assert GoldScore.objects.get(assignment=b).compared == 1 and GoldScore.objects.get(assignment=b).misses == 1
     assert whole_steps(SPLIT) == [0, None, None, 2, 3]
+
+
+def test_only_the_served_segmentation_becomes_gold_and_a_grader_verdict_reaches_every_version():
+    from labeling.models import Membership
+    from labeling.services.adjudication import adjudication_resolve
+    from labeling.services.grader_review import grader_review_resolve
+
+    campaign, task, (ann, _) = _world()
+    version = _submit(ann, campaign, [1, 1, -1, -1, -1], segments=SPLIT).solution
+    boss = UserFactory(username="boss")
+    membership_set(campaign=campaign, user=boss, role=Membership.Role.MANAGER)
+    with pytest.raises(ValidationFailed, match="adopt this version first"):
+        adjudication_resolve(campaign=campaign, solution_id=version.pk, user=boss, ratings=[1, 1, -1, None, None],
+                             as_gold=True)
+    assert Task.objects.filter(campaign=campaign).count() == 1
+    solution_version_adopt(campaign=campaign, version_id=version.pk, user=boss)
+    # The original is no longer the task's solution; a verdict on it still lands, on both.
+    grader_review_resolve(campaign=campaign, solution_id=task.solution_id, user=boss, verdict=True)
+    assert set(Solution.objects.filter(pk__in=[version.pk, task.solution_id]).values_list(
+        "answer_is_correct", flat=True)) == {True}
 
 
 def test_a_manager_adopts_a_version_for_later_labelings_with_its_lineage(client):
