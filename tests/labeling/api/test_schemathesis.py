@@ -34,8 +34,8 @@ from tests.factories import CampaignFactory, SolutionFactory, TaskFactory, UserF
 from tests.labeling.conftest import FIVE, label
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-# Per operation and role: a bounded run (about 350 requests) that fits in CI; FUZZ_EXAMPLES=200 digs deeper.
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "6"))
+# Per operation and role: a bounded run (about 750 requests) that fits in CI; FUZZ_EXAMPLES=200 digs deeper.
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "12"))
 
 
 # The schema as /api/schema/ serves it, generated at collection (it needs no database); one test
