@@ -444,14 +444,13 @@ def solution_review(*, campaign: Campaign, solution_id: int) -> dict:
 
 def _versions(campaign: Campaign, solution) -> list[dict]:
     """Re-segmentations of this solution labeled in the campaign: their edits and who labeled them."""
-    out = []
-    for v in Solution.objects.filter(parent=solution).order_by("pk"):
-        who = list(Assignment.objects.filter(campaign=campaign, solution=v, status=SUBMITTED)
-                   .order_by("submitted_at").values_list("annotator__username", flat=True))
-        if who:
-            out.append({"solution": v, "edits": describe(v.segment_spans or []), "labelers": who,
-                        "steps": v.steps.count()})
-    return out
+    labelers: dict[int, list[str]] = {}
+    for sid, name in (Assignment.objects.filter(campaign=campaign, solution__parent=solution, status=SUBMITTED)
+                      .order_by("submitted_at").values_list("solution_id", "annotator__username")):
+        labelers.setdefault(sid, []).append(name)
+    versions = Solution.objects.filter(pk__in=labelers).annotate(n_steps=Count("steps")).order_by("pk")
+    return [{"solution": v, "edits": describe(v.segment_spans or []), "labelers": labelers[v.pk], "steps": v.n_steps}
+            for v in versions]
 
 
 def _lineage(solution) -> dict | None:

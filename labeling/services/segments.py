@@ -139,6 +139,8 @@ def assignment_segments_apply(*, assignment: Assignment, segments) -> bool:
     whether the labeled solution changed (the caller then replaces the labels).
     """
     a = assignment
+    if segments is None and not a.edited_from_id:
+        return False  # the page sends null on every draft save of an unedited labeling: nothing to read
     base = a.edited_from if a.edited_from_id else a.solution
     base_texts = list(Step.objects.filter(solution=base).order_by("index").values_list("text", flat=True))
     if segments is None:
