@@ -73,6 +73,10 @@ class TrainConfig(_JsonMixin):
     a run is reproducible from its seed only without a time budget.
     neutral: how a 0 rating is trained. The paper counts neutral as correct
     ("positive"); "negative" is the strict reading; "ignore" drops the step.
+    last_step_only: train on the last labeled step of each solution only (TRL's
+    train_on_last_step_only): outcome-style supervision, for data whose only
+    trustworthy label is the verdict at the end.
+    mixed_precision: "no", "fp16" or "bf16", applied by accelerate (GPU runs).
     balance_classes: give each class equal total weight (capped at 5x).
     Negatives are rare once labels stop at the first error, but reweighting
     pushed every step probability down: on synthetic GSM8K it left the step
@@ -90,10 +94,14 @@ class TrainConfig(_JsonMixin):
     grad_clip: float = 1.0
     balance_classes: bool = False
     neutral: str = "positive"
+    last_step_only: bool = False
+    mixed_precision: str = "no"
     seed: int = 0
     device: str = "auto"
 
     def __post_init__(self):
+        if self.mixed_precision not in {"no", "fp16", "bf16"}:
+            raise ValueError("mixed_precision must be no, fp16 or bf16")
         if self.neutral not in {"positive", "negative", "ignore"}:
             raise ValueError("neutral must be positive, negative or ignore")
         if self.device not in {"auto", "cpu", "cuda"} and not self.device.startswith("cuda:"):

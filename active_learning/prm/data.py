@@ -9,6 +9,7 @@ earlier step (and, in an encoder, later ones too).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -30,6 +31,7 @@ class SolutionExample:
     answer_correct: bool | None = None
     answer: str = ""
     key: str = ""  # caller's id for the solution
+    split: str = ""  # evaluation reports per split (ProcessBench's gsm8k / math / ...)
 
     def __post_init__(self):
         if self.labels and len(self.labels) != len(self.steps):
@@ -44,6 +46,19 @@ class SolutionExample:
             if label is None:
                 return None
         return -1 if self.labels else None
+
+
+def heldout_split(examples: Sequence[SolutionExample], fraction: float) -> tuple[list, list]:
+    """Split by problem with a stable hash, so a problem stays on its side across retrains."""
+    def held(group: str) -> bool:
+        h = int(hashlib.sha256(group.encode()).hexdigest()[:8], 16)
+        return h / 0xFFFFFFFF < fraction
+
+    train = [ex for ex in examples if not held(ex.group)]
+    test = [ex for ex in examples if held(ex.group)]
+    if fraction > 0 and not test and len(train) > 1:
+        test, train = train[-1:], train[:-1]  # tiny campaigns: at least one held-out example
+    return train, test
 
 
 def ratings_to_labels(ratings: Sequence[int | None], *, neutral: str = "positive") -> tuple[int | None, ...]:
@@ -96,7 +111,8 @@ class StepEncoder:
         self.max_problem_tokens = max_problem_tokens
         self.sep_ids = tokenizer(separator, add_special_tokens=False)["input_ids"]
         if not self.sep_ids:
-            raise ValueError(f"separator {separator!r} encodes to no tokens with this tokenizer")
+            hint = f" (it drops whitespace: use its sep token {tokenizer.sep_token!r})" if tokenizer.sep_token else ""
+            raise ValueError(f"separator {separator!r} encodes to no tokens with this tokenizer{hint}")
         cls_id = tokenizer.cls_token_id
         bos_id = tokenizer.bos_token_id
         self.prefix = [cls_id] if cls_id is not None else ([bos_id] if bos_id is not None else [])

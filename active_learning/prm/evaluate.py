@@ -22,16 +22,84 @@ from active_learning.prm.score import score
 
 
 def evaluate(prm: PRM, examples: Sequence[SolutionExample], *, aggregate: str = "product",
-             device: str = "auto") -> dict:
+             device: str = "auto", threshold: float = 0.5) -> dict:
     # Unquantized: these numbers compare model versions and must not carry
     # quantization noise.
     cfg = ScoreConfig(device=device, quantize_cpu=False, aggregate=aggregate)
     scored = score(prm, [(ex.problem, ex.steps) for ex in examples], cfg)
-    return metrics_from_scores(examples, [s.step_probs for s in scored], [s.score for s in scored])
+    return metrics_from_scores(examples, [s.step_probs for s in scored], [s.score for s in scored],
+                               threshold=threshold)
+
+
+def evaluate_splits(prm: PRM, examples: Sequence[SolutionExample], *, aggregate: str = "product",
+                    device: str = "auto", threshold: float = 0.5) -> dict:
+    """Metrics over everything and per split, scored once.
+
+    ProcessBench reports F1 per split and their unweighted mean; `mean_first_error_f1` is that
+    mean over the splits that have one (a split of only correct solutions has no F1).
+    """
+    cfg = ScoreConfig(device=device, quantize_cpu=False, aggregate=aggregate)
+    scored = score(prm, [(ex.problem, ex.steps) for ex in examples], cfg)
+    probs, scores = [s.step_probs for s in scored], [s.score for s in scored]
+    by_split: dict[str, list[int]] = defaultdict(list)
+    for i, ex in enumerate(examples):
+        by_split[ex.split or "all"].append(i)
+    splits = {
+        name: metrics_from_scores([examples[i] for i in idx], [probs[i] for i in idx], [scores[i] for i in idx],
+                                  threshold=threshold)
+        for name, idx in sorted(by_split.items())
+    }
+    f1s = [m["first_error_f1"] for m in splits.values() if m["first_error_f1"] is not None]
+    return {
+        "overall": metrics_from_scores(examples, probs, scores, threshold=threshold),
+        "splits": splits,
+        "mean_first_error_f1": sum(f1s) / len(f1s) if f1s else None,
+        "threshold": threshold,
+        "aggregate": aggregate,
+        "truncated_solutions": sum(1 for s in scored if s.truncated),
+    }
+
+
+_TABLE = (
+    ("solutions", "solutions", "{}"),
+    ("err acc", "first_error_accuracy_erroneous", "{:.3f}"),
+    ("corr acc", "first_error_accuracy_correct", "{:.3f}"),
+    ("F1", "first_error_f1", "{:.3f}"),
+    ("step AUROC", "step_auroc", "{:.3f}"),
+    ("ECE", "ece", "{:.3f}"),
+    ("sol AUROC", "solution_auroc", "{:.3f}"),
+)
+
+
+def format_table(result: dict) -> str:
+    """evaluate_splits' result as a fixed-width text table (one row per split, then overall)."""
+    rows = [("split", *(h for h, _, _ in _TABLE), "best-of-N prm/maj/rnd")]
+    items = list(result["splits"].items())
+    if len(items) > 1 or "all" not in result["splits"]:
+        items.append(("overall", result["overall"]))
+    for name, m in items:
+        cells = [name]
+        for _, key, fmt in _TABLE:
+            v = m.get(key)
+            cells.append("-" if v is None else fmt.format(v))
+        bon = m.get("best_of_n")
+        if bon:
+            maj = "-" if bon["majority"] is None else f"{bon['majority']:.3f}"
+            cells.append(f"{bon['prm']:.3f}/{maj}/{bon['random']:.3f} (n={bon['problems']})")
+        else:
+            cells.append("-")
+        rows.append(tuple(cells))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    if result.get("mean_first_error_f1") is not None:
+        lines.append(f"ProcessBench F1 (mean over splits): {result['mean_first_error_f1']:.3f}")
+    return "\n".join(lines)
 
 
 def metrics_from_scores(
-    examples: Sequence[SolutionExample], step_probs: Sequence[Sequence[float]], scores: Sequence[float]
+    examples: Sequence[SolutionExample], step_probs: Sequence[Sequence[float]], scores: Sequence[float],
+    *, threshold: float = 0.5,
 ) -> dict:
     step_y, step_p = [], []
     fe_pred, fe_true = [], []
@@ -45,7 +113,7 @@ def metrics_from_scores(
         fe = ex.first_error
         if fe is not None:
             fe_true.append(fe)
-            fe_pred.append(metrics.predicted_first_error(probs))
+            fe_pred.append(metrics.predicted_first_error(probs, threshold))
         if ex.answer_correct is not None:
             sol_y.append(ex.answer_correct)
             sol_p.append(s)

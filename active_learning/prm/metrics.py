@@ -88,7 +88,7 @@ class BestOfN:
     problems: int
     prm: float
     random: float
-    majority: float
+    majority: float | None  # None when the candidates carry no final answers to vote on
 
 
 def best_of_n(groups: dict[object, Sequence[tuple[float, bool, str]]]) -> BestOfN | None:
@@ -96,12 +96,14 @@ def best_of_n(groups: dict[object, Sequence[tuple[float, bool, str]]]) -> BestOf
 
     prm: the top-scored candidate is correct; random: expected accuracy of a
     uniform pick; majority: the most common answer is correct (ties: the
-    answer seen first). Problems with a single candidate are skipped.
+    answer seen first). Problems with a single candidate are skipped. Majority vote needs every
+    candidate's answer: with any answer missing it is None rather than a vote over blanks.
     """
     usable = {k: v for k, v in groups.items() if len(v) >= 2}
     if not usable:
         return None
     prm = rnd = maj = 0.0
+    voted = all(c[2] for cands in usable.values() for c in cands)
     for cands in usable.values():
         best = max(cands, key=lambda c: c[0])
         prm += best[1]
@@ -111,4 +113,4 @@ def best_of_n(groups: dict[object, Sequence[tuple[float, bool, str]]]) -> BestOf
         winner = next(c for c in cands if counts[c[2]] == top)
         maj += winner[1]
     n = len(usable)
-    return BestOfN(problems=n, prm=prm / n, random=rnd / n, majority=maj / n)
+    return BestOfN(problems=n, prm=prm / n, random=rnd / n, majority=maj / n if voted else None)

@@ -2,9 +2,14 @@
 
 Any local model directory goes through the same path (AutoTokenizer and
 AutoModelForTokenClassification with local_files_only), from the bundled
-MiniLM to a Qwen2.5-Math checkpoint on a GPU worker. A saved checkpoint is a
-normal HF directory plus `prm.json`, which records the separator, window
-sizes and label mapping, so scoring never has to guess how it was trained.
+MiniLM to a Qwen2.5-Math checkpoint on a GPU worker.
+
+A saved checkpoint is a Hub-ready Hugging Face directory: the separator,
+window sizes and label mapping sit in `config.json` under "prm" (so scoring
+never has to guess how it was trained, and plain transformers users can read
+them), a README.md model card describes it, the tokenizer config carries no
+machine-local loading flags, and every file is 0644. Checkpoints written
+before that (the same data in a side file, `prm.json`) still load.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from active_learning.prm.backbone import resolve_backbone
+from active_learning.prm.card import model_card
 from active_learning.prm.config import ModelConfig
 from active_learning.prm.data import StepEncoder
 
@@ -24,19 +30,12 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 LABEL2ID = {"negative": 0, "positive": 1}
 ID2LABEL = {v: k for k, v in LABEL2ID.items()}
-META_FILE = "prm.json"
-FORMAT_VERSION = 1
-
-
-def _umask() -> int:
-    """The process umask, read without setting it (os.umask can only swap, and threads share it)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except OSError:
-        pass
-    return 0o022
+META_FILE = "prm.json"  # where checkpoints before format 2 kept the meta
+CONFIG_KEY = "prm"  # the meta's key in config.json
+FORMAT_VERSION = 2
+FILE_MODE = 0o644
+# Keys from_pretrained kwargs leave in tokenizer_config.json that mean nothing on another machine.
+_LOCAL_TOKENIZER_KEYS = ("local_files_only", "cache_dir", "force_download", "proxies", "token")
 
 
 @dataclass(frozen=True)
@@ -47,6 +46,16 @@ class PRMMeta:
     max_problem_tokens: int
     label2id: dict
     format_version: int = FORMAT_VERSION
+
+    @classmethod
+    def from_dict(cls, raw: dict, where: str) -> PRMMeta:
+        if raw.get("format_version") not in (1, FORMAT_VERSION):
+            raise ValueError(f"{where}: unsupported checkpoint format {raw.get('format_version')!r}")
+        known = {"backbone", "separator", "max_length", "max_problem_tokens", "label2id"}
+        missing = known - set(raw)
+        if missing:
+            raise ValueError(f"{where}: checkpoint meta lacks {', '.join(sorted(missing))}")
+        return cls(**{k: raw[k] for k in known}, format_version=FORMAT_VERSION)
 
 
 class _quiet_load_report:
@@ -63,6 +72,21 @@ class _quiet_load_report:
         from transformers.utils import logging as hf_logging
 
         hf_logging.set_verbosity(self.level)
+
+
+def _label2id(id2label: dict) -> dict:
+    """Our {"negative": i, "positive": j} from a foreign model's id2label."""
+    names = {int(i): str(n).strip().lower() for i, n in id2label.items()}
+    yes = {"positive", "correct", "true", "+", "good", "label_1", "1"}
+    pos = next((i for i, n in names.items() if n in yes), 1)
+    return {"negative": 1 - pos, "positive": pos}
+
+
+def _positive_as(label: str | int) -> dict:
+    if str(label) not in {"0", "1"}:
+        raise ValueError(f"the positive label id must be 0 or 1, not {label!r}")
+    pos = int(label)
+    return {"negative": 1 - pos, "positive": pos}
 
 
 class PRM:
@@ -119,33 +143,109 @@ class PRM:
 
     @classmethod
     def load(cls, directory: str | Path) -> PRM:
+        """Load a checkpoint this package wrote (current or format-1 layout)."""
+        from transformers import AutoConfig
+
+        directory = Path(directory)
+        if not (directory / "config.json").is_file():
+            raise FileNotFoundError(f"{directory} is not a Hugging Face model directory (no config.json)")
+        raw = getattr(AutoConfig.from_pretrained(directory, local_files_only=True), CONFIG_KEY, None)
+        where = f"{directory / 'config.json'} [{CONFIG_KEY!r}]"
+        if raw is None and (directory / META_FILE).is_file():
+            raw, where = json.loads((directory / META_FILE).read_text()), str(directory / META_FILE)
+        if raw is None:
+            raise FileNotFoundError(
+                f"{directory} is not a PRM checkpoint (no {CONFIG_KEY!r} in config.json, no {META_FILE}); "
+                "to use another token-classification model, give its separator (PRM.load_any)"
+            )
+        return cls._from_dir(directory, PRMMeta.from_dict(raw, where))
+
+    @classmethod
+    def load_any(cls, directory: str | Path, *, separator: str | None = None, max_length: int | None = None,
+                 positive_label: str | int | None = None) -> PRM:
+        """Load a PRM checkpoint, or any local 2-label token-classification model.
+
+        For a foreign model (a TRL PRMTrainer output, say) nothing records how it was trained, so the
+        caller says: `separator` (default: the tokenizer's sep token, else "\\n"), which label means
+        "correct" (default: a label named positive/correct/true/+, else id 1). Options given for a
+        PRM checkpoint override what it recorded.
+        """
+        from transformers import AutoConfig
+
+        directory = Path(directory)
+        try:
+            prm = cls.load(directory)
+        except FileNotFoundError:
+            if not (directory / "config.json").is_file():
+                raise
+            prm = None
+        if prm is not None:
+            if separator is None and max_length is None and positive_label is None:
+                return prm
+            meta = prm.meta
+            base = {"backbone": meta.backbone, "separator": meta.separator, "max_length": meta.max_length,
+                    "max_problem_tokens": meta.max_problem_tokens, "label2id": meta.label2id}
+        else:
+            config = AutoConfig.from_pretrained(directory, local_files_only=True)
+            if getattr(config, "num_labels", None) != 2:
+                raise ValueError(f"{directory}: a PRM needs 2 labels, this model has {config.num_labels}")
+            limit = getattr(config, "max_position_embeddings", None) or 512
+            base = {"backbone": str(directory), "separator": None, "max_length": min(512, int(limit)),
+                    "max_problem_tokens": None, "label2id": _label2id(config.id2label)}
+        if separator is not None:
+            base["separator"] = separator
+        if max_length is not None:
+            base["max_length"] = max_length
+        if positive_label is not None:
+            base["label2id"] = _positive_as(positive_label)
+        return cls._from_dir(directory, None, partial=base)
+
+    @classmethod
+    def _from_dir(cls, directory: Path, meta: PRMMeta | None, *, partial: dict | None = None) -> PRM:
         from transformers import AutoModelForTokenClassification, AutoTokenizer
 
-        directory = Path(directory)
-        meta_path = directory / META_FILE
-        if not meta_path.is_file():
-            raise FileNotFoundError(f"{directory} is not a PRM checkpoint (no {META_FILE})")
-        raw = json.loads(meta_path.read_text())
-        if raw.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"{meta_path}: unsupported checkpoint format {raw.get('format_version')!r}")
-        meta = PRMMeta(**raw)
         tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
-        model = AutoModelForTokenClassification.from_pretrained(directory, local_files_only=True)
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        with _quiet_load_report():
+            model = AutoModelForTokenClassification.from_pretrained(directory, local_files_only=True)
+        if meta is None:
+            raw = dict(partial or {})
+            if raw["separator"] is None:
+                raw["separator"] = tokenizer.sep_token if tokenizer.sep_token is not None else "\n"
+            if raw["max_problem_tokens"] is None:
+                raw["max_problem_tokens"] = min(160, raw["max_length"] // 2)
+            meta = PRMMeta(**raw)
         return cls(model, tokenizer, meta)
 
-    def save(self, directory: str | Path) -> Path:
-        """Write the checkpoint; the caller renames a temp dir into place for atomicity."""
+    def meta_dict(self) -> dict:
+        return dict(self.meta.__dict__)
+
+    def save(self, directory: str | Path, *, card: str | None = None) -> Path:
+        """Write a Hub-ready checkpoint; the caller renames a temp dir into place for atomicity.
+
+        `card` is the README.md model card (see card.py); without one a minimal card is written
+        so the directory is never anonymous.
+        """
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
+        setattr(self.model.config, CONFIG_KEY, self.meta_dict())
         self.model.save_pretrained(directory, safe_serialization=True)
         self.tokenizer.save_pretrained(directory)
-        (directory / META_FILE).write_text(json.dumps(self.meta.__dict__, indent=2, sort_keys=True))
+        tok_cfg = directory / "tokenizer_config.json"
+        if tok_cfg.is_file():
+            data = json.loads(tok_cfg.read_text())
+            if any(k in data for k in _LOCAL_TOKENIZER_KEYS):
+                for key in _LOCAL_TOKENIZER_KEYS:
+                    data.pop(key, None)
+                tok_cfg.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        (directory / "README.md").write_text(card if card is not None else model_card(self.meta_dict()))
+        (directory / META_FILE).unlink(missing_ok=True)
         # safetensors writes the weights 0600; the web and worker containers (other users) load
-        # them, so every file gets the mode a plain open() would give under this umask.
-        mode = 0o666 & ~_umask()
+        # them, and a Hub upload keeps modes: every file is world-readable, owner-writable.
         for path in directory.iterdir():
             if path.is_file():
-                path.chmod(mode)
+                path.chmod(FILE_MODE)
         return directory
 
     def copy(self) -> PRM:

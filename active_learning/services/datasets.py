@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 
@@ -86,19 +85,6 @@ def training_examples(*, campaign: Campaign, neutral: str, aggregation: str) -> 
         "negative_steps": sum(1 for ex in examples for x in ex.labels if x == 0),
     }
     return examples, counts
-
-
-def heldout_split(examples: Sequence[SolutionExample], fraction: float) -> tuple[list, list]:
-    """Split by problem with a stable hash, so a problem stays on its side across retrains."""
-    def held(group: str) -> bool:
-        h = int(hashlib.sha256(group.encode()).hexdigest()[:8], 16)
-        return h / 0xFFFFFFFF < fraction
-
-    train = [ex for ex in examples if not held(ex.group)]
-    test = [ex for ex in examples if held(ex.group)]
-    if fraction > 0 and not test and len(train) > 1:
-        test, train = train[-1:], train[:-1]  # tiny campaigns: at least one held-out example
-    return train, test
 
 
 def pool_batches(*, campaign: Campaign, model_id: int, batch_size: int) -> Iterator[list[tuple[int, str, list[str]]]]:

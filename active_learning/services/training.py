@@ -28,8 +28,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from active_learning.models import ActiveLearningConfig, PRMModel, TrainingRun
+from active_learning.prm.data import heldout_split
 from active_learning.promotion import promotion_decide
-from active_learning.services.datasets import heldout_split, training_examples
+from active_learning.services.datasets import training_examples
 from labeling.errors import Conflict, NotFound, ValidationFailed
 from labeling.models import Assignment, Campaign
 from labeling.services.outbox import handed_over_before, never_queued, outbox_enqueue

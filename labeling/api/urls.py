@@ -1,6 +1,6 @@
 from django.urls import path
 
-from labeling.api import campaigns, manage, views
+from labeling.api import campaigns, exports, manage, views
 
 urlpatterns = [
     path("campaigns/", views.CampaignListView.as_view(), name="api-campaigns"),
@@ -26,6 +26,7 @@ urlpatterns = [
          name="api-manage-error-types"),
     path("manage/campaigns/<slug:slug>/prelabels/", campaigns.PrelabelReportView.as_view(),
          name="api-manage-prelabels"),
+    path("manage/campaigns/<slug:slug>/export/", exports.ExportView.as_view(), name="api-manage-export"),
     path("manage/campaigns/<slug:slug>/overview/", manage.OverviewView.as_view(), name="api-manage-overview"),
     path("manage/campaigns/<slug:slug>/annotators/", manage.AnnotatorsView.as_view(), name="api-manage-annotators"),
     path("manage/campaigns/<slug:slug>/agreement/", manage.AgreementView.as_view(), name="api-manage-agreement"),

@@ -26,15 +26,16 @@ from labeling.dashboard import charts
 from labeling.dashboard import selectors as sel
 from labeling.dashboard.error_types import error_type_report
 from labeling.dashboard.prelabels import prelabel_report
-from labeling.errors import Forbidden, LabelingError, NotFound
-from labeling.exporting.formats import AGGREGATIONS, EXPORT_FORMATS
+from labeling.errors import Forbidden, LabelingError, NotFound, ValidationFailed
+from labeling.exporting.filters import FINISH_REASONS, params_from_querydict
+from labeling.exporting.formats import AGGREGATIONS, DIRECTORY_FORMATS, EXPORT_FORMATS
 from labeling.importing.formats import FORMATS
 from labeling.models import Adjudication, Job, Membership
 from labeling.services import adjudication as adj_svc
 from labeling.services import jobs as job_svc
 from labeling.services import quality as qc_svc
 from labeling.services import segments as seg_svc
-from labeling.services.exports import export_lines
+from labeling.services.exports import export_lines, export_options_parse
 
 
 def manager_page(view):
@@ -254,7 +255,8 @@ def review(request, campaign, solution_id: int):
 def data(request, campaign):
     return render(request, "dashboard/data.html", {
         "campaign": campaign, "tab": "data", "import_formats": FORMATS, "export_formats": EXPORT_FORMATS,
-        "aggregations": AGGREGATIONS, "imports": sel.campaign_jobs(campaign=campaign, kind=Job.Kind.IMPORT),
+        "aggregations": AGGREGATIONS, "finish_reasons": FINISH_REASONS,
+        "imports": sel.campaign_jobs(campaign=campaign, kind=Job.Kind.IMPORT),
         "exports": sel.campaign_jobs(campaign=campaign, kind=Job.Kind.EXPORT),
         "max_mb": settings.IMPORT_UPLOAD_MAX_MB,
     })
@@ -284,8 +286,8 @@ def import_create(request, campaign):
 @manager_page
 def export_create(request, campaign):
     try:
-        job = job_svc.export_job_create(campaign=campaign, user=request.user, fmt=request.POST.get("format", ""),
-                                        aggregate=request.POST.get("aggregate", "none"))
+        options = export_options_parse(params_from_querydict(request.POST))
+        job = job_svc.export_job_create(campaign=campaign, user=request.user, options=options)
     except LabelingError as exc:
         messages.error(request, exc.message)
     else:
@@ -296,10 +298,14 @@ def export_create(request, campaign):
 @manager_page
 def export_stream(request, campaign):
     """Stream an export straight to the browser (no job, constant memory)."""
-    fmt = request.GET.get("format", "prm800k")
-    aggregate = request.GET.get("aggregate", "none")
+    params = params_from_querydict(request.GET)
+    params.setdefault("format", "prm800k")
     try:
-        lines = export_lines(campaign=campaign, fmt=fmt, aggregate=aggregate)
+        options = export_options_parse(params)
+        if options.fmt in DIRECTORY_FORMATS:
+            raise ValidationFailed(f"{options.fmt} is a directory: create an export file (a .zip) instead")
+        fmt, aggregate = options.fmt, options.resolved_aggregate
+        lines = export_lines(campaign=campaign, fmt=fmt, options=options)
         first = next(lines, b"")
     except LabelingError as exc:
         return JsonResponse({"error": exc.code, "detail": exc.message}, status=exc.status_code)

@@ -4,6 +4,7 @@
 - trl: TRL stepwise supervision rows {"prompt", "completions", "labels"}.
 - processbench: {"id", "generator", "problem", "steps", "final_answer_correct", "label"}, plus
   "error_types" of the labeled first error.
+- math_shepherd, openrlhf, rlhflow: see training_formats.py; hf-dataset: see hf_dataset.py.
 - critique: generative-verifier rows: the steps up to the first error, its index, the critique
   and the rating (solutions rated to the end with no error are rows too, with no critique).
 
@@ -18,7 +19,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-EXPORT_FORMATS = ("prm800k", "trl", "processbench", "critique")
+EXPORT_FORMATS = ("prm800k", "trl", "processbench", "critique", "math_shepherd", "openrlhf", "rlhflow", "hf-dataset")
+# Written as a directory (JSONL splits and a dataset card), not one JSONL stream.
+DIRECTORY_FORMATS = ("hf-dataset",)
+# One line per labeling by nature; every training format defaults to one row per solution.
+PER_LABELING_FORMATS = ("prm800k", "critique")
 # none: one row per labeling; majority: per-step majority vote per solution;
 # adjudicated: a resolved adjudication where there is one, else majority
 # (which for a single labeling is that labeling).
@@ -75,6 +80,7 @@ class LabeledSolution:
     total_time: int = 0
     finish_reason: str | None = None
     extra: dict = field(default_factory=dict)
+    problem_key: str = ""  # "source:source_id": the problem's id across databases
 
 
 def _timestamp(ls: LabeledSolution) -> str:

@@ -7,20 +7,65 @@ number of queries.
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 
-from django.db.models import Exists, OuterRef
+from django.contrib.auth import get_user_model
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
+from labeling.exporting.filters import ExportFilters
 from labeling.exporting.formats import Alternative, LabeledSolution, StepRating
 from labeling.models import Adjudication, Assignment, Campaign, Profile, Solution, Step, StepAlternative, StepLabel
 
 SUBMITTED = Assignment.Status.SUBMITTED
+NO_FILTERS = ExportFilters()
 
 
-def _solution_pages(campaign: Campaign, chunk: int) -> Iterator[list[int]]:
+def submitted(campaign: Campaign, filters: ExportFilters = NO_FILTERS) -> QuerySet:
+    """The campaign's submitted labelings that pass the export filters."""
+    qs = Assignment.objects.filter(campaign=campaign, status=SUBMITTED)
+    f = filters
+    if f.submitted_after:
+        qs = qs.filter(submitted_at__gte=f.submitted_after)
+    if f.submitted_before:
+        qs = qs.filter(submitted_at__lt=f.submitted_before)
+    if f.annotators:
+        names = list(f.annotators)
+        uuids = [n for n in names if _is_uuid(n)]
+        who = Q(username__in=names) | Q(profile__external_id__in=names)
+        if uuids:
+            who |= Q(profile__labeler_uid__in=uuids)
+        qs = qs.filter(annotator_id__in=get_user_model().objects.filter(who).values("pk"))
+    if f.generations:
+        qs = qs.filter(queue_generation__in=f.generations)
+    if f.finish_reasons:
+        qs = qs.filter(finish_reason__in=f.finish_reasons)
+    if f.gold != "include":
+        qs = qs.filter(task__is_gold=f.gold == "only")
+    if f.qc != "include":
+        qc = Q(is_quality_control=True) | Q(is_screening=True)
+        qs = qs.filter(qc) if f.qc == "only" else qs.exclude(qc)
+    return qs
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+def export_size(campaign: Campaign, filters: ExportFilters = NO_FILTERS, *, by_solution: bool) -> int:
+    """How many labelings (or labeled solutions) the export will read: the progress total."""
+    qs = submitted(campaign, filters)
+    return qs.values("solution_id").distinct().count() if by_solution else qs.count()
+
+
+def _solution_pages(campaign: Campaign, chunk: int, filters: ExportFilters) -> Iterator[list[int]]:
     last = 0
-    has_labels = Assignment.objects.filter(campaign=campaign, status=SUBMITTED, solution_id=OuterRef("pk"))
+    has_labels = submitted(campaign, filters).filter(solution_id=OuterRef("pk"))
     while True:
         ids = list(
             Solution.objects.filter(pk__gt=last)
@@ -43,26 +88,27 @@ def adjudicated_ratings(campaign: Campaign) -> dict[int, list[int | None]]:
     )
 
 
-def labeled_solutions_by_solution(campaign: Campaign, *, chunk: int = 500) -> Iterator[list[LabeledSolution]]:
-    """Yield, per solution (ascending id), every submitted labeling of it in the campaign."""
-    for solution_ids in _solution_pages(campaign, chunk):
+def labeled_solutions_by_solution(campaign: Campaign, *, chunk: int = 500, filters: ExportFilters = NO_FILTERS
+                                  ) -> Iterator[list[LabeledSolution]]:
+    """Yield, per solution (ascending id), every submitted labeling of it in the campaign that passes
+    the filters."""
+    for solution_ids in _solution_pages(campaign, chunk, filters):
         grouped: dict[int, list[LabeledSolution]] = defaultdict(list)
-        for ls in _load(campaign, solution_ids):
+        for ls in _load(campaign, solution_ids, filters=filters):
             grouped[ls.solution_id].append(ls)
         for sid in solution_ids:
             if grouped[sid]:
                 yield grouped[sid]
 
 
-def labeled_solutions(campaign: Campaign, *, chunk: int = 500) -> Iterator[LabeledSolution]:
-    """Every submitted labeling in the campaign, in assignment (import/submit) order per page."""
+def labeled_solutions(campaign: Campaign, *, chunk: int = 500, filters: ExportFilters = NO_FILTERS
+                      ) -> Iterator[LabeledSolution]:
+    """Every submitted labeling in the campaign that passes the filters, in assignment
+    (import/submit) order per page."""
     last = 0
+    base = submitted(campaign, filters)
     while True:
-        ids = list(
-            Assignment.objects.filter(campaign=campaign, status=SUBMITTED, pk__gt=last)
-            .order_by("pk")
-            .values_list("pk", flat=True)[:chunk]
-        )
+        ids = list(base.filter(pk__gt=last).order_by("pk").values_list("pk", flat=True)[:chunk])
         if not ids:
             return
         yield from _load(campaign, None, assignment_ids=ids)
@@ -70,9 +116,11 @@ def labeled_solutions(campaign: Campaign, *, chunk: int = 500) -> Iterator[Label
 
 
 def _load(
-    campaign: Campaign, solution_ids: list[int] | None, *, assignment_ids: list[int] | None = None
+    campaign: Campaign, solution_ids: list[int] | None, *, assignment_ids: list[int] | None = None,
+    filters: ExportFilters = NO_FILTERS,
 ) -> list[LabeledSolution]:
-    qs = Assignment.objects.filter(campaign=campaign, status=SUBMITTED)
+    qs = Assignment.objects.filter(campaign=campaign, status=SUBMITTED) if assignment_ids is not None else (
+        submitted(campaign, filters))
     qs = qs.filter(pk__in=assignment_ids) if assignment_ids is not None else qs.filter(solution_id__in=solution_ids)
     assignments = list(qs.select_related("solution__problem").order_by("pk"))
     if not assignments:
@@ -137,6 +185,7 @@ def _load(
                 total_time=a.active_ms,
                 finish_reason=a.finish_reason,
                 extra=a.extra,
+                problem_key=f"{prob.source}:{prob.source_id}",
             )
         )
     return out

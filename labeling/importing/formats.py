@@ -20,6 +20,7 @@ from labeling.importing.records import (
     RecordError,
     text_key,
 )
+from labeling.importing.training_formats import parse_math_shepherd, parse_processbench, parse_trl
 
 FINISH_REASONS = {"solution", "found_error", "give_up", "bad_problem"}
 RATINGS = {-1, 0, 1}
@@ -460,7 +461,8 @@ def parse_gsm8k(obj: dict) -> list[ParsedSolution]:
     ]
 
 
-FORMATS = ("auto", "prm800k", "solutions", "gsm8k")
+TRAINING_PARSERS = {"trl": parse_trl, "processbench": parse_processbench, "math_shepherd": parse_math_shepherd}
+FORMATS = ("auto", "prm800k", "solutions", "gsm8k", "trl", "processbench", "math_shepherd")
 
 
 def detect_format(obj) -> str:
@@ -468,6 +470,12 @@ def detect_format(obj) -> str:
     if isinstance(obj, dict):
         if isinstance(obj.get("question"), dict) and "label" in obj:
             return "prm800k"
+        if "prompt" in obj and "completions" in obj:
+            return "trl"
+        if "input" in obj and ("label" in obj or "value" in obj):
+            return "math_shepherd"
+        if "problem" in obj and "steps" in obj and "label" in obj and "ground_truth_answer" not in obj:
+            return "processbench"
         if "question" in obj and ("answer" in obj or "ground_truth" in obj):
             return "gsm8k"
         if "problem" in obj:
@@ -482,4 +490,6 @@ def get_parser(fmt: str, split: str = "blank") -> Callable[[dict], list[ParsedSo
         return parse_gsm8k
     if fmt == "solutions":
         return make_solutions_parser(split_rule(split))
+    if fmt in TRAINING_PARSERS:
+        return TRAINING_PARSERS[fmt]
     raise ValueError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")

@@ -83,6 +83,9 @@ class ParsedSolution:
     # Automatic step labels (`step_prelabels`): (rating, probability) per step, either may be None.
     prelabels: list[tuple[int | None, float | None]] | None = None
     prelabel_source: str = "imported"
+    # A verdict on the final answer that the file states (ProcessBench's final_answer_correct):
+    # used when the problem has no ground truth to grade against.
+    answer_correct: bool | None = None
 
     @property
     def content_hash(self) -> str:

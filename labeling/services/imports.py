@@ -252,7 +252,10 @@ class _BatchWriter:
                 if key in ids:
                     self.result.solutions_existing += 1
                 continue
-            verdict = grade_answer(p.final_answer, p.problem.ground_truth_answer)
+            if p.problem.ground_truth_answer or p.answer_correct is None:
+                verdict = grade_answer(p.final_answer, p.problem.ground_truth_answer)
+            else:
+                verdict = p.answer_correct
             verdicts[key] = verdict
             new[key] = (
                 Solution(

@@ -16,7 +16,10 @@ Invariants:
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import uuid
+import zipfile
 from pathlib import Path
 
 from django.conf import settings
@@ -25,9 +28,16 @@ from django.db.models import Q
 from django.utils import timezone
 
 from labeling.errors import LabelingError, NotFound, ValidationFailed
+from labeling.exporting.formats import DIRECTORY_FORMATS
 from labeling.importing.formats import FORMATS
 from labeling.models import Campaign, Job
-from labeling.services.exports import export_params_check, labels_export
+from labeling.services.exports import (
+    ExportOptions,
+    export_options_params,
+    export_options_parse,
+    export_params_check,
+    labels_export,
+)
 from labeling.services.imports import solutions_import
 from labeling.services.job_heartbeat import JobHeartbeat
 from labeling.services.outbox import handed_over_before, never_queued, outbox_enqueue
@@ -73,11 +83,14 @@ def import_job_create(
 
 
 @transaction.atomic
-def export_job_create(*, campaign: Campaign, user, fmt: str, aggregate: str = "none") -> Job:
-    """Queue an export of the campaign to a file under EXPORT_DIR."""
-    export_params_check(fmt, aggregate)
+def export_job_create(*, campaign: Campaign, user, fmt: str = "", aggregate: str | None = None,
+                      options: ExportOptions | None = None) -> Job:
+    """Queue an export of the campaign to a file under EXPORT_DIR (an hf-dataset export: a directory
+    and a .zip of it). The job stores the options as text, read back by export_job_run."""
+    options = options or ExportOptions(fmt=fmt, aggregate=aggregate)
+    export_params_check(options.fmt, options.aggregate)
     job = Job.objects.create(
-        kind=Job.Kind.EXPORT, campaign=campaign, created_by=user, params={"format": fmt, "aggregate": aggregate}
+        kind=Job.Kind.EXPORT, campaign=campaign, created_by=user, params=export_options_params(options)
     )
     _enqueue("labeling.tasks.run_export_job", job.pk)
     return job
@@ -139,8 +152,10 @@ def _duration(seconds: int) -> str:
 
 
 def _export_path(job: Job) -> Path:
+    """The job's download: a .jsonl file, or for a directory format the .zip of its directory."""
     p = job.params
-    name = f"{job.campaign.slug}-{p['format']}-{p['aggregate']}-{job.pk}.jsonl"
+    suffix = ".zip" if p["format"] in DIRECTORY_FORMATS else ".jsonl"
+    name = f"{job.campaign.slug}-{p['format']}-{p['aggregate']}-{job.pk}{suffix}"
     return Path(settings.EXPORT_DIR) / job.campaign.slug / name
 
 
@@ -153,8 +168,11 @@ def _reap(job: Job, why: str) -> None:
     if job.kind == Job.Kind.EXPORT and job.campaign_id:
         # A killed export leaves its temporary file (labels_export names it after the output).
         output = _export_path(job)
-        for leftover in output.parent.glob(f".{output.name}.*"):
-            leftover.unlink(missing_ok=True)
+        for leftover in [*output.parent.glob(f".{output.name}.*"), *output.parent.glob(f".{output.stem}.*")]:
+            if leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
 
 
 def _finish(job: Job, *, result: dict | None = None, error: str = "") -> Job:
@@ -196,13 +214,18 @@ def export_job_run(*, job_id: int) -> Job:
     job = _claim(job_id, Job.Kind.EXPORT)
     if job is None:
         return Job.objects.get(pk=job_id)
-    p = job.params
     output = _export_path(job)
     name = output.name
     try:
-        with JobHeartbeat(job.pk):
-            result = labels_export(campaign=job.campaign, fmt=p["format"], aggregate=p["aggregate"],
-                                   output=output)
+        options = export_options_parse(job.params)
+        with JobHeartbeat(job.pk) as beat:
+            if options.fmt in DIRECTORY_FORMATS:
+                result = labels_export(campaign=job.campaign, fmt=options.fmt, options=options,
+                                       output=output.with_suffix(""), progress=beat.report)
+                _zip_dir(output.with_suffix(""), output)
+            else:
+                result = labels_export(campaign=job.campaign, fmt=options.fmt, options=options, output=output,
+                                       progress=beat.report)
     except LabelingError as exc:
         return _finish(job, error=exc.message)
     except Exception as exc:  # noqa: BLE001 - fail the job at once with the reason
@@ -210,4 +233,19 @@ def export_job_run(*, job_id: int) -> Job:
         return _finish(job, error=f"the export failed ({type(exc).__name__}); no file was written")
     Job.objects.filter(pk=job.pk).update(progress_done=result.rows, progress_total=result.rows)
     return _finish(job, result={"path": str(output), "filename": name, "rows": result.rows,
-                                "skipped": result.skipped, "bytes": output.stat().st_size})
+                                "skipped": result.skipped, "skipped_reasons": result.skipped_reasons,
+                                "splits": result.splits, "summary": result.summary(),
+                                "bytes": output.stat().st_size})
+
+
+def _zip_dir(directory: Path, archive: Path) -> None:
+    """Zip `directory` (files at the archive's top level under its name) to `archive`, atomically."""
+    tmp = archive.parent / f".{archive.name}.{uuid.uuid4().hex}"
+    try:
+        with zipfile.ZipFile(tmp, "x", compression=zipfile.ZIP_DEFLATED) as zf:
+            for path in sorted(directory.iterdir()):
+                zf.write(path, arcname=f"{directory.name}/{path.name}")
+        os.replace(tmp, archive)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

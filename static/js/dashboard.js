@@ -58,12 +58,19 @@
   var reload = document.querySelector("[data-reload]");
   if (reload) setTimeout(function () { window.location.reload(); }, 1000 * Number(reload.getAttribute("data-reload")));
 
-  var fmt = document.getElementById("efmt"), agg = document.getElementById("agg"), link = document.getElementById("stream-link");
+  var form = document.querySelector("[data-export-form]"), link = document.getElementById("stream-link");
   function syncLink() {
-    if (!link) return;
-    if (fmt.value === "prm800k") agg.value = "none";
-    link.href = link.href.split("?")[0] + "?format=" + encodeURIComponent(fmt.value) + "&aggregate=" + encodeURIComponent(agg.value);
-    link.textContent = "Download now (" + fmt.value + (agg.value !== "none" ? ", " + agg.value : "") + ")";
+    if (!form || !link) return;
+    var fmt = form.elements.format.value, agg = form.elements.aggregate;
+    if (fmt === "prm800k" || fmt === "critique") agg.value = agg.value === "" ? "" : "none";
+    var params = new URLSearchParams();
+    new FormData(form).forEach(function (value, key) {
+      if (key !== "csrfmiddlewaretoken" && value !== "") params.append(key, value);
+    });
+    link.href = link.href.split("?")[0] + "?" + params.toString();
+    var directory = fmt === "hf-dataset";
+    link.hidden = directory;  // a directory: only as an export file (.zip)
+    link.textContent = "Download now (" + fmt + (agg.value ? ", " + agg.value : "") + ")";
   }
-  if (fmt && agg) { fmt.addEventListener("change", syncLink); agg.addEventListener("change", syncLink); syncLink(); }
+  if (form) { form.addEventListener("change", syncLink); form.addEventListener("input", syncLink); syncLink(); }
 })();

@@ -18,9 +18,10 @@ def test_checkpoint_round_trip_keeps_separator_labels_and_scores(tiny_bert_dir, 
     prm = PRM.from_backbone(ModelConfig(backbone=str(tiny_bert_dir), max_length=96, max_problem_tokens=32))
     before = score(prm, ITEMS, EXACT)
     prm.save(tmp_path / "ckpt")
-    meta = json.loads((tmp_path / "ckpt" / "prm.json").read_text())
+    meta = json.loads((tmp_path / "ckpt" / "config.json").read_text())["prm"]
     assert meta["separator"] == "[SEP]" and meta["label2id"] == {"negative": 0, "positive": 1}
-    assert meta["max_length"] == 96
+    assert meta["max_length"] == 96 and meta["max_problem_tokens"] == 32
+    assert not (tmp_path / "ckpt" / "prm.json").exists()
     loaded = PRM.load(tmp_path / "ckpt")
     after = score(loaded, ITEMS, EXACT)
     for a, b in zip(before, after, strict=True):
@@ -28,9 +29,73 @@ def test_checkpoint_round_trip_keeps_separator_labels_and_scores(tiny_bert_dir, 
     assert [len(s.step_probs) for s in after] == [3, 2]
 
 
-def test_load_refuses_a_directory_that_is_not_a_prm_checkpoint(tiny_bert_dir):
-    with pytest.raises(FileNotFoundError, match="prm.json"):
+def test_a_checkpoint_is_hub_ready(tiny_bert_dir, tmp_path):
+    """Plain transformers loads it (no local flags, no side files needed), the card says how to use it,
+    every file is 0644, and the card's own usage recipe gives our scores."""
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    prm = PRM.from_backbone(ModelConfig(backbone=str(tiny_bert_dir), max_length=96, max_problem_tokens=32))
+    out = prm.save(tmp_path / "hub")
+    tok_cfg = json.loads((out / "tokenizer_config.json").read_text())
+    assert "local_files_only" not in tok_cfg
+    modes = {p.name: p.stat().st_mode & 0o777 for p in out.iterdir()}
+    assert set(modes.values()) == {0o644}, modes
+    assert "model.safetensors" in modes and "README.md" in modes
+    card = (out / "README.md").read_text()
+    assert card.startswith("---\nlicense: mit\nlibrary_name: transformers\npipeline_tag: token-classification\n")
+    assert '| separator (SEP) | `"[SEP]"` |' in card and "1 = step correct, 0 = step wrong" in card
+    assert "AutoModelForTokenClassification.from_pretrained(path)" in card
+
+    tok = AutoTokenizer.from_pretrained(out)
+    model = AutoModelForTokenClassification.from_pretrained(out).eval()
+    assert model.config.prm["separator"] == "[SEP]"
+    problem, steps = ITEMS[0]
+    sep = tok(model.config.prm["separator"], add_special_tokens=False)["input_ids"]
+    ids, positions = [tok.cls_token_id] + tok(problem, add_special_tokens=False)["input_ids"] + sep, []
+    for step in steps:
+        ids += tok(step, add_special_tokens=False)["input_ids"] + sep
+        positions.append(len(ids) - 1)
+    with torch.no_grad():
+        p = model(input_ids=torch.tensor([ids])).logits[0].softmax(-1)[positions, 1]
+    assert p.tolist() == pytest.approx(list(score(prm, [ITEMS[0]], EXACT)[0].step_probs), abs=1e-5)
+
+
+def test_a_format_1_checkpoint_with_prm_json_still_loads(tiny_bert_dir, tmp_path):
+    prm = PRM.from_backbone(ModelConfig(backbone=str(tiny_bert_dir), max_length=96, max_problem_tokens=32))
+    out = prm.save(tmp_path / "old")
+    config = json.loads((out / "config.json").read_text())
+    meta = {**config.pop("prm"), "format_version": 1}
+    (out / "config.json").write_text(json.dumps(config))
+    (out / "prm.json").write_text(json.dumps(meta))
+    loaded = PRM.load(out)
+    assert loaded.meta.separator == "[SEP]" and loaded.meta.max_length == 96
+
+
+def test_load_refuses_a_directory_that_is_not_a_prm_checkpoint(tiny_bert_dir, tmp_path):
+    with pytest.raises(FileNotFoundError, match="not a PRM checkpoint"):
         PRM.load(tiny_bert_dir)
+    with pytest.raises(FileNotFoundError, match="no config.json"):
+        PRM.load(tmp_path)
+
+
+def test_load_any_reads_a_foreign_token_classifier_with_the_callers_separator(tiny_bert_dir, tmp_path):
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    torch.manual_seed(0)
+    foreign = AutoModelForTokenClassification.from_pretrained(tiny_bert_dir, num_labels=2)
+    foreign.save_pretrained(tmp_path / "trl")
+    AutoTokenizer.from_pretrained(tiny_bert_dir).save_pretrained(tmp_path / "trl")
+    with pytest.raises(FileNotFoundError):
+        PRM.load(tmp_path / "trl")
+    prm = PRM.load_any(tmp_path / "trl")
+    assert prm.meta.separator == "[SEP]" and prm.positive_id == 1
+    prm = PRM.load_any(tmp_path / "trl", separator=" ;", positive_label=0)
+    assert prm.meta.separator == " ;" and prm.positive_id == 0
+    # TRL's default separator is a newline, which a BERT tokenizer turns into nothing: say what to pass.
+    with pytest.raises(ValueError, match=r"encodes to no tokens .*use its sep token '\[SEP\]'"):
+        PRM.load_any(tmp_path / "trl", separator="\n")
+    with pytest.raises(ValueError, match="0 or 1"):
+        PRM.load_any(tmp_path / "trl", positive_label=2)
 
 
 def test_a_decoder_model_goes_through_the_same_path(tiny_qwen_dir, tmp_path):

@@ -1,6 +1,7 @@
 import pytest
 
-from active_learning.services.datasets import heldout_split, majority, training_examples
+from active_learning.prm.data import heldout_split
+from active_learning.services.datasets import majority, training_examples
 from labeling.models import Assignment
 from tests.active_learning.conftest import label
 from tests.factories import CampaignFactory, SolutionFactory, TaskFactory, UserFactory

@@ -157,7 +157,9 @@ def test_the_critique_export_gives_generative_verifier_rows():
     campaign = _labeled_campaign()
     stats = {}
     rows = list(export_rows(campaign=campaign, fmt="critique", stats=stats))
-    assert stats == {"rows": 2, "skipped": 1}  # the first error without a critique has nothing to teach
+    # the first error without a critique has nothing to teach
+    assert stats == {"rows": 2, "skipped": 1,
+                     "skipped_reasons": {"no first error with a critique, and not rated to the end": 1}}
     err, ok = rows
     assert err["steps"] == STEPS[:2] and err["error_step"] == 1 and err["step_ratings"] == [1, -1]
     assert err["critique"] == "2x = 4, not 5." and err["error_types"] == ["calculation", "reasoning"]
@@ -176,12 +178,12 @@ def test_prm800k_and_processbench_carry_types_and_critiques_and_trl_drops_them()
     assert list(second["label"]["steps"][1]["completions"][0]) == ["text", "rating", "flagged", "error_types"]
     # no critique, no types: the PRM800K completion shape exactly
     assert all(list(s["completions"][0]) == ["text", "rating", "flagged"] for s in third["label"]["steps"])
-    pb = list(export_rows(campaign=campaign, fmt="processbench"))
+    pb = list(export_rows(campaign=campaign, fmt="processbench", aggregate="none"))
     assert [r["error_types"] for r in pb] == [["calculation", "reasoning"], ["calculation"], []]
     [majority] = export_rows(campaign=campaign, fmt="processbench", aggregate="majority")
     # two of three put the first error at step 2 (index 1); their types, most given first
     assert majority["label"] == 1 and majority["error_types"] == ["calculation", "reasoning"]
-    trl = list(export_rows(campaign=campaign, fmt="trl"))
+    trl = list(export_rows(campaign=campaign, fmt="trl", aggregate="none"))
     assert all(set(r) == {"prompt", "completions", "labels"} for r in trl)
 
 

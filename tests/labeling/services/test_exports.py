@@ -90,7 +90,8 @@ def test_processbench_label_is_first_negative_or_minus_one():
     assert [r["label"] for r in rows] == [1, -1]
     assert rows[0]["steps"] == STEPS and rows[0]["final_answer_correct"] is True
     assert set(rows[0]) == {"id", "generator", "problem", "steps", "final_answer_correct", "label", "error_types"}
-    assert stats == {"rows": 2, "skipped": 1}
+    assert stats == {"rows": 2, "skipped": 1,
+                     "skipped_reasons": {"labeled neither to a first error nor to the end": 1}}
 
 
 def test_majority_aggregation_ties_go_to_the_lower_rating():
@@ -98,8 +99,9 @@ def test_majority_aggregation_ties_go_to_the_lower_rating():
     submitted_labels(task, UserFactory(), [1, 1, 1, 1])
     submitted_labels(task, UserFactory(), [1, -1])
     submitted_labels(task, UserFactory(), [1, 1, 0, 1])
-    # per annotator: three rows
-    assert len(_rows(campaign, "processbench")) == 3
+    # per annotator: three rows; by default one row per solution
+    assert len(_rows(campaign, "processbench", aggregate="none")) == 3
+    assert _rows(campaign, "processbench") == _rows(campaign, "processbench", aggregate="majority")
     [row] = _rows(campaign, "processbench", aggregate="majority")
     assert row["label"] == -1  # step 1: two say +1, one says -1
     [trl] = _rows(campaign, "trl", aggregate="majority")
@@ -150,10 +152,10 @@ def test_file_export_is_atomic(tmp_path, monkeypatch):
     out.write_text("previous export\n")
 
     def boom(*args, **kwargs):
-        yield b"partial\n"
+        yield {"partial": True}
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr("labeling.services.exports.export_lines", boom)
+    monkeypatch.setattr("labeling.services.exports.export_rows", boom)
     with pytest.raises(RuntimeError):
         labels_export(campaign=campaign, fmt="trl", output=out)
     assert out.read_text() == "previous export\n"

@@ -1,0 +1,5 @@
+import sys
+
+from active_learning.prm.cli import main
+
+sys.exit(main())
