@@ -311,6 +311,7 @@ def training_run_execute(*, run_id: int, worker: str | None = None) -> TrainingR
 
 
 def _train_and_promote(run: TrainingRun, keeper: LeaseKeeper) -> None:
+    from active_learning.prm.card import model_card
     from active_learning.prm.config import ModelConfig, TrainConfig
     from active_learning.prm.evaluate import evaluate
     from active_learning.prm.model import PRM
@@ -364,7 +365,12 @@ def _train_and_promote(run: TrainingRun, keeper: LeaseKeeper) -> None:
     final_dir = Path(settings.CHECKPOINT_DIR) / campaign.slug / f"v{version}-run{run.pk}-{uuid.uuid4().hex[:8]}"
     tmp_dir = final_dir.with_name(final_dir.name + ".tmp")
     shutil.rmtree(tmp_dir, ignore_errors=True)
-    prm.save(tmp_dir)
+    card = model_card(
+        prm.meta_dict(), title=f"{campaign.name}: PRM v{version}", metrics=metrics,
+        data={"campaign": campaign.slug, **counts, "warm start from": f"v{warm_from}" if warm_from else "none"},
+        train={k: v for k, v in train_cfg.to_dict().items() if k != "device"}, license="other",
+    )
+    prm.save(tmp_dir, card=card)
     os.replace(tmp_dir, final_dir)
 
     decision = promotion_decide(

@@ -1,3 +1,4 @@
+import json
 import stat
 from datetime import timedelta
 from pathlib import Path
@@ -28,7 +29,10 @@ def test_a_run_trains_evaluates_stores_and_promotes(al_campaign):
     assert run.status == TrainingRun.Status.RUNNING and run.stage == TrainingRun.Stage.SCORING
     model = PRMModel.objects.get(campaign=campaign)
     assert model.is_active and model.version == 1 and run.model == model and run.promoted
-    assert Path(model.checkpoint_path, "prm.json").is_file()
+    assert "prm" in json.loads(Path(model.checkpoint_path, "config.json").read_text())
+    card = Path(model.checkpoint_path, "README.md").read_text()
+    assert card.startswith("---\nlicense: other\n") and "# " + campaign.name + ": PRM v1" in card
+    assert "| assignments | 18 |" in card and "| step AUROC |" in card
     assert not Path(model.checkpoint_path + ".tmp").exists()
     # Weights are readable by the web and worker containers (umask 022 here): 0644 files, 0755 directory.
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in Path(model.checkpoint_path).iterdir()}

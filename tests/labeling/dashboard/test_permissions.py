@@ -291,6 +291,7 @@ ENDPOINTS = {
     "api_history": Endpoint(True, "get", lambda w, s: f"/api/manage/campaigns/{s}/history/?limit=50"),
     "api_error_types": Endpoint(True, "get", lambda w, s: f"/api/manage/campaigns/{s}/error-types/"),
     "api_prelabels": Endpoint(True, "get", lambda w, s: f"/api/manage/campaigns/{s}/prelabels/"),
+    "api_export": Endpoint(True, "get", lambda w, s: f"/api/manage/campaigns/{s}/export/?format=trl"),
     "new": Endpoint(False, "get", lambda w, s: "/manage/new/"),
     "new_create": Endpoint(
         False, "post", lambda w, s: "/manage/new/",
@@ -417,6 +418,7 @@ EXPECTED = {
     "api_history":         [403,     403,     403,      403,   403,      200,    200],
     "api_error_types":     [403,     403,     403,      403,   403,      200,    200],
     "api_prelabels":       [403,     403,     403,      403,   403,      200,    200],
+    "api_export":          [403,     403,     403,      403,   403,      200,    200],
     "new":                 [302,     403,     403,      403,   403,      200,    200],
     "new_create":          [302,     403,     403,      403,   403,      302,    302],
     "settings":            [302,     403,     403,      403,   403,      200,    200],
@@ -484,6 +486,7 @@ def test_matrix_covers_every_manager_route():
         "api-manage-history",
         "api-manage-error-types",
         "api-manage-prelabels",
+        "api-manage-export",
         "api-manage-grader-reviews",
         "api-manage-grader-resolve",
         "api-manage-overview",

@@ -90,6 +90,30 @@ def test_export_job_writes_the_file(settings, tmp_path, prm800k_records_path):
     assert job.result["path"].startswith(str(tmp_path))
 
 
+@pytest.mark.django_db
+def test_an_hf_dataset_export_job_keeps_its_options_and_writes_a_zip(settings, tmp_path, prm800k_records_path):
+    import zipfile
+
+    from labeling.services.exports import export_options_parse
+    from labeling.services.imports import solutions_import
+
+    settings.EXPORT_DIR = tmp_path
+    campaign = CampaignFactory(slug="zipme")
+    solutions_import(campaign=campaign, path=prm800k_records_path)
+    options = export_options_parse({"format": "hf-dataset", "test_fraction": "0.5", "seed": "2", "qc": "exclude",
+                                    "license": "mit"})
+    created = export_job_create(campaign=campaign, user=None, options=options)
+    assert created.params["qc"] == "exclude" and created.params["aggregate"] == "majority"
+    job = export_job_run(job_id=created.pk)
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    assert job.result["filename"].endswith(".zip") and job.result["rows"] == sum(job.result["splits"].values())
+    names = zipfile.ZipFile(job.result["path"]).namelist()
+    base = job.result["filename"][:-4]
+    assert f"{base}/README.md" in names and f"{base}/train.jsonl" in names
+    card = zipfile.ZipFile(job.result["path"]).read(f"{base}/README.md").decode()
+    assert card.startswith("---\nlicense: mit\n") and '"qc": "exclude"' in card
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.worker
 def test_import_job_round_trip_through_redis_and_a_worker(demo_file, settings, tmp_path):

@@ -55,8 +55,8 @@ def test_training_formats_default_to_one_row_per_solution():
 def test_math_shepherd_openrlhf_and_rlhflow_rows_stop_at_the_first_error():
     campaign, _ = _campaign()
     ms = _rows(campaign, "math_shepherd")
-    assert ms[0]["input"] == ("What is 0 + 0? Step 1: Let x = 2. ки\nStep 2: Then 2x = 5. ки\nStep 3: So x + 1 = 3. ки\n"
-                              "Step 4: # Answer\n\n3 ки")
+    assert ms[0]["input"] == ("What is 0 + 0? Step 1: Let x = 2. ки\nStep 2: Then 2x = 5. ки\n"
+                              "Step 3: So x + 1 = 3. ки\nStep 4: # Answer\n\n3 ки")
     assert ms[0]["label"] == ms[0]["input"].replace("ки", "+")  # neutral counts as correct by default
     assert ms[1]["input"].count("ки") == 2 and ms[1]["label"].endswith("Step 2: Then 2x = 5. -")
     strict = _rows(campaign, "math_shepherd", neutral_is_correct=False)

@@ -1,0 +1,162 @@
+"""The ML engineer's path end to end: export a campaign as an hf-dataset, load it with `datasets`,
+train a tiny PRM on it with `python -m active_learning.prm train`, evaluate it on a
+ProcessBench-format file, and score a pool. The CLI runs in-process (main(argv)) for speed; one
+test runs the real `python -m` entry point."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from django.core.management import call_command
+
+from active_learning.prm.cli import main
+from active_learning.prm.config import ScoreConfig
+from active_learning.prm.formats import FormatError, math_shepherd_parse, read_examples
+from active_learning.prm.model import PRM
+from active_learning.prm.score import score
+from labeling.services.imports import solutions_import
+from tests.factories import CampaignFactory, ProblemFactory, SolutionFactory, TaskFactory, UserFactory, submitted_labels
+
+
+def _campaign(n=24):
+    """Right steps say "right", the wrong one says "wrong": learnable from the text."""
+    campaign = CampaignFactory(slug="ml", overlap=1)
+    for i in range(n):
+        problem = ProblemFactory(text=f"Problem {i}: how many apples?", ground_truth_answer="4")
+        k = 1 + i % 3
+        if i % 2:
+            steps, ratings = [f"step {j} is right" for j in range(k)] + ["so the answer is 4"], [1] * (k + 1)
+        else:
+            steps = [f"step {j} is right" for j in range(k)] + ["step k is wrong", "so the answer is 5"]
+            ratings = [1] * k + [-1]
+        task = TaskFactory(campaign=campaign, solution=SolutionFactory(problem=problem, steps=steps,
+                                                                        answer_is_correct=bool(i % 2)))
+        submitted_labels(task, UserFactory(), ratings)
+    return campaign
+
+
+@pytest.mark.django_db
+def test_export_load_train_evaluate_score(tiny_bert_dir, tmp_path, prm800k_records_path, capsys):
+    from datasets import load_dataset
+
+    _campaign()
+    data = tmp_path / "ml-dataset"
+    call_command("export_labels", campaign="ml", format="hf-dataset", output=data, test_fraction="0.25", seed="1",
+                 no_progress=True)
+    ds = load_dataset(str(data))
+    assert ds["train"].num_rows + ds["test"].num_rows == 24 and ds["test"].num_rows > 0
+
+    ckpt = tmp_path / "ckpt"
+    rc = main(["train", "--data", str(data), "--model", str(tiny_bert_dir), "--output", str(ckpt), "--epochs", "40",
+               "--batch-size", "8", "--lr", "3e-3", "--max-length", "64", "--max-problem-tokens", "16"])
+    assert rc == 0
+    report = json.loads((ckpt / "training_report.json").read_text())
+    assert report["train_examples"] == ds["train"].num_rows and report["heldout_examples"] == ds["test"].num_rows
+    assert report["train"]["negatives"] > 0 and report["heldout"]["overall"]["step_auroc"] > 0.9
+    card = (ckpt / "README.md").read_text()
+    assert "| training solutions |" in card and "| step AUROC |" in card and "neutral (0) step rating" in card
+    assert PRM.load(ckpt).meta.separator == "[SEP]"
+
+    # ProcessBench file: our own export of the learnable campaign, and of real PRM800K records.
+    pb = tmp_path / "pb.jsonl"
+    call_command("export_labels", campaign="ml", format="processbench", output=pb, no_progress=True)
+    real = CampaignFactory(slug="real")
+    solutions_import(campaign=real, path=prm800k_records_path)
+    pb_real = tmp_path / "pb_real.jsonl"
+    call_command("export_labels", campaign="real", format="processbench", output=pb_real, no_progress=True)
+    pb_dir = tmp_path / "processbench"
+    pb_dir.mkdir()
+    (pb_dir / "synthetic.jsonl").write_bytes(pb.read_bytes())
+    (pb_dir / "math.jsonl").write_bytes(pb_real.read_bytes())
+    capsys.readouterr()
+    out_json = tmp_path / "eval.json"
+    assert main(["evaluate", "--model", str(ckpt), "--data", str(pb_dir), "--output", str(out_json)]) == 0
+    table = capsys.readouterr().out
+    assert table.splitlines()[0].split()[:4] == ["split", "solutions", "err", "acc"]
+    assert any(line.startswith("synthetic ") for line in table.splitlines())
+    assert "ProcessBench F1 (mean over splits)" in table
+    result = json.loads(out_json.read_text())
+    assert set(result["splits"]) == {"math", "synthetic"}
+    syn = result["splits"]["synthetic"]
+    # Learned from the text (chance is 0.5); the tiny model is not asked to be calibrated.
+    assert syn["solutions"] == 24 and syn["step_auroc"] > 0.85 and syn["first_error_accuracy_correct"] is not None
+    assert 0 <= syn["first_error_f1"] <= 1
+    assert result["splits"]["math"]["solutions"] >= 1 and result["overall"]["solutions"] == syn["solutions"] + \
+        result["splits"]["math"]["solutions"]
+
+    pool = tmp_path / "pool.jsonl"
+    pool.write_text("\n".join(json.dumps({"id": f"s{i}", "problem": "Problem 1: how many apples?",
+                                          "steps": ["step 0 is right", second, f"so the answer is {4 + i}"]})
+                              for i, second in enumerate(["step 1 is right", "step k is wrong"])) + "\n")
+    scored = tmp_path / "scored.jsonl"
+    assert main(["score", "--model", str(ckpt), "--data", str(pool), "--output", str(scored), "--exact"]) == 0
+    rows = [json.loads(line) for line in scored.read_text().splitlines()]
+    assert [r["id"] for r in rows] == ["s0", "s1"] and all(len(r["step_scores"]) == 3 for r in rows)
+    # The file holds what the checkpoint's own scoring gives (exact: no int8 on CPU).
+    direct = score(PRM.load(ckpt), [(r["problem"], r["steps"]) for r in rows], ScoreConfig(quantize_cpu=False))
+    for row, s in zip(rows, direct, strict=True):
+        assert row["step_scores"] == pytest.approx(list(s.step_probs), abs=1e-5)
+        assert row["score"] == pytest.approx(s.score, abs=1e-5)
+
+
+def test_train_reads_trl_prm800k_and_math_shepherd_files(tiny_bert_dir, tmp_path, prm800k_records_path):
+    ms = tmp_path / "ms.jsonl"
+    ms.write_text(json.dumps({"input": "What is 2 + 2? Step 1: 2 + 2 = 4 ки\nStep 2: The answer is 4 ки",
+                              "label": "What is 2 + 2? Step 1: 2 + 2 = 4 +\nStep 2: The answer is 4 +",
+                              "task": "GSM8K"}) + "\n")
+    trl = tmp_path / "trl.jsonl"
+    trl.write_text(json.dumps({"prompt": "What is 1 + 1?", "completions": ["1 + 1 = 3", "So 3"],
+                               "labels": [False, False]}) + "\n")
+    for path, fmt, first_labels in ((ms, "math_shepherd", (1, 1)), (trl, "trl", (0, 0)),
+                                    (prm800k_records_path, "prm800k", None)):
+        examples = read_examples(path)
+        assert examples and (first_labels is None or examples[0].labels == first_labels), fmt
+        out = tmp_path / f"ckpt-{fmt}"
+        rc = main(["train", "--data", str(path), "--model", str(tiny_bert_dir), "--output", str(out),
+                   "--max-steps", "2", "--batch-size", "2", "--max-length", "64", "--max-problem-tokens", "16",
+                   "--holdout", "0", "--train-on-last-step-only", "--neutral", "negative"])
+        assert rc == 0 and (out / "model.safetensors").is_file(), fmt
+        report = json.loads((out / "training_report.json").read_text())
+        # last-step-only: one labeled step per solution
+        assert report["train"]["labeled_steps"] == len([e for e in examples if any(x is not None for x in e.labels)])
+    assert read_examples(ms)[0].problem == "What is 2 + 2?" and read_examples(ms)[0].split == "GSM8K"
+    # The neutral mapping reaches PRM800K ratings: strict reading flips neutral steps to wrong.
+    paper = sum(x == 1 for e in read_examples(prm800k_records_path) for x in e.labels)
+    strict = sum(x == 1 for e in read_examples(prm800k_records_path, neutral="negative") for x in e.labels)
+    assert strict < paper
+
+
+def test_math_shepherd_parse_round_trips_the_export_layout():
+    text = "Q? Step 1: a ки\nStep 2: b\nc ки"
+    assert math_shepherd_parse(text, "Q? Step 1: a +\nStep 2: b\nc -") == ("Q?", ["a", "b\nc"], [1, 0])
+    assert math_shepherd_parse(text, ["+", "+"])[2] == [1, 1]
+    with pytest.raises(FormatError, match="replaced by"):
+        math_shepherd_parse(text, "Q? Step 1: a +\nStep 2: b c -")
+
+
+def test_bad_arguments_and_data_exit_2_with_one_line(tiny_bert_dir, tmp_path, capsys):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "p", "completions": ["a"], "labels": [true, false]}\n')
+    assert main(["train", "--data", str(bad), "--output", str(tmp_path / "o"), "--model", str(tiny_bert_dir)]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}:1: 2 labels for 1 completions" in err
+    assert main(["evaluate", "--model", str(tmp_path), "--data", str(bad)]) == 2
+    assert "not a Hugging Face model directory" in capsys.readouterr().err
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("x")
+    assert main(["train", "--data", str(bad), "--output", str(tmp_path / "full")]) == 2
+    assert "exists and is not empty" in capsys.readouterr().err
+
+
+def test_the_module_entry_point_runs_without_django(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    code = ("import sys, runpy; sys.argv = ['prm', '--help']\n"
+            "try:\n    runpy.run_module('active_learning.prm', run_name='__main__')\n"
+            "except SystemExit as e:\n    assert e.code == 0\n"
+            "assert 'django' not in sys.modules, 'the toolkit imported Django'\n"
+            "print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120,
+                         cwd=str(__import__("pathlib").Path(__file__).resolve().parents[3]))
+    assert out.returncode == 0, out.stderr
+    assert "train" in out.stdout and "evaluate" in out.stdout and out.stdout.strip().endswith("ok")
