@@ -327,7 +327,6 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CHECKPOINT_DIR = Path(env("CHECKPOINT_DIR", str(APP_DATA_DIR / "checkpoints")))
 EXPORT_DIR = Path(env("EXPORT_DIR", str(APP_DATA_DIR / "exports")))
 IMPORT_BATCH_SIZE = env_int("IMPORT_BATCH_SIZE", 1000)
-EXPORT_CHUNK_SIZE = env_int("EXPORT_CHUNK_SIZE", 500)
 # Seconds between beat's sweeps that expire stale leases.
 LEASE_SWEEP_SECONDS = env_int("LEASE_SWEEP_SECONDS", 60)
 # Transactional outbox: requests publish their Celery task after commit with

@@ -394,7 +394,7 @@ INSERT INTO labeling_assignment (status, source, leased_at, lease_expires_at, su
                                  finish_note, queue_strategy, queue_model_version, queue_score, queue_generation,
                                  is_quality_control, is_screening, submission_id, extra, created_at, updated_at,
                                  annotator_id, campaign_id, solution_id, task_id, rated_steps, positive_steps,
-                                 neutral_steps, negative_steps, first_error_index)
+                                 neutral_steps, negative_steps, first_error_index, prelabel_source)
 SELECT p.status, 'native', p.leased_at, p.leased_at + interval '30 minutes', p.submitted_at, p.active_ms, p.reason,
        CASE WHEN p.reason = 'bad_problem' THEN 'The problem statement is ambiguous.' ELSE '' END,
        p.queue_strategy, p.queue_model_version, NULL, p.queue_generation, p.is_qc, p.is_qc AND p.u6 < 0.1,
@@ -402,7 +402,7 @@ SELECT p.status, 'native', p.leased_at, p.leased_at + interval '30 minutes', p.s
        p.leased_at, coalesce(p.submitted_at, p.leased_at), p.annotator_id, {campaign}, p.solution_id, p.task_id,
        cardinality(p.ratings), cardinality(array_positions(p.ratings, 1::smallint)),
        cardinality(array_positions(p.ratings, 0::smallint)), cardinality(array_positions(p.ratings, -1::smallint)),
-       array_position(p.ratings, -1::smallint) - 1
+       array_position(p.ratings, -1::smallint) - 1, ''::varchar
 FROM bench_plan p
 ORDER BY coalesce(p.submitted_at, p.leased_at)
 """,
@@ -410,8 +410,9 @@ ORDER BY coalesce(p.submitted_at, p.leased_at)
     (
         "step labels",
         """
-INSERT INTO labeling_steplabel (rating, flagged, chosen_completion, final, labeled_at, assignment_id, step_id)
-SELECT r.rating, false, NULL, true, a.submitted_at, a.id, st.id
+INSERT INTO labeling_steplabel (rating, flagged, chosen_completion, final, labeled_at, assignment_id, step_id,
+                                critique, error_types)
+SELECT r.rating, false, NULL, true, a.submitted_at, a.id, st.id, '', ARRAY[]::varchar[]
 FROM bench_plan p
 JOIN labeling_assignment a ON a.task_id = p.task_id AND a.annotator_id = p.annotator_id
 CROSS JOIN LATERAL unnest(p.ratings) WITH ORDINALITY AS r(rating, ord)
@@ -422,9 +423,9 @@ ORDER BY a.id, r.ord
     (
         "gold step labels",
         """
-INSERT INTO labeling_goldsteplabel (rating, note, created_at, created_by_id, solution_id, step_id)
+INSERT INTO labeling_goldsteplabel (rating, note, created_at, created_by_id, solution_id, step_id, error_types)
 SELECT CASE WHEN st.index = b.true_fe THEN -1 ELSE 1 END, '', now() - interval '15 days', {manager}, b.solution_id,
-       st.id
+       st.id, ARRAY[]::varchar[]
 FROM bench_sol b JOIN labeling_step st ON st.solution_id = b.solution_id
 WHERE b.cat = 'gold' AND (b.true_fe IS NULL OR st.index <= b.true_fe)
 ORDER BY b.solution_id, st.index

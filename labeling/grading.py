@@ -11,8 +11,13 @@ the alarm and bound the input size instead.
 
 from __future__ import annotations
 
+import multiprocessing
 import re
 import threading
+from collections import Counter
+from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
+from decimal import Decimal
 from importlib.metadata import version
 
 from math_verify import parse, verify
@@ -88,6 +93,49 @@ def _same_text(a: str, b: str) -> bool:
     return " ".join(_normalise(a).lower().split()) == " ".join(_normalise(b).lower().split())
 
 
+# An integer or decimal, optionally signed, with or without thousands separators.
+_PLAIN_NUMBER = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
+# Plain numbers that differ by less than this (relative) go to math-verify, which compares
+# with a float tolerance; everything else is decided exactly.
+_CLOSE = Decimal("1e-6")
+_counts: Counter = Counter()
+
+
+def _plain_number(text: str) -> Decimal | None:
+    text = _normalise(text)
+    if _PLAIN_NUMBER.fullmatch(text) is None:
+        return None
+    return Decimal(text.replace(",", ""))
+
+
+def _fast_verdict(answer: str, ground_truth: str) -> bool | None:
+    """The verdict without math-verify where it is certain: the same text, or two plain numbers
+    that are equal or clearly apart. On the 5,276 GSM8K model solutions this path decides
+    5,261 and agrees with math-verify on every one (tests/labeling/test_grading.py)."""
+    if _same_text(answer, ground_truth):
+        _counts["same_text"] += 1
+        return True
+    a, g = _plain_number(answer), _plain_number(ground_truth)
+    if a is None or g is None:
+        return None
+    if a == g:
+        _counts["fast"] += 1
+        return True
+    if abs(a - g) > _CLOSE * max(abs(a), abs(g)):
+        _counts["fast"] += 1
+        return False
+    return None
+
+
+def stats() -> dict:
+    """How verdicts were reached since the last stats_reset(): same_text, fast, math_verify, cached."""
+    return dict(_counts)
+
+
+def stats_reset() -> None:
+    _counts.clear()
+
+
 def grade_answer(answer: str | None, ground_truth: str | None) -> bool | None:
     """Is the stated final answer equivalent to the ground truth?
 
@@ -100,8 +148,14 @@ def grade_answer(answer: str | None, ground_truth: str | None) -> bool | None:
         return None
     if answer is None or not answer.strip():
         return False
-    if _same_text(answer, ground_truth):
-        return True
+    fast = _fast_verdict(answer, ground_truth)
+    if fast is not None:
+        return fast
+    return _math_verify(answer, ground_truth)
+
+
+def _math_verify(answer: str, ground_truth: str) -> bool | None:
+    _counts["math_verify"] += 1
     if len(answer) > MAX_ANSWER_CHARS or len(ground_truth) > MAX_ANSWER_CHARS:
         return None
     timeout = _TIMEOUT_SECONDS if threading.current_thread() is threading.main_thread() else None
@@ -114,3 +168,54 @@ def grade_answer(answer: str | None, ground_truth: str | None) -> bool | None:
         return bool(verify(gold, pred, timeout_seconds=timeout))
     except Exception:  # noqa: BLE001 - math-verify/sympy raise anything, incl. timeouts
         return None
+
+
+def _grade_chunk(pairs: list[tuple[str, str]]) -> list[bool | None]:
+    # Runs in a grading process: its main thread, so math-verify's alarm-based timeouts work.
+    return [_math_verify(a, g) for a, g in pairs]
+
+
+# Below this many math-verify pairs, starting processes (about a second each: sympy's import)
+# costs more than it saves.
+PARALLEL_MIN_PAIRS = 400
+
+
+def grade_many(pairs: Iterable[tuple[str | None, str | None]], *, processes: int | None = None
+               ) -> dict[tuple[str | None, str | None], bool | None]:
+    """Verdicts for many (answer, ground truth) pairs, each distinct pair graded once.
+
+    The fast paths run here; what needs math-verify is spread over `processes` grading processes
+    (default: one per CPU) when there is enough of it, else graded in this process. A process pool
+    that cannot start (a daemonic worker process may not have children) falls back to grading here.
+    """
+    out: dict = {}
+    slow: list[tuple[str, str]] = []
+    for pair in dict.fromkeys(pairs):
+        answer, truth = pair
+        if truth is None or not truth.strip():
+            out[pair] = None
+        elif answer is None or not answer.strip():
+            out[pair] = False
+        else:
+            verdict = _fast_verdict(answer, truth)
+            if verdict is None:
+                slow.append(pair)
+            else:
+                out[pair] = verdict
+    processes = processes or multiprocessing.cpu_count()
+    if len(slow) >= PARALLEL_MIN_PAIRS and processes > 1:
+        try:
+            size = max(50, len(slow) // (processes * 8))
+            chunks = [slow[i:i + size] for i in range(0, len(slow), size)]
+            # spawn, not fork: a forked child would share this process's database connection.
+            with ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("spawn")) as pool:
+                for chunk, verdicts in zip(chunks, pool.map(_grade_chunk, chunks), strict=True):
+                    out.update(zip(chunk, verdicts, strict=True))
+            _counts["math_verify"] += len(slow)
+            _counts["parallel"] += len(slow)
+            return out
+        except (OSError, AssertionError, RuntimeError):  # no child processes here: grade in-process
+            pass
+    for answer, truth in slow:
+        out[(answer, truth)] = _math_verify(answer, truth)
+    return out

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 
 EXPORT_FORMATS = ("prm800k", "trl", "processbench", "critique", "math_shepherd", "openrlhf", "rlhflow", "hf-dataset")
 # Written as a directory (JSONL splits and a dataset card), not one JSONL stream.
@@ -71,7 +72,9 @@ class LabeledSolution:
     final_answer: str
     answer_is_correct: bool | None
     generator: str
-    ratings: list[StepRating]
+    # Per rated step: [index, rating, flagged, chosen_completion, critique, error_types], as the
+    # database sends them; `ratings` gives them as StepRating objects when a format needs those.
+    label_rows: list[list] = field(default_factory=list)
     alternatives: list[Alternative] = field(default_factory=list)
     generation: int | None = None
     verifier_score: float | None = None
@@ -81,6 +84,11 @@ class LabeledSolution:
     finish_reason: str | None = None
     extra: dict = field(default_factory=dict)
     problem_key: str = ""  # "source:source_id": the problem's id across databases
+
+    @cached_property
+    def ratings(self) -> list[StepRating]:
+        return [StepRating(index=i, rating=r, flagged=f, chosen_completion=c, critique=cr or "",
+                           error_types=list(t or [])) for i, r, f, c, cr, t in self.label_rows]
 
 
 def _timestamp(ls: LabeledSolution) -> str:
@@ -111,20 +119,30 @@ def prm800k_record(ls: LabeledSolution) -> dict:
     by_step: dict[int, list[Alternative]] = {}
     for alt in ls.alternatives:
         by_step.setdefault(alt.step_index, []).append(alt)
+    texts = ls.steps
     steps = []
-    for r in ls.ratings:
-        alts = by_step.get(r.index, [])
+    # label_rows, not StepRating objects: this loop runs once per step label of the campaign.
+    for index, rating, flagged, chosen, critique, error_types in ls.label_rows:
+        alts = by_step.get(index)
+        if not alts:
+            first = {"text": texts[index], "rating": rating, "flagged": flagged}
+            if critique:
+                first["critique"] = critique
+            if error_types:
+                first["error_types"] = list(error_types)
+            steps.append({"completions": [first], "human_completion": None, "chosen_completion": chosen})
+            continue
         override = next((a for a in alts if a.kind == "alternative" and a.position == 0), None)
         if override is not None:
             first = {"text": override.text, "rating": override.rating, "flagged": override.flagged}
             first.update(override.extra.get("completion", {}))
             step_extra = override.extra.get("step", {})
         else:
-            first = {"text": ls.steps[r.index], "rating": r.rating, "flagged": r.flagged}
-            if r.critique:
-                first["critique"] = r.critique
-            if r.error_types:
-                first["error_types"] = list(r.error_types)
+            first = {"text": texts[index], "rating": rating, "flagged": flagged}
+            if critique:
+                first["critique"] = critique
+            if error_types:
+                first["error_types"] = list(error_types)
             step_extra = {}
         completions = [first]
         for a in sorted((a for a in alts if a.kind == "alternative" and a.position > 0), key=lambda a: a.position):
@@ -134,7 +152,7 @@ def prm800k_record(ls: LabeledSolution) -> dict:
             {
                 "completions": completions,
                 "human_completion": _human(human) if human else None,
-                "chosen_completion": r.chosen_completion,
+                "chosen_completion": chosen,
                 **step_extra,
             }
         )
@@ -170,28 +188,29 @@ def majority_ratings(labels: list[LabeledSolution]) -> list[int | None]:
     Ties go to the lower rating: a step that half the annotators call wrong is
     not safe to train on as correct. Steps nobody rated are None.
     """
-    n_steps = len(labels[0].steps)
-    per_step: list[list[int]] = [[] for _ in range(n_steps)]
-    for ls in labels:
-        for r in ls.ratings:
-            if r.rating is not None and r.index < n_steps:
-                per_step[r.index].append(r.rating)
+    if len(labels) == 1:
+        return ratings_list(labels[0])
+    columns = zip(*(ratings_list(ls) for ls in labels), strict=True)
     out: list[int | None] = []
-    for ratings in per_step:
-        if not ratings:
+    for column in columns:
+        votes = [r for r in column if r is not None]
+        if not votes:
             out.append(None)
-            continue
-        counts = Counter(ratings)
-        top = max(counts.values())
-        out.append(min(r for r, c in counts.items() if c == top))
+        elif votes.count(votes[0]) == len(votes):  # unanimous: nearly every step of a campaign
+            out.append(votes[0])
+        else:
+            counts = {r: votes.count(r) for r in set(votes)}
+            top = max(counts.values())
+            out.append(min(r for r, c in counts.items() if c == top))
     return out
 
 
 def ratings_list(ls: LabeledSolution) -> list[int | None]:
     out: list[int | None] = [None] * len(ls.steps)
-    for r in ls.ratings:
-        if r.index < len(out):
-            out[r.index] = r.rating
+    n = len(out)
+    for row in ls.label_rows:
+        if row[0] < n:
+            out[row[0]] = row[1]
     return out
 
 
@@ -228,9 +247,9 @@ def error_types_at(labels: list[LabeledSolution], index: int) -> list[str]:
     """The error types the labelings give step `index`, most often given first (ties by name)."""
     counts: Counter = Counter()
     for ls in labels:
-        for r in ls.ratings:
-            if r.index == index and r.rating == -1:
-                counts.update(dict.fromkeys(r.error_types, 1))
+        for row in ls.label_rows:
+            if row[0] == index and row[1] == -1:
+                counts.update(dict.fromkeys(row[5] or (), 1))
     return [t for t, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 

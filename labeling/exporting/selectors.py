@@ -1,22 +1,24 @@
-"""Read submitted labels out of the database in bounded chunks.
+"""Read submitted labels out of the database for exports.
 
-Memory stays constant whatever the campaign size: each chunk is a keyset
-page of solution ids, and everything for that page is fetched with a fixed
-number of queries.
+One statement streams everything (see _EXPORT_SQL); memory stays constant whatever the campaign
+size, because each solution's document is decoded and handed on as it arrives.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
 from collections.abc import Iterator
+from datetime import datetime
+from itertools import repeat
 
+import orjson
 from django.contrib.auth import get_user_model
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db import connection
+from django.db.models import Q, QuerySet
 
 from labeling.exporting.filters import ExportFilters
-from labeling.exporting.formats import Alternative, LabeledSolution, StepRating
-from labeling.models import Adjudication, Assignment, Campaign, Profile, Solution, Step, StepAlternative, StepLabel
+from labeling.exporting.formats import Alternative, LabeledSolution
+from labeling.models import Adjudication, Assignment, Campaign
 
 SUBMITTED = Assignment.Status.SUBMITTED
 NO_FILTERS = ExportFilters()
@@ -63,22 +65,6 @@ def export_size(campaign: Campaign, filters: ExportFilters = NO_FILTERS, *, by_s
     return qs.values("solution_id").distinct().count() if by_solution else qs.count()
 
 
-def _solution_pages(campaign: Campaign, chunk: int, filters: ExportFilters) -> Iterator[list[int]]:
-    last = 0
-    has_labels = submitted(campaign, filters).filter(solution_id=OuterRef("pk"))
-    while True:
-        ids = list(
-            Solution.objects.filter(pk__gt=last)
-            .filter(Exists(has_labels))
-            .order_by("pk")
-            .values_list("pk", flat=True)[:chunk]
-        )
-        if not ids:
-            return
-        yield ids
-        last = ids[-1]
-
-
 def adjudicated_ratings(campaign: Campaign) -> dict[int, list[int | None]]:
     """Resolved step ratings by solution id (adjudications are a small share of a campaign)."""
     return dict(
@@ -88,104 +74,142 @@ def adjudicated_ratings(campaign: Campaign) -> dict[int, list[int | None]]:
     )
 
 
-def labeled_solutions_by_solution(campaign: Campaign, *, chunk: int = 500, filters: ExportFilters = NO_FILTERS
+def labeled_solutions_by_solution(campaign: Campaign, *, filters: ExportFilters = NO_FILTERS
                                   ) -> Iterator[list[LabeledSolution]]:
     """Yield, per solution (ascending id), every submitted labeling of it in the campaign that passes
-    the filters."""
-    for solution_ids in _solution_pages(campaign, chunk, filters):
-        grouped: dict[int, list[LabeledSolution]] = defaultdict(list)
-        for ls in _load(campaign, solution_ids, filters=filters):
-            grouped[ls.solution_id].append(ls)
-        for sid in solution_ids:
-            if grouped[sid]:
-                yield grouped[sid]
+    the filters, in assignment order."""
+    yield from _stream(campaign, filters)
 
 
-def labeled_solutions(campaign: Campaign, *, chunk: int = 500, filters: ExportFilters = NO_FILTERS
-                      ) -> Iterator[LabeledSolution]:
-    """Every submitted labeling in the campaign that passes the filters, in assignment
-    (import/submit) order per page."""
-    last = 0
-    base = submitted(campaign, filters)
-    while True:
-        ids = list(base.filter(pk__gt=last).order_by("pk").values_list("pk", flat=True)[:chunk])
-        if not ids:
-            return
-        yield from _load(campaign, None, assignment_ids=ids)
-        last = ids[-1]
+def labeled_solutions(campaign: Campaign, *, filters: ExportFilters = NO_FILTERS) -> Iterator[LabeledSolution]:
+    """Every submitted labeling in the campaign that passes the filters, by solution (ascending id)
+    and in assignment order within a solution."""
+    for group in _stream(campaign, filters):
+        yield from group
 
 
-def _load(
-    campaign: Campaign, solution_ids: list[int] | None, *, assignment_ids: list[int] | None = None,
-    filters: ExportFilters = NO_FILTERS,
-) -> list[LabeledSolution]:
-    qs = Assignment.objects.filter(campaign=campaign, status=SUBMITTED) if assignment_ids is not None else (
-        submitted(campaign, filters))
-    qs = qs.filter(pk__in=assignment_ids) if assignment_ids is not None else qs.filter(solution_id__in=solution_ids)
-    assignments = list(qs.select_related("solution__problem").order_by("pk"))
-    if not assignments:
+# One statement streams the whole export: PostgreSQL joins and aggregates with hash joins and
+# sorts, as a COPY of the rows would, and sends one JSON document per solution (its problem, its
+# steps, and its labelings with their step labels and alternatives) over COPY in binary, which
+# psycopg and orjson decode in C. Building Django model instances and a Python tuple per step
+# label made exports 36-56x slower than a COPY of the same rows; memory stays constant because
+# rows are read as they arrive.
+_EXPORT_SQL = """
+COPY (
+WITH f AS (SELECT q.id FROM ({filtered}) q),
+labels AS (
+  SELECT sl.assignment_id,
+         json_build_array(array_agg(st.index ORDER BY st.index), array_agg(sl.rating ORDER BY st.index),
+                          array_agg(sl.flagged ORDER BY st.index), array_agg(sl.chosen_completion ORDER BY st.index),
+                          json_agg(json_build_array(st.index, sl.critique, sl.error_types))
+                            FILTER (WHERE sl.critique <> '' OR cardinality(sl.error_types) > 0)) AS j
+  FROM labeling_steplabel sl JOIN labeling_step st ON st.id = sl.step_id
+  WHERE sl.assignment_id IN (SELECT id FROM f)
+  GROUP BY sl.assignment_id
+),
+alts AS (
+  SELECT al.assignment_id,
+         json_agg(json_build_array(st.index, al.kind, al.position, al.text, al.rating, al.flagged, al.source, al.extra)
+                  ORDER BY st.index, al.position) AS j
+  FROM labeling_stepalternative al JOIN labeling_step st ON st.id = al.step_id
+  WHERE al.assignment_id IN (SELECT id FROM f)
+  GROUP BY al.assignment_id
+),
+lab AS (
+  SELECT a.id, a.solution_id,
+         json_build_array(a.id, a.annotator_id, COALESCE(NULLIF(pr.external_id, ''), pr.labeler_uid::text),
+                          a.submitted_at, a.finish_reason, a.queue_generation, a.queue_score, a.is_quality_control,
+                          a.is_screening, a.active_ms, a.extra, labels.j, alts.j) AS j
+  FROM labeling_assignment a
+  JOIN f ON f.id = a.id
+  LEFT JOIN labels ON labels.assignment_id = a.id
+  LEFT JOIN alts ON alts.assignment_id = a.id
+  LEFT JOIN labeling_profile pr ON pr.user_id = a.annotator_id
+),
+sols AS (
+  SELECT lab.solution_id, json_agg(lab.j ORDER BY lab.id) AS j
+  FROM lab GROUP BY lab.solution_id
+),
+steps AS (
+  SELECT st.solution_id, json_agg(st.text ORDER BY st.index) AS j
+  FROM labeling_step st WHERE st.solution_id IN (SELECT solution_id FROM sols)
+  GROUP BY st.solution_id
+)
+SELECT json_build_array(s.id, p.text, p.source, p.source_id, p.ground_truth_answer, p.ground_truth_solution,
+                        s.final_answer, s.answer_is_correct, s.generator, s.pre_generated_verifier_score,
+                        COALESCE(steps.j, '[]'::json), sols.j)::text
+FROM sols
+JOIN labeling_solution s ON s.id = sols.solution_id
+JOIN labeling_problem p ON p.id = s.problem_id
+LEFT JOIN steps ON steps.solution_id = s.id
+ORDER BY s.id
+) TO STDOUT (FORMAT binary)
+"""
+
+
+# The statement's sorts (a million step labels by labeling and step) fit in memory at this size
+# instead of spilling to disk at the 4 MB default; measured 0.3-0.5 s faster on the benchmark seed.
+EXPORT_WORK_MEM = "64MB"
+
+
+def _stream(campaign: Campaign, filters: ExportFilters) -> Iterator[list[LabeledSolution]]:
+    """Solution documents in solution-id order, from one statement on this connection.
+
+    Measured and left out: running the statement over solution-id ranges on a second connection
+    in a thread, so that the database's work overlaps ours, was 15-50% slower on 2 cores (each
+    range scans the steps again, and the reading thread competes for the interpreter).
+    """
+    filtered, params = submitted(campaign, filters).values("id").query.sql_with_params()
+    connection.ensure_connection()
+    with connection.connection.cursor() as cur:
+        cur.execute("SELECT set_config('work_mem', %s, false)", [EXPORT_WORK_MEM])
+        try:
+            with cur.copy(_EXPORT_SQL.format(filtered=filtered), params) as copy:
+                copy.set_types(["text"])
+                for (doc,) in copy.rows():
+                    yield _group(orjson.loads(doc))
+        finally:
+            cur.execute("RESET work_mem")
+
+
+def _label_rows(packed) -> list[tuple]:
+    """[index, rating, flagged, chosen_completion, critique, error_types] per step label, from the
+    statement's columnar form (critiques and error types only where there are some)."""
+    if not packed:
         return []
-    a_ids = [a.pk for a in assignments]
-    s_ids = {a.solution_id for a in assignments}
-    steps: dict[int, list[str]] = defaultdict(list)
-    for sid, text in Step.objects.filter(solution_id__in=s_ids).order_by("solution_id", "index").values_list(
-        "solution_id", "text"
-    ):
-        steps[sid].append(text)
-    ratings: dict[int, list[StepRating]] = defaultdict(list)
-    for aid, idx, rating, flagged, chosen, critique, types in (
-        StepLabel.objects.filter(assignment_id__in=a_ids)
-        .order_by("assignment_id", "step__index")
-        .values_list("assignment_id", "step__index", "rating", "flagged", "chosen_completion", "critique",
-                     "error_types")
-    ):
-        ratings[aid].append(StepRating(index=idx, rating=rating, flagged=flagged, chosen_completion=chosen,
-                                       critique=critique, error_types=types))
-    alternatives: dict[int, list[Alternative]] = defaultdict(list)
-    for alt in StepAlternative.objects.filter(assignment_id__in=a_ids).select_related("step").order_by(
-        "assignment_id", "step__index", "position"
-    ):
-        alternatives[alt.assignment_id].append(
-            Alternative(
-                step_index=alt.step.index, kind=alt.kind, position=alt.position, text=alt.text,
-                rating=alt.rating, flagged=alt.flagged, source=alt.source, extra=alt.extra,
-            )
-        )
-    labelers = {
-        p.user_id: p.labeler
-        for p in Profile.objects.filter(user_id__in={a.annotator_id for a in assignments}).only(
-            "user_id", "labeler_uid", "external_id"
-        )
-    }
+    index, rating, flagged, chosen, sparse = packed
+    rows = list(zip(index, rating, flagged, chosen, repeat(""), repeat(()), strict=False))
+    if sparse:
+        at = {i: k for k, i in enumerate(index)}
+        for i, critique, types in sparse:
+            k = at[i]
+            rows[k] = (i, rating[k], flagged[k], chosen[k], critique, types or ())
+    return rows
+
+
+def _group(doc: list) -> list[LabeledSolution]:
+    (sid, problem, source, source_id, gt_answer, gt_solution, final_answer, correct, generator, verifier, steps,
+     labelings) = doc
     out = []
-    for a in assignments:
-        sol = a.solution
-        prob = sol.problem
+    for (aid, annotator_id, labeler, submitted_at, finish, generation, queue_score, is_qc, is_screening, active_ms,
+         extra, label_rows, alts) in labelings:
         out.append(
             LabeledSolution(
-                assignment_id=a.pk,
-                solution_id=sol.pk,
-                labeler=labelers.get(a.annotator_id) or f"user-{a.annotator_id}",
-                submitted_at=a.submitted_at,
-                problem=prob.text,
-                ground_truth_answer=prob.ground_truth_answer,
-                ground_truth_solution=prob.ground_truth_solution,
-                steps=steps[sol.pk],
-                final_answer=sol.final_answer,
-                answer_is_correct=sol.answer_is_correct,
-                generator=sol.generator,
-                ratings=ratings[a.pk],
-                alternatives=alternatives[a.pk],
+                assignment_id=aid, solution_id=sid, labeler=labeler or f"user-{annotator_id}",
+                submitted_at=datetime.fromisoformat(submitted_at) if submitted_at else None, problem=problem,
+                ground_truth_answer=gt_answer, ground_truth_solution=gt_solution, steps=steps,
+                final_answer=final_answer, answer_is_correct=correct, generator=generator,
+                label_rows=_label_rows(label_rows),
+                alternatives=[
+                    Alternative(step_index=i, kind=k, position=pos, text=t, rating=r, flagged=fl, source=src,
+                                extra=ex or {})
+                    for i, k, pos, t, r, fl, src, ex in alts or ()
+                ],
                 # The queue the task was served from: its generation and the PRM score at queue
                 # time. Imported labels keep the record's own values (queue_score is null there).
-                generation=a.queue_generation,
-                verifier_score=a.queue_score if a.queue_score is not None else sol.pre_generated_verifier_score,
-                is_quality_control=a.is_quality_control,
-                is_screening=a.is_screening,
-                total_time=a.active_ms,
-                finish_reason=a.finish_reason,
-                extra=a.extra,
-                problem_key=f"{prob.source}:{prob.source_id}",
+                generation=generation, verifier_score=queue_score if queue_score is not None else verifier,
+                is_quality_control=is_qc, is_screening=is_screening, total_time=active_ms, finish_reason=finish,
+                extra=extra or {}, problem_key=f"{source}:{source_id}",
             )
         )
     return out

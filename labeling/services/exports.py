@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import BinaryIO
 
 import orjson
-from django.conf import settings
 
 from labeling.errors import ValidationFailed
 from labeling.exporting import selectors
@@ -185,7 +184,6 @@ def export_rows(
     options = options or ExportOptions(fmt=fmt, aggregate=aggregate, neutral_is_correct=neutral_is_correct)
     agg = _check(options)
     st = _Stats(stats if stats is not None else {})
-    chunk = settings.EXPORT_CHUNK_SIZE
     f = options.filters
     by_solution = agg != "none"
     total = selectors.export_size(campaign, f, by_solution=by_solution) if progress else 0
@@ -198,7 +196,7 @@ def export_rows(
             progress(done, total)
 
     if not by_solution:
-        for ls in selectors.labeled_solutions(campaign, chunk=chunk, filters=f):
+        for ls in selectors.labeled_solutions(campaign, filters=f):
             tick()
             if options.fmt != "prm800k" and ls.finish_reason == "bad_problem":
                 st.skip("reported as a bad problem")
@@ -209,7 +207,7 @@ def export_rows(
             progress(done, total)
         return
     resolved = selectors.adjudicated_ratings(campaign) if agg == "adjudicated" else {}
-    for group in selectors.labeled_solutions_by_solution(campaign, chunk=chunk, filters=f):
+    for group in selectors.labeled_solutions_by_solution(campaign, filters=f):
         tick()
         usable = [ls for ls in group if ls.finish_reason != "bad_problem"]
         if not usable:

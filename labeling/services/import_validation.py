@@ -32,10 +32,12 @@ def parse_line(raw: bytes):
         raise RecordError(f"invalid JSON: {exc}") from exc
 
 
-def validate(path: Path, fmt: str, split: str) -> tuple[str, int, list[tuple[int, str]], int]:
+def validate(path: Path, fmt: str, split: str, *, answers: set | None = None
+             ) -> tuple[str, int, list[tuple[int, str]], int]:
     """Pass 1: parse and check every line, also against what the database would refuse
     (labeling.importing.checks) and against problems already stored under the same id.
-    Returns (format, line count, first errors, error count)."""
+    Returns (format, line count, first errors, error count). `answers`, if given, collects every
+    (final answer, ground truth) pair the grader will be asked about."""
     errors: list[tuple[int, str]] = []
     error_count = 0
     parser = None if fmt == "auto" else get_parser(fmt, split)
@@ -62,6 +64,8 @@ def validate(path: Path, fmt: str, split: str) -> tuple[str, int, list[tuple[int
                 clash = conflicts.check(lineno, parsed)
                 if clash:
                     raise RecordError(clash)
+                if answers is not None and (parsed.problem.ground_truth_answer or parsed.answer_correct is None):
+                    answers.add((parsed.final_answer, parsed.problem.ground_truth_answer))
         except RecordError as exc:
             fail(lineno, str(exc))
     if lines == 0:

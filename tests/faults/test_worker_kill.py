@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 
+import psycopg
 import pytest
 from django.db import connection
 
@@ -107,16 +108,20 @@ def _labeled_campaign(demo_file, n: int) -> Campaign:
 def test_an_export_killed_mid_way_is_failed_and_leaves_no_file(fast_reaper, demo_file, tmp_path):
     campaign = _labeled_campaign(demo_file, 3000)
     out_dir = tmp_path / "exports" / campaign.slug
-    worker = celery_worker(tmp_path, EXPORT_CHUNK_SIZE="5", JOB_HEARTBEAT_SECONDS="1",
-                           EXPORT_DIR=str(tmp_path / "exports"))
+    worker = celery_worker(tmp_path, JOB_HEARTBEAT_SECONDS="1", EXPORT_DIR=str(tmp_path / "exports"))
+    # The export streams in a second or two: hold it mid-way by locking the step labels it reads
+    # (its statement waits on the lock, its temporary file already open), then kill the worker.
+    blocker = psycopg.connect(**connection.get_connection_params())
     try:
+        blocker.execute("LOCK TABLE labeling_steplabel IN ACCESS EXCLUSIVE MODE")
         job = export_job_create(campaign=campaign, user=None, fmt="prm800k")
-        temp = wait_until(lambda: _job(job.pk).status == "running" and list(out_dir.glob(".*.jsonl.*")),
-                          timeout=120, what="the export's temporary file", proc=worker)
-        wait_until(lambda: temp[0].stat().st_size > 0, timeout=30, what="rows in the temporary file", proc=worker)
+        wait_until(lambda: _job(job.pk).status == "running" and list(out_dir.glob(".*.jsonl.*")),
+                   timeout=120, what="the export's temporary file", proc=worker)
         worker.kill()
     finally:
         worker.stop()
+        blocker.rollback()
+        blocker.close()
     failed = _reaped(job.pk)
     assert "stopped (no heartbeat for" in failed.error and "no file was written" in failed.error
     assert list(out_dir.iterdir()) == []  # the temporary file is gone and no partial export appeared

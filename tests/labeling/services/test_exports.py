@@ -21,7 +21,6 @@ def _rows(campaign, fmt, **kw):
 
 
 def test_prm800k_round_trip_is_exact_on_all_real_records(prm800k_records_path, tmp_path, settings):
-    settings.EXPORT_CHUNK_SIZE = 5  # several chunks
     campaign = CampaignFactory()
     solutions_import(campaign=campaign, path=prm800k_records_path)
     out = tmp_path / "export.jsonl"
@@ -121,16 +120,14 @@ def test_bad_problem_labels_are_not_training_data():
     assert len(_rows(campaign, "prm800k")) == 1  # the raw record still exports
 
 
-def test_export_is_chunked_and_order_stable(settings):
+def test_export_order_is_by_solution_and_stable():
     campaign = CampaignFactory()
-    for _ in range(7):
-        submitted_labels(TaskFactory(campaign=campaign, solution=SolutionFactory(steps=STEPS)), UserFactory(),
-                         [1, 1, 1, 1])
-    settings.EXPORT_CHUNK_SIZE = 1000
+    tasks = [TaskFactory(campaign=campaign, solution=SolutionFactory(steps=STEPS)) for _ in range(7)]
+    for task in reversed(tasks):  # labeled in the reverse of the solutions' order
+        submitted_labels(task, UserFactory(), [1, 1, 1, 1])
     whole = _rows(campaign, "processbench", aggregate="majority")
-    settings.EXPORT_CHUNK_SIZE = 2
+    assert [r["id"] for r in whole] == [f"{campaign.slug}-{t.solution_id}" for t in tasks]
     assert _rows(campaign, "processbench", aggregate="majority") == whole
-    assert len(whole) == 7
 
 
 def test_export_to_stream_and_invalid_options():
