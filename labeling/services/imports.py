@@ -24,6 +24,7 @@ from labeling.importing.formats import FORMATS, get_parser, split_rule
 from labeling.importing.records import ParsedSolution
 from labeling.models import Assignment, Campaign, Problem, Solution, Step, StepAlternative, StepLabel, Task
 from labeling.services.adjudication import adjudications_sync
+from labeling.services.bulk import CopyInsert
 from labeling.services.import_validation import iter_lines, parse_line, validate
 from labeling.services.prelabels import prelabels_store
 from labeling.services.quality import gold_set
@@ -31,6 +32,8 @@ from labeling.services.summaries import assignments_summarize
 from labeling.services.users import external_labelers_get_or_create
 
 Progress = Callable[[int, int], None]
+SOLUTION_COLUMNS = ("problem_id", "generator", "content_hash", "final_answer", "answer_is_correct", "grader_is_correct",
+                    "grader_version", "generation", "pre_generated_verifier_score", "metadata")
 
 
 @dataclass
@@ -174,6 +177,7 @@ class _BatchWriter:
         self.result = result
         self.as_gold = as_gold
         self.created_assignments: list[int] = []
+        self._solution_insert: CopyInsert | None = None
         self.labeler_ids: dict[str, int] = {}
         self.touched_tasks: set[int] = set()
 
@@ -260,7 +264,7 @@ class _BatchWriter:
         ).only("id", "problem_id", "content_hash", "answer_is_correct"):
             ids[(sol.problem_id, sol.content_hash)] = sol.pk
             verdicts[(sol.problem_id, sol.content_hash)] = sol.answer_is_correct
-        new: dict[tuple[int, str], tuple[Solution, ParsedSolution]] = {}
+        new: dict[tuple[int, str], tuple[tuple, ParsedSolution]] = {}
         for key, p in keyed:
             if key in ids or key in new:
                 if key in ids:
@@ -272,28 +276,29 @@ class _BatchWriter:
             else:
                 verdict = p.answer_correct
             verdicts[key] = verdict
-            new[key] = (
-                Solution(
-                    problem_id=key[0], generator=p.generator, content_hash=key[1],
-                    final_answer=p.final_answer or "", answer_is_correct=verdict, grader_is_correct=verdict,
-                    grader_version=GRADER_VERSION, generation=p.generation,
-                    pre_generated_verifier_score=p.verifier_score, metadata=p.metadata,
-                ),
-                p,
-            )
+            new[key] = ((key[0], p.generator, key[1], p.final_answer or "", verdict, verdict, GRADER_VERSION,
+                         p.generation, p.verifier_score, p.metadata), p)
             if verdict is True:
                 self.result.graded_correct += 1
             elif verdict is False:
                 self.result.graded_incorrect += 1
             else:
                 self.result.graded_unknown += 1
-        created = Solution.objects.bulk_create([s for s, _ in new.values()])
-        steps = []
-        for sol, (_, parsed) in zip(created, new.values(), strict=True):
-            ids[(sol.problem_id, sol.content_hash)] = sol.pk
-            steps.extend(Step(solution_id=sol.pk, index=i, text=t) for i, t in enumerate(parsed.steps))
-        Step.objects.bulk_create(steps)
-        self.result.solutions_created += len(created)
+        if self._solution_insert is None:
+            self._solution_insert = CopyInsert(Solution, SOLUTION_COLUMNS)
+        for pk, problem_id, content in self._solution_insert.insert(
+                [row for row, _ in new.values()], returning=("id", "problem_id", "content_hash")):
+            ids[(problem_id, content)] = pk
+        self.result.solutions_created += len(new)
+        # Steps are most of an import's rows (eight or more per solution): COPY, not model instances.
+        connection.ensure_connection()
+        with connection.connection.cursor() as raw, raw.copy(
+            f"COPY {Step._meta.db_table} (solution_id, index, text) FROM STDIN"
+        ) as copy:
+            for key, (_, parsed) in new.items():
+                sid = ids[key]
+                for i, text in enumerate(parsed.steps):
+                    copy.write_row((sid, i, text))
         for key, p in keyed:
             reference = p.metadata.get("is_correct")
             if isinstance(reference, bool):
@@ -310,30 +315,42 @@ class _BatchWriter:
     # -- tasks -----------------------------------------------------------------
 
     def _tasks(self, solution_ids: set[int]) -> dict[int, int]:
-        now = timezone.now()
-        before = Task.objects.filter(campaign=self.campaign, solution_id__in=solution_ids).count()
-        known = {
-            pk: (generation, score)
-            for pk, generation, score in Solution.objects.filter(pk__in=solution_ids).values_list(
-                "pk", "generation", "pre_generated_verifier_score"
+        """Map solution id to this campaign's task id, queueing the new ones.
+
+        Queued by the import: generation 0 (before any active-learning generation) unless the
+        file names the solution's generation; the score known at queue time is the file's. One
+        INSERT ... SELECT (a task per solution is most of an import's model instances otherwise),
+        with the model's own defaults for every other column; ON CONFLICT keeps a concurrent
+        import of the same solutions from failing.
+        """
+        template = Task(campaign=self.campaign, queue_strategy="import", queued_at=timezone.now())
+        fixed = {f.column: f.get_db_prep_save(f.pre_save(template, add=True), connection)
+                 for f in Task._meta.concrete_fields
+                 if f.column not in {"id", "solution_id", "queue_generation", "queue_score"}}
+        columns = ", ".join(fixed)
+        placeholders = ", ".join(["%s"] * len(fixed))
+        with connection.cursor() as cur:
+            cur.execute(
+                f"""
+                INSERT INTO {Task._meta.db_table} ({columns}, solution_id, queue_generation, queue_score)
+                SELECT {placeholders}, s.id, COALESCE(s.generation, 0), s.pre_generated_verifier_score
+                FROM {Solution._meta.db_table} s WHERE s.id = ANY(%s) ORDER BY s.id
+                ON CONFLICT (campaign_id, solution_id) DO NOTHING
+                RETURNING solution_id, id
+                """,  # noqa: S608 - table and column names come from model metadata
+                [*fixed.values(), sorted(solution_ids)],
             )
-        }
-        # Queued by the import: generation 0 (before any active-learning generation) unless the
-        # file names the solution's generation; the score known at queue time is the file's.
-        Task.objects.bulk_create(
-            [
-                Task(campaign=self.campaign, solution_id=sid, queue_strategy="import", queued_at=now,
-                     queue_generation=0 if known[sid][0] is None else known[sid][0], queue_score=known[sid][1])
-                for sid in sorted(solution_ids)
-            ],
-            ignore_conflicts=True,
-        )
-        rows = Task.objects.filter(campaign=self.campaign, solution_id__in=solution_ids).values_list(
-            "solution_id", "id"
-        )
-        ids = dict(rows)
-        self.result.tasks_created += len(ids) - before
-        return ids
+            ids = dict(cur.fetchall())
+            self.result.tasks_created += len(ids)
+            rest = sorted(solution_ids - set(ids))
+            if rest:  # already queued (a re-import): only those are looked up
+                cur.execute(
+                    f"SELECT solution_id, id FROM {Task._meta.db_table} "  # noqa: S608 - model metadata
+                    "WHERE campaign_id = %s AND solution_id = ANY(%s)",
+                    [self.campaign.pk, rest],
+                )
+                ids.update(cur.fetchall())
+            return ids
 
     # -- labels ----------------------------------------------------------------
 
