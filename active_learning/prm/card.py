@@ -42,7 +42,7 @@ def _fmt(value) -> str:
 def model_card(
     meta: Mapping,
     *,
-    license: str = "mit",
+    license: str = "other",
     data: Mapping | None = None,
     metrics: Mapping | None = None,
     train: Mapping | None = None,

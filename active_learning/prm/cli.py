@@ -122,7 +122,8 @@ def cmd_train(args) -> dict:
         "labeled steps": report.labeled_steps, "correct steps": report.positives, "wrong steps": report.negatives,
         "held-out solutions": len(heldout),
     }
-    card = model_card(prm.meta_dict(), license=args.license, data=data_counts, metrics=metrics,
+    license_ = args.license or ("apache-2.0" if not args.model else "other")
+    card = model_card(prm.meta_dict(), license=license_, data=data_counts, metrics=metrics,
                       train={k: v for k, v in train_cfg.to_dict().items() if k != "device"})
     out = Path(args.output)
     tmp = out.with_name(out.name + ".tmp")
@@ -219,7 +220,9 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     t.add_argument("--mixed-precision", default="no", choices=["no", "fp16", "bf16"])
-    t.add_argument("--license", default="mit", help="license written into the model card")
+    t.add_argument("--license", default=None,
+                   help="license written into the model card (default: apache-2.0, the bundled MiniLM's, when "
+                        "training from it; else other)")
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("evaluate", help="ProcessBench-style evaluation of a PRM on a labeled file")

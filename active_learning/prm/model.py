@@ -35,7 +35,7 @@ CONFIG_KEY = "prm"  # the meta's key in config.json
 FORMAT_VERSION = 2
 FILE_MODE = 0o644
 # Keys from_pretrained kwargs leave in tokenizer_config.json that mean nothing on another machine.
-_LOCAL_TOKENIZER_KEYS = ("local_files_only", "cache_dir", "force_download", "proxies", "token")
+_LOCAL_TOKENIZER_KEYS = ("local_files_only", "is_local", "cache_dir", "force_download", "proxies", "token")
 
 
 @dataclass(frozen=True)

@@ -37,12 +37,12 @@ def test_a_checkpoint_is_hub_ready(tiny_bert_dir, tmp_path):
     prm = PRM.from_backbone(ModelConfig(backbone=str(tiny_bert_dir), max_length=96, max_problem_tokens=32))
     out = prm.save(tmp_path / "hub")
     tok_cfg = json.loads((out / "tokenizer_config.json").read_text())
-    assert "local_files_only" not in tok_cfg
+    assert "local_files_only" not in tok_cfg and "is_local" not in tok_cfg
     modes = {p.name: p.stat().st_mode & 0o777 for p in out.iterdir()}
     assert set(modes.values()) == {0o644}, modes
     assert "model.safetensors" in modes and "README.md" in modes
     card = (out / "README.md").read_text()
-    assert card.startswith("---\nlicense: mit\nlibrary_name: transformers\npipeline_tag: token-classification\n")
+    assert card.startswith("---\nlicense: other\nlibrary_name: transformers\npipeline_tag: token-classification\n")
     assert '| separator (SEP) | `"[SEP]"` |' in card and "1 = step correct, 0 = step wrong" in card
     assert "AutoModelForTokenClassification.from_pretrained(path)" in card
 
