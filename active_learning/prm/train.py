@@ -124,14 +124,15 @@ def _accelerator(config: TrainConfig):
     """The accelerate handle for this run.
 
     accelerate keeps one process-wide state, so a worker that trains many
-    times asks for the same settings each time; `cpu=True` is passed only when
-    it changes anything (CUDA present but the CPU asked for).
+    times asks for the same settings each time. `cpu=True` whenever the run is
+    on the CPU: it is also what makes accelerate join several CPU processes
+    (torchrun's environment) into one gloo group instead of training each alone.
     """
     import torch
     from accelerate import Accelerator
 
-    want_cpu = config.device == "cpu" and torch.cuda.is_available()
-    return Accelerator(cpu=want_cpu, mixed_precision=config.mixed_precision)
+    on_cpu = config.device == "cpu" or (config.device == "auto" and not torch.cuda.is_available())
+    return Accelerator(cpu=on_cpu, mixed_precision=config.mixed_precision)
 
 
 def train(
