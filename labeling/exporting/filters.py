@@ -100,8 +100,8 @@ def export_filters_parse(params: Mapping) -> ExportFilters:
             raise ValidationFailed(f"{name}: choose include, exclude or only, not {value!r}")
         choice[name] = value
     annotators = _values(params.get("annotator")) + _values(params.get("annotators"))
-    if any(len(a) > 200 for a in annotators):
-        raise ValidationFailed("annotator: a name or labeler id is at most 200 characters")
+    if any(len(a) > 200 or "\x00" in a for a in annotators):
+        raise ValidationFailed("annotator: a name or labeler id is at most 200 characters, with no NUL")
     return ExportFilters(
         submitted_after=after, submitted_before=before, annotators=tuple(dict.fromkeys(annotators)),
         generations=tuple(dict.fromkeys(generations)), gold=choice["gold"], qc=choice["qc"],

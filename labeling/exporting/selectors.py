@@ -161,7 +161,9 @@ def _stream(campaign: Campaign, filters: ExportFilters) -> Iterator[list[Labeled
     """
     filtered, params = submitted(campaign, filters).values("id").query.sql_with_params()
     connection.ensure_connection()
-    with connection.connection.cursor() as cur:
+    # The raw cursor's errors reach callers as Django's (DataError, OperationalError...), which the
+    # API and the jobs already turn into a 400, a 503 or a failed job with its reason.
+    with connection.wrap_database_errors, connection.connection.cursor() as cur:
         cur.execute("SELECT set_config('work_mem', %s, false)", [EXPORT_WORK_MEM])
         try:
             with cur.copy(_EXPORT_SQL.format(filtered=filtered), params) as copy:

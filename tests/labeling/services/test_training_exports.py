@@ -168,6 +168,7 @@ def test_filters_select_labelings():
     ({"generation": ["x"]}, "not a whole number"),
     ({"gold": "maybe"}, "include, exclude or only"),
     ({"finish_reason": ["done"]}, "not one of"),
+    ({"annotator": "ali\x00ce"}, "no NUL"),
 ])
 def test_bad_filters_are_named(params, message):
     with pytest.raises(ValidationFailed, match=message):
