@@ -68,8 +68,11 @@ class ExportView(ManagerView):
 
     @extend_schema(
         parameters=PARAMETERS,
-        responses={(200, "application/x-ndjson"): OpenApiResponse(OpenApiTypes.BINARY, description=(
-            "JSONL rows; application/zip for hf-dataset"))},
+        responses={
+            (200, "application/x-ndjson"): OpenApiResponse(OpenApiTypes.BINARY, description="JSONL rows"),
+            (200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY, description=(
+                "hf-dataset: a .zip of the dataset directory")),
+        },
         description="Stream a campaign's labels in a PRM training format, with the export filters.",
     )
     def get(self, request, slug):

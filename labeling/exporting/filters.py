@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from labeling.errors import ValidationFailed
 
@@ -71,7 +71,11 @@ def _when(raw, name: str) -> datetime | None:
     except ValueError:
         raise ValidationFailed(f"{name}: {text!r} is not a date or time (use ISO 8601, e.g. 2026-11-30 or "
                                "2026-11-30T12:00:00Z)") from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    if abs(value.utcoffset()) >= timedelta(hours=16):  # the database's limit
+        raise ValidationFailed(f"{name}: {text!r} has a time-zone offset beyond ±15:59")
+    return value
 
 
 def export_filters_parse(params: Mapping) -> ExportFilters:

@@ -12,6 +12,7 @@ from datetime import datetime
 from itertools import repeat
 
 import orjson
+import psycopg
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Q, QuerySet
@@ -171,7 +172,10 @@ def _stream(campaign: Campaign, filters: ExportFilters) -> Iterator[list[Labeled
                 for (doc,) in copy.rows():
                     yield _group(orjson.loads(doc))
         finally:
-            cur.execute("RESET work_mem")
+            try:
+                cur.execute("RESET work_mem")
+            except psycopg.Error:
+                pass  # the statement failed inside a transaction: its rollback undoes the setting too
 
 
 def _label_rows(packed) -> list[tuple]:

@@ -169,6 +169,7 @@ def test_filters_select_labelings():
     ({"gold": "maybe"}, "include, exclude or only"),
     ({"finish_reason": ["done"]}, "not one of"),
     ({"annotator": "ali\x00ce"}, "no NUL"),
+    ({"submitted_after": "0275-12-17T23:31:58+19:16"}, "beyond"),
 ])
 def test_bad_filters_are_named(params, message):
     with pytest.raises(ValidationFailed, match=message):
@@ -304,3 +305,18 @@ def test_hf_dataset_directory_loads_with_datasets(tmp_path):
     lines = [orjson.loads(x) for x in (out / "train.jsonl").read_bytes().splitlines()]
     assert set(lines[0]) == {"id", "problem_id", "prompt", "completions", "labels", "ratings",
                              "final_answer_correct", "generator", "labelers"}
+
+
+def test_a_value_the_database_refuses_surfaces_as_a_data_error():
+    """The export's raw COPY cursor reports through Django's error classes (the API's 400), and a
+    failed statement inside a transaction does not turn into a second, unrelated error."""
+    from datetime import timezone as tz
+
+    from django.db import DataError
+
+    from labeling.exporting.filters import ExportFilters
+
+    campaign, _ = _campaign()
+    odd = datetime(275, 12, 17, 23, 31, tzinfo=tz(timedelta(hours=19, minutes=16)))
+    with pytest.raises(DataError, match="time zone displacement"):
+        _rows(campaign, "trl", options=ExportOptions(fmt="trl", filters=ExportFilters(submitted_after=odd)))
