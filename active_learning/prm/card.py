@@ -76,6 +76,8 @@ def model_card(
         f"| window | {meta.get('max_length')} tokens; the problem is cut to {meta.get('max_problem_tokens')} "
         "(head and tail kept); longer solutions are scored in windows that repeat the problem and the "
         "preceding steps that fit in half the window |",
+        f"| temperature | {meta.get('temperature', 1.0)} (logits are divided by it before the softmax; fitted on "
+        "held-out steps, 1.0 = uncalibrated) |",
         "| solution score | product of the step probabilities (or their minimum) |",
         "",
         'These settings are also in `config.json` under `"prm"`.',
@@ -133,7 +135,7 @@ def model_card(
         "    positions.append(len(ids) - 1)",
         "with torch.no_grad():",
         "    logits = model(input_ids=torch.tensor([ids])).logits[0]",
-        f"p_correct = logits.softmax(-1)[positions, {pos}]  # one probability per step",
+        f"p_correct = (logits / meta.get('temperature', 1.0)).softmax(-1)[positions, {pos}]  # one per step",
         "```",
         "",
         "Or, with this repository's toolkit: `python -m active_learning.prm score --model path --data pool.jsonl`.",

@@ -22,7 +22,7 @@ from pathlib import Path
 from active_learning.prm.card import model_card
 from active_learning.prm.config import ModelConfig, ScoreConfig, TrainConfig
 from active_learning.prm.data import heldout_split
-from active_learning.prm.evaluate import evaluate_splits, format_table
+from active_learning.prm.evaluate import calibrate, evaluate_splits, format_table
 from active_learning.prm.formats import FORMATS, FormatError, read_examples
 from active_learning.prm.model import PRM
 from active_learning.prm.score import score
@@ -112,6 +112,11 @@ def cmd_train(args) -> dict:
     if not _is_main():
         return result
     metrics = {}
+    if heldout and not args.no_calibration:
+        result["calibration"] = calibrate(prm, heldout, device=args.device)
+        c = result["calibration"]
+        _log(f"temperature {c['temperature']} (held-out ECE {c['ece_before']:.3f} -> {c['ece_after']:.3f})"
+             if c["ece_before"] is not None else f"temperature {c['temperature']}")
     if heldout:
         ev = evaluate_splits(prm, heldout, device=args.device)
         metrics = ev["overall"]
@@ -220,6 +225,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     t.add_argument("--mixed-precision", default="no", choices=["no", "fp16", "bf16"])
+    t.add_argument("--no-calibration", action="store_true",
+                   help="keep the raw probabilities (default: fit temperature scaling on the held-out steps)")
     t.add_argument("--license", default=None,
                    help="license written into the model card (default: apache-2.0, the bundled MiniLM's, when "
                         "training from it; else other)")

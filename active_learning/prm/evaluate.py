@@ -13,8 +13,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import replace
 
 from active_learning.prm import metrics
+from active_learning.prm.calibration import fit_temperature, nll, scaled
 from active_learning.prm.config import ScoreConfig
 from active_learning.prm.data import SolutionExample
 from active_learning.prm.model import PRM
@@ -29,6 +31,27 @@ def evaluate(prm: PRM, examples: Sequence[SolutionExample], *, aggregate: str = 
     scored = score(prm, [(ex.problem, ex.steps) for ex in examples], cfg)
     return metrics_from_scores(examples, [s.step_probs for s in scored], [s.score for s in scored],
                                threshold=threshold)
+
+
+def calibrate(prm: PRM, examples: Sequence[SolutionExample], *, device: str = "auto") -> dict:
+    """Fit temperature scaling on the labeled steps of `examples` (held out from training) and store
+    it in `prm.meta`, replacing any temperature a warm start inherited. Returns the temperature and
+    ECE / NLL before and after, for the report."""
+    prm.meta = replace(prm.meta, temperature=1.0)
+    cfg = ScoreConfig(device=device, quantize_cpu=False)
+    scored = score(prm, [(ex.problem, ex.steps) for ex in examples], cfg)
+    ys, ps = [], []
+    for ex, s in zip(examples, scored, strict=True):
+        for label, p in zip(ex.labels, s.step_probs, strict=False):
+            if label is not None:
+                ys.append(label == 1)
+                ps.append(p)
+    temperature = fit_temperature(ys, ps)
+    prm.meta = replace(prm.meta, temperature=temperature)
+    after = [scaled(p, temperature) for p in ps]
+    return {"temperature": temperature, "labeled_steps": len(ys),
+            "ece_before": metrics.ece(ys, ps), "ece_after": metrics.ece(ys, after),
+            "nll_before": nll(ys, ps) if ys else None, "nll_after": nll(ys, ps, temperature) if ys else None}
 
 
 def evaluate_splits(prm: PRM, examples: Sequence[SolutionExample], *, aggregate: str = "product",

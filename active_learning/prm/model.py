@@ -46,6 +46,8 @@ class PRMMeta:
     max_problem_tokens: int
     label2id: dict
     format_version: int = FORMAT_VERSION
+    # Temperature scaling fitted on held-out labels (calibration.py); 1.0 = uncalibrated.
+    temperature: float = 1.0
 
     @classmethod
     def from_dict(cls, raw: dict, where: str) -> PRMMeta:
@@ -55,7 +57,10 @@ class PRMMeta:
         missing = known - set(raw)
         if missing:
             raise ValueError(f"{where}: checkpoint meta lacks {', '.join(sorted(missing))}")
-        return cls(**{k: raw[k] for k in known}, format_version=FORMAT_VERSION)
+        temperature = float(raw.get("temperature", 1.0))
+        if not 0 < temperature < 1000:
+            raise ValueError(f"{where}: temperature {temperature} is not a positive number")
+        return cls(**{k: raw[k] for k in known}, format_version=FORMAT_VERSION, temperature=temperature)
 
 
 class _quiet_load_report:
@@ -184,7 +189,8 @@ class PRM:
                 return prm
             meta = prm.meta
             base = {"backbone": meta.backbone, "separator": meta.separator, "max_length": meta.max_length,
-                    "max_problem_tokens": meta.max_problem_tokens, "label2id": meta.label2id}
+                    "max_problem_tokens": meta.max_problem_tokens, "label2id": meta.label2id,
+                    "temperature": meta.temperature}
         else:
             config = AutoConfig.from_pretrained(directory, local_files_only=True)
             if getattr(config, "num_labels", None) != 2:

@@ -313,7 +313,7 @@ def training_run_execute(*, run_id: int, worker: str | None = None) -> TrainingR
 def _train_and_promote(run: TrainingRun, keeper: LeaseKeeper) -> None:
     from active_learning.prm.card import model_card
     from active_learning.prm.config import ModelConfig, TrainConfig
-    from active_learning.prm.evaluate import evaluate
+    from active_learning.prm.evaluate import calibrate, evaluate
     from active_learning.prm.model import PRM
     from active_learning.prm.train import train
 
@@ -354,7 +354,13 @@ def _train_and_promote(run: TrainingRun, keeper: LeaseKeeper) -> None:
         warm_from = None
     report = train(prm, train_set, train_cfg, progress=keeper)
     keeper.renew()
+    # Temperature scaling on the held-out steps, stored with the checkpoint: scores, the 0.5
+    # first-error rule and "convincing" cut-offs then mean the same for every version.
+    calibration = calibrate(prm, heldout, device=train_cfg.device) if heldout else None
     metrics = evaluate(prm, heldout, aggregate=cfg["score"]["aggregate"], device=train_cfg.device) if heldout else {}
+    if calibration:
+        metrics["temperature"] = calibration["temperature"]
+        metrics["ece_uncalibrated"] = calibration["ece_before"]
     metrics["train_loss"] = report.final_loss
     keeper.renew()
 

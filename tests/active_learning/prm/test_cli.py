@@ -54,6 +54,10 @@ def test_export_load_train_evaluate_score(tiny_bert_dir, tmp_path, prm800k_recor
     report = json.loads((ckpt / "training_report.json").read_text())
     assert report["train_examples"] == ds["train"].num_rows and report["heldout_examples"] == ds["test"].num_rows
     assert report["train"]["negatives"] > 0 and report["heldout"]["overall"]["step_auroc"] > 0.9
+    # Temperature scaling fitted on the held-out steps, stored with the checkpoint.
+    cal = report["calibration"]
+    assert cal["temperature"] > 0 and cal["nll_after"] <= cal["nll_before"] + 1e-9
+    assert PRM.load(ckpt).meta.temperature == cal["temperature"]
     card = (ckpt / "README.md").read_text()
     assert "| training solutions |" in card and "| step AUROC |" in card and "neutral (0) step rating" in card
     assert PRM.load(ckpt).meta.separator == "[SEP]"

@@ -39,8 +39,10 @@ def test_a_run_trains_evaluates_stores_and_promotes(al_campaign):
     assert modes and set(modes.values()) == {0o644}, modes
     assert stat.S_IMODE(Path(model.checkpoint_path).stat().st_mode) == 0o755
     assert run.data_counts["assignments"] == 18 and run.data_counts["heldout_examples"] > 0
-    for key in ("step_auroc", "first_error_f1", "solution_auroc", "ece", "best_of_n", "train_loss"):
+    for key in ("step_auroc", "first_error_f1", "solution_auroc", "ece", "best_of_n", "train_loss", "temperature",
+                "ece_uncalibrated"):
         assert key in model.metrics
+    assert model.metrics["temperature"] > 0
     assert run.report["train"]["steps"] > 0 and run.report["train_seconds"] > 0
     assert model.label_count == 18
 

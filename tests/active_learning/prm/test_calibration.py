@@ -1,0 +1,60 @@
+import math
+import random
+from dataclasses import replace
+
+import pytest
+
+from active_learning.prm.calibration import fit_temperature, nll, scaled
+from active_learning.prm.config import ModelConfig, ScoreConfig
+from active_learning.prm.metrics import auroc, ece
+from active_learning.prm.model import PRM
+from active_learning.prm.score import score
+
+
+def _overconfident(n=2000, seed=0):
+    """True probabilities q; the model reports sigmoid(3 * logit(q)): right ranking, far too sure."""
+    rng = random.Random(seed)
+    ys, ps = [], []
+    for _ in range(n):
+        q = rng.uniform(0.05, 0.95)
+        ys.append(rng.random() < q)
+        ps.append(scaled(q, 1 / 3))
+    return ys, ps
+
+
+def test_temperature_undoes_overconfidence_and_keeps_the_ranking():
+    ys, ps = _overconfident()
+    t = fit_temperature(ys, ps)
+    assert 2.5 < t < 3.6  # the 3x sharpening it was made with
+    after = [scaled(p, t) for p in ps]
+    assert nll(ys, ps, t) < nll(ys, ps) and ece(ys, after) < 0.5 * ece(ys, ps)
+    assert auroc(ys, after) == pytest.approx(auroc(ys, ps))
+
+
+def test_a_calibrated_model_keeps_temperature_one_and_one_class_fits_nothing():
+    rng = random.Random(1)
+    qs = [rng.uniform(0.05, 0.95) for _ in range(3000)]
+    ys = [rng.random() < q for q in qs]
+    assert fit_temperature(ys, qs) == pytest.approx(1.0, abs=0.15)
+    assert fit_temperature([True] * 5, [0.9] * 5) == 1.0
+    # Too few held-out steps (a perfectly separated handful would push T towards 0): left at 1.0.
+    assert fit_temperature([True, False] * 10, [0.6, 0.4] * 10) == 1.0
+    assert fit_temperature([True, False] * 20, [0.6, 0.4] * 20) == pytest.approx(0.25, abs=0.01)  # the floor
+    assert scaled(0.7, 1.0) == 0.7 and scaled(0.7, 2.0) == pytest.approx(1 / (1 + math.exp(-math.log(0.7 / 0.3) / 2)))
+
+
+def test_the_checkpoint_keeps_its_temperature_and_scoring_applies_it(tiny_bert_dir, tmp_path):
+    import json
+
+    prm = PRM.from_backbone(ModelConfig(backbone=str(tiny_bert_dir), max_length=96, max_problem_tokens=32))
+    items = [("natalia sold 48 clips", ["48 / 2 = 24", "48 + 24 = 72"])]
+    exact = ScoreConfig(quantize_cpu=False)
+    raw = score(prm, items, exact)[0].step_probs
+    prm.meta = replace(prm.meta, temperature=2.5)
+    hot = score(prm, items, exact)[0].step_probs
+    assert hot == pytest.approx([scaled(p, 2.5) for p in raw], abs=1e-5)
+    out = prm.save(tmp_path / "c")
+    assert json.loads((out / "config.json").read_text())["prm"]["temperature"] == 2.5
+    assert "| temperature | 2.5 " in (out / "README.md").read_text()
+    assert score(PRM.load(out), items, exact)[0].step_probs == pytest.approx(hot, abs=1e-5)
+    assert PRM.load_any(out, separator=" ;").meta.temperature == 2.5
