@@ -7,10 +7,11 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint fmt demo browser clean-data help
+.PHONY: install run scoring-worker test lint fmt demo browser clean-data help
 
 help:
 	@echo "make run    - install, start embedded PostgreSQL + Redis, load the demo, run web + worker + beat"
+	@echo "make scoring-worker - one more scoring worker for a running make run (ARGS='--device cuda')"
 	@echo "make test   - lint, then the whole test suite on real PostgreSQL and Redis"
 	@echo "make lint   - ruff"
 	@echo "make demo   - (re)load the demo campaign only"
@@ -37,6 +38,11 @@ browser:
 
 run: install
 	$(PY) -m annotate.devrun
+
+# In a second terminal while `make run` runs: the score stage's chunks then split between the workers.
+ARGS ?=
+scoring-worker: install
+	$(PY) -m annotate.devrun scoring-worker $(ARGS)
 
 demo: install
 	$(PY) manage.py migrate --noinput

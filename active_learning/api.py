@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.response import Response
 
 from active_learning.models import TrainingRun
+from active_learning.selectors import score_stage_progress
 from active_learning.services.training import model_promote, training_run_request
 from labeling.api.manage import ManagerView
-from labeling.errors import ValidationFailed
+from labeling.errors import NotFound, ValidationFailed
 
 
 class RetrainOut(serializers.Serializer):
@@ -46,3 +47,57 @@ class PromoteView(ManagerView):
         model, rescore = model_promote(campaign=campaign, version=version, by=request.user)
         return Response({"version": model.version, "is_active": model.is_active,
                          "rescore_run": rescore.pk if rescore else None})
+
+
+class ScoringWorkerOut(serializers.Serializer):
+    name = serializers.CharField(help_text="host:pid of the scoring process")
+    done = serializers.IntegerField(help_text="chunks it finished")
+    busy = serializers.BooleanField(help_text="whether it holds a chunk now")
+
+
+class ScoringProgressOut(serializers.Serializer):
+    chunks = serializers.IntegerField()
+    pending = serializers.IntegerField()
+    running = serializers.IntegerField()
+    done = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    cancelled = serializers.IntegerField()
+    solutions = serializers.IntegerField(help_text="pool solutions in the chunks when the stage was planned")
+    scored = serializers.IntegerField(help_text="solutions scored by the finished chunks")
+    workers = ScoringWorkerOut(many=True)
+
+
+class TrainingRunOut(serializers.ModelSerializer):
+    model_version = serializers.IntegerField(source="model.version", allow_null=True, default=None)
+    scoring = serializers.SerializerMethodField()
+
+    class Meta:
+        model = TrainingRun
+        fields = ["id", "status", "stage", "trigger", "label_count", "model_version", "promoted", "metrics",
+                  "report", "error", "created_at", "started_at", "finished_at", "scoring"]
+
+    @extend_schema_field(ScoringProgressOut(allow_null=True))
+    def get_scoring(self, run) -> dict | None:
+        return score_stage_progress(run=run)
+
+
+class TrainingRunsView(ManagerView):
+    @extend_schema(responses={200: TrainingRunOut(many=True)},
+                   description="The campaign's latest 50 training runs, newest first, each with its score stage "
+                               "by chunk.")
+    def get(self, request, slug):
+        runs = (TrainingRun.objects.filter(campaign=self.campaign(request, slug)).select_related("model")
+                .order_by("-created_at")[:50])
+        return Response(TrainingRunOut(runs, many=True).data)
+
+
+class TrainingRunView(ManagerView):
+    @extend_schema(responses={200: TrainingRunOut},
+                   description="One training run: status, stage, metrics, report and the score stage's chunks "
+                               "by status and by worker.")
+    def get(self, request, slug, run_id):
+        run = (TrainingRun.objects.filter(campaign=self.campaign(request, slug), pk=run_id).select_related("model")
+               .first())
+        if run is None:
+            raise NotFound(f"campaign '{slug}' has no training run {run_id}")
+        return Response(TrainingRunOut(run).data)

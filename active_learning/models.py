@@ -197,3 +197,51 @@ class SolutionScore(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["solution", "model"], name="solution_score_unique"),
         ]
+
+
+class ScoringChunk(models.Model):
+    """One slice of a cycle's score stage: the pool solutions with ids in [first_solution_id, last_solution_id].
+
+    The score stage fans out as one Celery task per chunk on the `scoring`
+    queue. A chunk's row is its lock and its progress: a worker claims it
+    under a lease it renews while it scores, and a chunk whose lease lapses
+    (its worker died) is handed to another worker. Scores are keyed by
+    (solution, model), so running a chunk again writes nothing new.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="scoring_chunks")
+    model = models.ForeignKey(PRMModel, on_delete=models.CASCADE, related_name="scoring_chunks")
+    index = models.PositiveIntegerField()
+    first_solution_id = models.BigIntegerField()
+    last_solution_id = models.BigIntegerField()
+    size = models.PositiveIntegerField(help_text="pool solutions in the range when the stage was planned")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    worker = models.CharField(max_length=255, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    scored = models.PositiveIntegerField(default=0, help_text="solutions this chunk's last attempt scored")
+    seconds = models.FloatField(null=True, blank=True)
+    model_loaded = models.BooleanField(default=False, help_text="whether this attempt loaded the checkpoint")
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["run_id", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "index"], name="scoring_chunk_unique_index"),
+            models.CheckConstraint(condition=Q(first_solution_id__lte=models.F("last_solution_id")),
+                                   name="scoring_chunk_range_ordered"),
+        ]
+        indexes = [models.Index(fields=["status", "lease_expires_at"], name="scoring_chunk_status_lease")]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} chunk {self.index} ({self.status})"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from active_learning.models import PRMModel, SolutionScore, TrainingRun
+from active_learning.models import PRMModel, ScoringChunk, SolutionScore, TrainingRun
 from labeling.extensions import ModelPrelabels
 from labeling.models import Campaign
 
@@ -21,12 +21,36 @@ def model_panel(*, campaign: Campaign, limit: int = 30) -> dict:
             "best_of_n_random": bon.get("random"), "best_of_n_majority": bon.get("majority"),
         })
     last_done = next((r for r in runs if r.finished_at and r.started_at), None)
+    running = next((r for r in runs if r.status in (TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING)), None)
     return {
         "runs": runs, "curve": curve,
         "active": PRMModel.objects.filter(campaign=campaign, is_active=True).first(),
-        "running": next((r for r in runs if r.status in (TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING)), None),
+        "running": running,
+        "scoring": score_stage_progress(run=running) if running else None,
         "last_duration_s": (last_done.finished_at - last_done.started_at).total_seconds() if last_done else None,
         "last_failure": next((r for r in runs if r.status == TrainingRun.Status.FAILED), None),
+    }
+
+
+def score_stage_progress(*, run: TrainingRun) -> dict | None:
+    """Chunks of a run by status, solutions scored so far and the workers at it (for the page and the API)."""
+    rows = list(ScoringChunk.objects.filter(run=run).values("status", "worker", "size", "scored"))
+    if not rows:
+        return None
+    by_status = {s: 0 for s in ScoringChunk.Status.values}
+    for r in rows:
+        by_status[r["status"]] += 1
+    workers: dict[str, dict] = {}
+    for r in rows:
+        if r["worker"] and r["status"] in (ScoringChunk.Status.DONE, ScoringChunk.Status.RUNNING):
+            w = workers.setdefault(r["worker"], {"name": r["worker"], "done": 0, "busy": False})
+            w["done"] += r["status"] == ScoringChunk.Status.DONE
+            w["busy"] |= r["status"] == ScoringChunk.Status.RUNNING
+    return {
+        "chunks": len(rows), **by_status,
+        "solutions": sum(r["size"] for r in rows),
+        "scored": sum(r["scored"] for r in rows if r["status"] == ScoringChunk.Status.DONE),
+        "workers": sorted(workers.values(), key=lambda w: w["name"]),
     }
 
 

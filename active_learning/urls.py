@@ -15,4 +15,8 @@ api_urls = [
     path("manage/campaigns/<slug:slug>/retrain/", api.RetrainView.as_view(), name="api-manage-retrain"),
     path("manage/campaigns/<slug:slug>/models/<int:version>/promote/", api.PromoteView.as_view(),
          name="api-manage-promote"),
+    path("manage/campaigns/<slug:slug>/training-runs/", api.TrainingRunsView.as_view(),
+         name="api-manage-training-runs"),
+    path("manage/campaigns/<slug:slug>/training-runs/<int:run_id>/", api.TrainingRunView.as_view(),
+         name="api-manage-training-run"),
 ]

@@ -3,8 +3,13 @@
 Starts (or reuses) the embedded PostgreSQL and Redis unless DATABASE_URL /
 REDIS_URL are set, migrates, loads the demo campaigns, then runs gunicorn,
 a Celery worker for the default queue, one for the `training` queue
-(concurrency 1) and beat. Ctrl-C (or SIGTERM) stops every child process
-group, then the embedded servers this run started: nothing is left behind.
+(concurrency 1), one for the `scoring` queue and beat. Ctrl-C (or SIGTERM)
+stops every child process group, then the embedded servers this run
+started: nothing is left behind.
+
+`python -m annotate.devrun scoring-worker [celery worker options]` (`make
+scoring-worker`) adds one more scoring worker to a running `make run`, in
+another terminal, on the same embedded servers.
 """
 
 from __future__ import annotations
@@ -48,7 +53,31 @@ def _manage(env: dict[str, str], *args: str) -> None:
     subprocess.run([PY, "manage.py", *args], cwd=BASE_DIR, env=env, check=True)
 
 
+def scoring_worker_command(node: str, *extra: str) -> list[str]:
+    return [PY, "-m", "celery", "-A", "annotate", "worker", "-Q", "scoring", "-n", node, "--concurrency", "1",
+            "--loglevel", "INFO", *extra]
+
+
+def scoring_worker(extra: list[str]) -> int:
+    """One more scoring worker on the servers a running `make run` started (it starts none itself)."""
+    from annotate import embedded
+
+    embedded.defer_start()
+    env = _services_env()
+    if not os.environ.get("REDIS_URL") and env["REDIS_URL"].startswith("redis://127.0.0.1:9/"):
+        print("error: the embedded Redis is not running; start `make run` first (or set REDIS_URL and "
+              "DATABASE_URL)", file=sys.stderr)
+        return 2
+    # A node name of its own: Celery's names must differ between workers on one host.
+    cmd = scoring_worker_command(f"scoring-{os.getpid()}@%h", *extra)
+    print(f"== scoring worker scoring-{os.getpid()}: {' '.join(cmd[1:])}", flush=True)
+    os.execve(PY, cmd, env)  # noqa: S606 - our own interpreter and arguments, replacing this process
+    return 0  # not reached
+
+
 def main() -> int:
+    if sys.argv[1:2] == ["scoring-worker"]:
+        return scoring_worker(sys.argv[2:])
     host = os.environ.get("HOST", "127.0.0.1")
     port = int(os.environ.get("PORT", "8000"))
     if not _port_free(host, port):
@@ -81,6 +110,7 @@ def main() -> int:
                        "--concurrency", "2", "--loglevel", "INFO"],
             "training": [PY, "-m", "celery", "-A", "annotate", "worker", "-Q", "training",
                          "-n", "training@%h", "--concurrency", "1", "--loglevel", "INFO"],
+            "scoring": scoring_worker_command("scoring@%h"),
             "beat": [PY, "-m", "celery", "-A", "annotate", "beat", "--loglevel", "INFO",
                      "--schedule", str(embedded.data_dir() / "celerybeat-schedule")],
         }

@@ -306,9 +306,13 @@ CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL)
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", REDIS_URL)
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TRAINING_QUEUE = "training"
+# The score stage fans out over this queue: one task per chunk of the pool, any
+# number of workers on any hosts (docker compose up --scale scoring=N).
+CELERY_SCORING_QUEUE = "scoring"
 CELERY_TASK_ROUTES = {
+    "active_learning.tasks.score_chunk": {"queue": CELERY_SCORING_QUEUE},
     "active_learning.tasks.train_*": {"queue": CELERY_TRAINING_QUEUE},
-    "active_learning.tasks.score_*": {"queue": CELERY_TRAINING_QUEUE},
+    "active_learning.tasks.score_pool": {"queue": CELERY_TRAINING_QUEUE},
 }
 CELERY_TASK_ACKS_LATE = True  # a task whose worker dies is redelivered
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -342,6 +346,23 @@ PREFETCH_LEASE_SECONDS = env_int("PREFETCH_LEASE_SECONDS", 120)
 AL_RUN_LEASE_SECONDS = env_int("AL_RUN_LEASE_SECONDS", 180)
 # A queued run that no training worker picked up within this is failed.
 AL_QUEUED_TIMEOUT_SECONDS = env_int("AL_QUEUED_TIMEOUT_SECONDS", 3 * 60 * 60)
+# The score stage: pool solutions per chunk task; a chunk's lease (renewed while
+# it scores; one that lapses goes to another worker); attempts before a chunk
+# (one that kills its worker each time) fails the run; how long the stage may
+# go without any chunk progress before its messages are sent again, and before
+# the run fails as stalled (no scoring worker is running).
+AL_SCORING_CHUNK_SIZE = env_int("AL_SCORING_CHUNK_SIZE", 1000)
+AL_SCORING_CHUNK_LEASE_SECONDS = env_int("AL_SCORING_CHUNK_LEASE_SECONDS", 60)
+AL_SCORING_MAX_ATTEMPTS = env_int("AL_SCORING_MAX_ATTEMPTS", 3)
+AL_SCORING_REDISPATCH_SECONDS = env_int("AL_SCORING_REDISPATCH_SECONDS", 300)
+AL_SCORING_STALL_SECONDS = env_int("AL_SCORING_STALL_SECONDS", 30 * 60)
+# How often beat hands lapsed chunks to other workers.
+AL_SCORING_REAP_SECONDS = env_int("AL_SCORING_REAP_SECONDS", 15)
+# The torch device of this process's scoring ("" = the campaign's score_config.device);
+# a worker started with --device cuda sets it.
+AL_SCORING_DEVICE = env("AL_SCORING_DEVICE", "")
+# Torch CPU threads of a scoring process (0: torch's default); --torch-threads N sets it.
+AL_SCORING_TORCH_THREADS = env_int("AL_SCORING_TORCH_THREADS", 0)
 # How often beat checks which campaigns are due for a cycle.
 AL_CYCLE_CHECK_SECONDS = env_int("AL_CYCLE_CHECK_SECONDS", 60)
 # How often beat refreshes inter-annotator agreement of campaigns with new labels.

@@ -197,7 +197,8 @@ def main(argv=None) -> None:
     import torch
 
     from active_learning.models import ActiveLearningConfig
-    from active_learning.services.training import al_config_get_or_create, cycle_run_inline, training_run_request
+    from active_learning.services.cycles import cycle_run_inline
+    from active_learning.services.training import al_config_get_or_create, training_run_request
     from labeling.models import Campaign
 
     result: dict = {

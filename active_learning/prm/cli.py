@@ -259,11 +259,28 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+def _end_distributed(*, ok: bool) -> None:
+    # Under torchrun the other ranks return from `train` while rank 0 still evaluates and saves. A rank
+    # that then exits with its gloo group alive aborts in the group's C++ destructor ("terminate called
+    # without an active exception", SIGABRT) and torchrun fails the whole run: wait for rank 0, then
+    # tear the group down.
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        if ok:
+            dist.barrier()
+        dist.destroy_process_group()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    ok = False
     try:
         args.func(args)
+        ok = True
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        _end_distributed(ok=ok)
     return 0

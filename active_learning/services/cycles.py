@@ -9,7 +9,9 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from active_learning.models import ActiveLearningConfig, TrainingRun
-from active_learning.services.training import LIVE, training_run_request, training_runs_reap
+from active_learning.services.refill import run_refill
+from active_learning.services.score_stage import score_stage_run_inline
+from active_learning.services.training import LIVE, training_run_execute, training_run_request, training_runs_reap
 from labeling.errors import Conflict, LabelingError
 from labeling.models import Assignment
 
@@ -64,3 +66,15 @@ def cycles_start_due(*, now=None) -> list[TrainingRun]:
             # since the count) must not stop the others' cycles.
             logger.warning("not starting a cycle for %s: %s", campaign.slug, exc)
     return started
+
+
+def cycle_run_inline(*, run_id: int, chunk_size: int | None = None) -> TrainingRun:
+    """Run a requested cycle's three stages in this process (the command's --inline path, simulations, benchmarks).
+
+    The score stage is planned in chunks exactly as the fan-out plans it,
+    then every chunk runs here, one after the other.
+    """
+    training_run_execute(run_id=run_id)
+    score_stage_run_inline(run_id=run_id, chunk_size=chunk_size)
+    run_refill(run_id=run_id)
+    return TrainingRun.objects.get(pk=run_id)

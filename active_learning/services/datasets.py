@@ -87,18 +87,30 @@ def training_examples(*, campaign: Campaign, neutral: str, aggregation: str) -> 
     return examples, counts
 
 
-def pool_batches(*, campaign: Campaign, model_id: int, batch_size: int) -> Iterator[list[tuple[int, str, list[str]]]]:
-    """Unlabeled, unscored (by this model) pool solutions as (solution_id, problem, steps), in batches.
+def pool_queryset(*, campaign: Campaign, model_id: int, first_id: int | None = None, last_id: int | None = None):
+    """The campaign's tasks whose solution the pool still has to score with this model.
 
-    "Unlabeled" means no submitted assignment yet (completed == 0); gold
-    and screening items are not queued by the refill, so they are skipped.
+    "Unlabeled" means no submitted assignment yet (completed == 0); gold and
+    screening items are not queued by the refill, so they are skipped. A
+    solution id range narrows it to one chunk of the score stage.
+    """
+    qs = (campaign.tasks.filter(completed=0, is_gold=False, is_screening=False)
+          .exclude(solution__scores__model_id=model_id))
+    if first_id is not None:
+        qs = qs.filter(solution_id__gte=first_id)
+    if last_id is not None:
+        qs = qs.filter(solution_id__lte=last_id)
+    return qs
+
+
+def pool_batches(*, campaign: Campaign, model_id: int, batch_size: int, first_id: int | None = None,
+                 last_id: int | None = None) -> Iterator[list[tuple[int, str, list[str]]]]:
+    """Unscored (by this model) pool solutions as (solution_id, problem, steps), in batches of solution id.
+
     Keyset pagination keeps each query cheap on a large pool.
     """
-    base = (
-        campaign.tasks.filter(completed=0, is_gold=False, is_screening=False)
-        .exclude(solution__scores__model_id=model_id)
-        .order_by("solution_id")
-    )
+    base = pool_queryset(campaign=campaign, model_id=model_id, first_id=first_id, last_id=last_id).order_by(
+        "solution_id")
     last = 0
     while True:
         rows = list(

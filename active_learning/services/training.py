@@ -128,11 +128,13 @@ def training_runs_reap(*, now=None) -> int:
             was, was_running = locked.stage, locked.status == TrainingRun.Status.RUNNING
             locked.status = TrainingRun.Status.FAILED
             locked.finished_at = now
-            locked.error = (
-                f"worker {locked.worker or '?'} stopped renewing its lease during {was}; presumed dead"
-                if was_running
-                else "no training worker picked this run up in time"
-            )
+            if was_running and was == TrainingRun.Stage.SCORING:
+                locked.error = (f"no scoring chunk made progress for {settings.AL_SCORING_STALL_SECONDS} s; "
+                                f"is a worker consuming the '{settings.CELERY_SCORING_QUEUE}' queue?")
+            elif was_running:
+                locked.error = f"worker {locked.worker or '?'} stopped renewing its lease during {was}; presumed dead"
+            else:
+                locked.error = "no training worker picked this run up in time"
             locked.save(update_fields=["status", "finished_at", "error"])
             n += 1
             log.warning("training run %s failed: %s", locked.pk, locked.error)
@@ -181,17 +183,6 @@ def training_run_request(
             + (f" (run {live.pk}, {live.stage})" if live else "")
         ) from None
     return run
-
-
-def cycle_run_inline(*, run_id: int) -> TrainingRun:
-    """Run a requested cycle's three stages in this process (the command's --inline path)."""
-    from active_learning.services.refill import run_refill
-    from active_learning.services.scoring import run_score
-
-    training_run_execute(run_id=run_id)
-    run_score(run_id=run_id)
-    run_refill(run_id=run_id)
-    return TrainingRun.objects.get(pk=run_id)
 
 
 def _run_config(config: ActiveLearningConfig) -> dict:

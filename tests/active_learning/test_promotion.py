@@ -43,7 +43,8 @@ def test_a_below_chance_run_is_stored_but_never_promoted(al_campaign, monkeypatc
 
 @pytest.mark.django_db
 def test_a_manager_promotes_by_hand_and_the_pool_is_scored_with_that_model(al_campaign, monkeypatch):
-    from active_learning.services.training import cycle_run_inline, model_promote, training_run_finish
+    from active_learning.services.cycles import cycle_run_inline
+    from active_learning.services.training import model_promote, training_run_finish
     from labeling.errors import NotFound
     from tests.factories import UserFactory
 

@@ -13,7 +13,8 @@ from celery.contrib.testing.worker import start_worker
 from django.db import connection
 
 from active_learning.models import ActiveLearningConfig, PRMModel, TrainingRun
-from active_learning.services.training import cycle_run_inline, training_run_request, training_runs_reap
+from active_learning.services.cycles import cycle_run_inline
+from active_learning.services.training import training_run_request, training_runs_reap
 from annotate.celery import app
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
@@ -33,12 +34,15 @@ def wait_for(predicate, timeout, what):
 def test_cycle_round_trip_through_redis_and_workers(al_campaign, settings):
     campaign, _ = al_campaign
     with start_worker(app, pool="threads", concurrency=1, perform_ping_check=False, loglevel="WARNING",
-                      queues=[settings.CELERY_TRAINING_QUEUE, settings.CELERY_TASK_DEFAULT_QUEUE]):
+                      queues=[settings.CELERY_TRAINING_QUEUE, settings.CELERY_SCORING_QUEUE,
+                              settings.CELERY_TASK_DEFAULT_QUEUE]):
         run = training_run_request(campaign=campaign)  # enqueued on commit (autocommit here)
         wait_for(lambda: TrainingRun.objects.get(pk=run.pk).status in ("succeeded", "failed"), 120, "the cycle")
     run.refresh_from_db()
     assert run.status == "succeeded", run.error
     assert run.model.is_active and run.report["refill"]["queued"] == 8
+    # The score stage went through the scoring queue as chunk tasks.
+    assert run.report["scoring"]["chunks"] == run.scoring_chunks.filter(status="done").count() >= 1
 
 
 def _database_url(settings) -> str:

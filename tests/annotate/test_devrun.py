@@ -66,7 +66,7 @@ def test_make_run_serves_the_demo_and_stops_cleanly(tmp_path):
     try:
         _wait_for(f"{base}/healthz", proc)
         descendants = psutil.Process(proc.pid).children(recursive=True)
-        assert len(descendants) >= 4  # gunicorn, two workers, beat (and their children)
+        assert len(descendants) >= 5  # gunicorn, three workers, beat (and their children)
 
         jar = http.cookiejar.CookieJar()
         opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))

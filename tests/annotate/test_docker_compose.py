@@ -19,8 +19,8 @@ REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
 SETTINGS_FILE = REPO / "annotate" / "settings.py"
 
-APP_SERVICES = ("migrate", "web", "worker", "training", "beat")
-DATA_SERVICES = ("web", "worker", "training")
+APP_SERVICES = ("migrate", "web", "worker", "training", "scoring", "beat")
+DATA_SERVICES = ("web", "worker", "training", "scoring")
 EXPECTED_SERVICES = {"postgres", "redis", *APP_SERVICES}
 REQUIRED_PRODUCTION_VARS = {"DJANGO_SECRET_KEY", "DATABASE_URL", "REDIS_URL"}
 # How settings.py reads a variable: env("X"), env_bool("X", ...), env_int, env_list,
@@ -213,6 +213,17 @@ def test_training_worker_consumes_training_queue_one_at_a_time(services):
     assert settings.CELERY_TRAINING_QUEUE in routed
 
 
+def test_scoring_workers_consume_the_scoring_queue_and_scale_out(services):
+    args = celery_args(services["scoring"], "worker")
+    assert option(args, "-Q", "--queues") == settings.CELERY_SCORING_QUEUE
+    assert option(args, "-c", "--concurrency") == "1"
+    assert resolve(option(args, "--device", "--device")) == "auto"
+    # --scale scoring=N needs replicas that differ: no fixed container name or published port.
+    assert "container_name" not in services["scoring"] and not services["scoring"].get("ports")
+    assert option(args, "-n", "--hostname").endswith("@%h")
+    assert settings.CELERY_TASK_ROUTES["active_learning.tasks.score_chunk"]["queue"] == settings.CELERY_SCORING_QUEUE
+
+
 def test_beat_uses_the_database_scheduler(services):
     args = celery_args(services["beat"], "beat")
     scheduler = option(args, "-S", "--scheduler")
@@ -266,9 +277,10 @@ def test_dockerfile_exists_and_pins_cpu_torch(services):
 
 
 def test_every_long_running_service_has_a_healthcheck(services):
-    for name in ("web", "worker", "training", "beat"):
+    for name in ("web", "worker", "training", "scoring", "beat"):
         check = services[name].get("healthcheck")
         assert check and check.get("test"), f"{name} has no healthcheck"
         assert "healthcheck" in " ".join(check["test"]), f"{name} should run manage.py healthcheck"
     assert "--node default@" in " ".join(services["worker"]["healthcheck"]["test"])
     assert "--node training@" in " ".join(services["training"]["healthcheck"]["test"])
+    assert "--node scoring@" in " ".join(services["scoring"]["healthcheck"]["test"])

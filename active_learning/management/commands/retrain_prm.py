@@ -1,7 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from active_learning.models import TrainingRun
-from active_learning.services.training import cycle_run_inline, training_run_request
+from active_learning.services.cycles import cycle_run_inline
+from active_learning.services.training import training_run_request
 from labeling.errors import LabelingError
 from labeling.models import Campaign
 

@@ -3,6 +3,7 @@
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -32,13 +33,19 @@ def test_two_cpu_processes_train_the_same_model_as_one(tiny_bert_dir, tmp_path):
             "--max-length", "64", "--max-problem-tokens", "16", "--holdout", "0", "--device", "cpu", "--seed", "3",
             "--lr", "3e-3"]
     assert main([*args, "--output", str(tmp_path / "one")]) == 0
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    # Loopback only, on a port free now: a fixed port can be taken by another run on the machine, and gloo
+    # must not pick an interface that the host name resolves to elsewhere.
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "GLOO_SOCKET_IFNAME": "lo"}
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
     out = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+         "--master_port", str(port),
          "-m", "active_learning.prm", *args, "--output", str(tmp_path / "two")],
         capture_output=True, text=True, env=env, cwd=str(ROOT), timeout=300,
     )
-    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.returncode == 0, out.stderr[-6000:]
     one = json.loads((tmp_path / "one" / "training_report.json").read_text())["train"]
     two = json.loads((tmp_path / "two" / "training_report.json").read_text())["train"]
     assert (one["processes"], two["processes"]) == (1, 2)

@@ -1,9 +1,10 @@
 import pytest
 
 from active_learning.models import PRMModel, SolutionScore, TrainingRun
+from active_learning.services.cycles import cycle_run_inline
 from active_learning.services.refill import queue_order, queue_refill
 from active_learning.services.scoring import solutions_score
-from active_learning.services.training import cycle_run_inline, training_run_request
+from active_learning.services.training import training_run_request
 from labeling.models import Campaign, Membership
 from labeling.services.assignments import assignment_next
 from tests.factories import SolutionFactory, TaskFactory, UserFactory

@@ -7,8 +7,8 @@ import pytest
 from django.utils import timezone
 
 from active_learning.models import ActiveLearningConfig, PRMModel, TrainingRun
+from active_learning.services.cycles import cycle_run_inline
 from active_learning.services.training import (
-    cycle_run_inline,
     training_run_execute,
     training_run_request,
     training_runs_reap,

@@ -22,7 +22,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from rest_framework.test import APIClient
 
-from active_learning.models import ActiveLearningConfig, PRMModel, TrainingRun
+from active_learning.models import ActiveLearningConfig, PRMModel, ScoringChunk, TrainingRun
 from labeling.models import Adjudication, Campaign, GoldStepLabel, Job, Membership, Task
 from labeling.services.campaigns import membership_set
 from tests.factories import CampaignFactory, SolutionFactory, TaskFactory, UserFactory
@@ -125,6 +125,18 @@ def _adjudications(w):
 
 def _drop_adjudications(w):
     Adjudication.objects.filter(campaign=w["campaign"]).delete()
+
+
+def _a_run(w) -> int:
+    """A finished run with a scored chunk, for the training-run endpoints (made on first use: the retrain
+    tests count runs from none)."""
+    model = PRMModel.objects.get(campaign=w["campaign"], version=1)
+    run, made = TrainingRun.objects.get_or_create(campaign=w["campaign"], error="matrix", defaults={
+        "status": TrainingRun.Status.FAILED, "stage": TrainingRun.Stage.SCORING, "model": model})
+    if made:
+        ScoringChunk.objects.create(run=run, model=model, index=0, first_solution_id=1, last_solution_id=9, size=3,
+                                    status=ScoringChunk.Status.DONE, worker="host:1", scored=3)
+    return run.pk
 
 
 def _runs(w):
@@ -281,6 +293,8 @@ ENDPOINTS = {
         True, "post", lambda w, s: f"/api/manage/campaigns/{s}/models/1/promote/", body=lambda w: {"confirm": True},
         state=_model_active,
     ),
+    "api_training_runs": Endpoint(True, "get", lambda w, s: f"/api/manage/campaigns/{s}/training-runs/"),
+    "api_training_run": Endpoint(True, "get", lambda w, s: f"/api/manage/campaigns/{s}/training-runs/{_a_run(w)}/"),
     "member_rate": Endpoint(
         False, "post", lambda w, s: f"/manage/{s}/members/{w['ann'].pk}/rate/", body=lambda w: {"hourly_rate": "41.50"},
         state=lambda w: Membership.objects.get(campaign=w["campaign"], user=w["ann"]).hourly_rate,
@@ -411,6 +425,8 @@ EXPECTED = {
     "al_settings":         [302,     403,     403,      403,   403,      302,    302],
     "promote":             [302,     403,     403,      403,   403,      302,    302],
     "api_promote":         [403,     403,     403,      403,   403,      200,    200],
+    "api_training_runs":   [403,     403,     403,      403,   403,      200,    200],
+    "api_training_run":    [403,     403,     403,      403,   403,      200,    200],
     "member_rate":         [302,     403,     403,      403,   403,      302,    302],
     "cost":                [302,     403,     403,      403,   403,      200,    200],
     "cost_csv":            [302,     403,     403,      403,   403,      200,    200],
@@ -498,6 +514,8 @@ def test_matrix_covers_every_manager_route():
         "api-manage-member-status",
         "api-manage-retrain",
         "api-manage-promote",
+        "api-manage-training-runs",
+        "api-manage-training-run",
     }
     assert html == covered_html, "a dashboard page was added or removed: update ENDPOINTS and EXPECTED"
     assert api == covered_api, "a manager API endpoint was added or removed: update ENDPOINTS and EXPECTED"
