@@ -53,6 +53,10 @@ class ScoringWorkerOut(serializers.Serializer):
     name = serializers.CharField(help_text="host:pid of the scoring process")
     done = serializers.IntegerField(help_text="chunks it finished")
     busy = serializers.BooleanField(help_text="whether it holds a chunk now")
+    silent_s = serializers.IntegerField(allow_null=True, help_text="seconds since it last renewed its chunk's "
+                                        "lease, when that is long enough to think it dead (else null)")
+    handed_on_in_s = serializers.IntegerField(allow_null=True, help_text="seconds until its lease lapses and "
+                                              "the chunk goes to another worker (null: at the next check)")
 
 
 class ScoringProgressOut(serializers.Serializer):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.utils import timezone
+
 from active_learning.models import PRMModel, ScoringChunk, SolutionScore, TrainingRun
 from labeling.extensions import ModelPrelabels
 from labeling.models import Campaign
@@ -34,18 +37,27 @@ def model_panel(*, campaign: Campaign, limit: int = 30) -> dict:
 
 def score_stage_progress(*, run: TrainingRun) -> dict | None:
     """Chunks of a run by status, solutions scored so far and the workers at it (for the page and the API)."""
-    rows = list(ScoringChunk.objects.filter(run=run).values("status", "worker", "size", "scored"))
+    rows = list(ScoringChunk.objects.filter(run=run).values("status", "worker", "size", "scored", "lease_expires_at"))
     if not rows:
         return None
     by_status = {s: 0 for s in ScoringChunk.Status.values}
     for r in rows:
         by_status[r["status"]] += 1
     workers: dict[str, dict] = {}
+    now = timezone.now()
+    lease = settings.AL_SCORING_CHUNK_LEASE_SECONDS
     for r in rows:
         if r["worker"] and r["status"] in (ScoringChunk.Status.DONE, ScoringChunk.Status.RUNNING):
-            w = workers.setdefault(r["worker"], {"name": r["worker"], "done": 0, "busy": False})
+            w = workers.setdefault(r["worker"], {"name": r["worker"], "done": 0, "busy": False, "silent_s": None,
+                                                 "handed_on_in_s": None})
             w["done"] += r["status"] == ScoringChunk.Status.DONE
-            w["busy"] |= r["status"] == ScoringChunk.Status.RUNNING
+            if r["status"] == ScoringChunk.Status.RUNNING:
+                w["busy"] = True
+                # A live worker renews every lease/4 seconds; one silent for half the lease has likely died.
+                left = (r["lease_expires_at"] - now).total_seconds() if r["lease_expires_at"] else 0.0
+                if left < lease / 2:
+                    w["silent_s"] = int(lease - left)
+                    w["handed_on_in_s"] = max(0, int(left)) or None
     return {
         "chunks": len(rows), **by_status,
         "solutions": sum(r["size"] for r in rows),

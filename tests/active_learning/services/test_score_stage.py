@@ -209,3 +209,39 @@ def test_a_worker_started_with_a_device_scores_on_it(settings):
     settings.AL_SCORING_DEVICE = "cuda:1"
     cfg = score_config_for_worker({"device": "cpu", "max_batch_size": 8})
     assert cfg.device == "cuda:1" and cfg.max_batch_size == 8
+
+
+def test_progress_names_each_worker_and_flags_a_silent_one(scoring_run, settings, client, django_user_model):
+    from rest_framework.test import APIClient
+
+    from labeling.models import Membership
+
+    campaign, tasks, run, _ = scoring_run
+    ids = score_stage_plan(run_id=run.pk, chunk_size=5)
+    score_chunk_execute(chunk_id=ids[0], worker="hostA:11")
+    score_chunk_execute(chunk_id=ids[1], worker="hostB:22")
+    now = timezone.now()
+    ScoringChunk.objects.filter(pk=ids[2]).update(status="running", attempts=1, worker="hostB:22",
+                                                  lease_expires_at=now + timedelta(seconds=55))
+    ScoringChunk.objects.filter(pk=ids[3]).update(status="running", attempts=1, worker="hostC:33",
+                                                  lease_expires_at=now + timedelta(seconds=10))
+    p = score_stage_progress(run=run)
+    assert (p["chunks"], p["done"], p["running"], p["pending"], p["scored"]) == (4, 2, 2, 0, 10)
+    by = {w["name"]: w for w in p["workers"]}
+    assert by["hostA:11"] == {"name": "hostA:11", "done": 1, "busy": False, "silent_s": None, "handed_on_in_s": None}
+    assert by["hostB:22"]["done"] == 1 and by["hostB:22"]["busy"] and by["hostB:22"]["silent_s"] is None
+    assert by["hostC:33"]["silent_s"] >= 49 and 0 < by["hostC:33"]["handed_on_in_s"] <= 10
+    manager = django_user_model.objects.create_user("boss", password="x")
+    Membership.objects.create(campaign=campaign, user=manager, role=Membership.Role.MANAGER)
+    client.force_login(manager)
+    page = client.get(f"/manage/{campaign.slug}/model/").content.decode()
+    assert 'data-scoring-progress data-chunks="4" data-done="2"' in page
+    assert 'data-worker="hostA:11"' in page and "silent for" in page
+    api = APIClient()
+    api.force_authenticate(manager)
+    body = api.get(f"/api/manage/campaigns/{campaign.slug}/training-runs/{run.pk}/").json()
+    assert body["stage"] == "scoring" and body["scoring"]["done"] == 2 and len(body["scoring"]["workers"]) == 3
+    listed = api.get(f"/api/manage/campaigns/{campaign.slug}/training-runs/").json()
+    assert [r["id"] for r in listed] == [run.pk]
+    missing = api.get(f"/api/manage/campaigns/{campaign.slug}/training-runs/{run.pk + 999}/")
+    assert missing.status_code == 404 and "no training run" in missing.json()["detail"]
