@@ -32,6 +32,7 @@ def model(request, campaign):
         "step AUROC": [(p["labels"], p["step_auroc"]) for p in curve],
         "first-error F1": [(p["labels"], p["first_error_f1"]) for p in curve],
         "best-of-N (PRM)": [(p["labels"], p["best_of_n"]) for p in curve],
+        "real solution AUROC": [(p["labels"], p["real_solution_auroc"]) for p in curve],
     }
     bon = {
         "PRM": [(p["labels"], p["best_of_n"]) for p in curve],

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from django import forms
 
+from active_learning.evalsets import EVAL_SETS
 from active_learning.models import ActiveLearningConfig
 from active_learning.strategies import STRATEGIES
 
 EDITABLE = [
     "enabled", "strategy", "refill_size", "wrong_fraction", "per_problem_cap", "retrain_every_minutes",
     "retrain_after_labels", "min_labels", "neutral", "aggregation", "score_aggregate", "heldout_fraction",
-    "promotion_metric", "promotion_gate", "chance_margin", "max_regression", "warm_start", "model_config",
+    "promotion_metric", "promotion_gate", "chance_margin", "max_regression", "warm_start", "eval_set", "model_config",
     "train_config", "score_config",
 ]
 
@@ -25,3 +26,7 @@ class ActiveLearningSettingsForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["strategy"] = forms.ChoiceField(choices=[(s, s) for s in sorted(STRATEGIES)])
+        self.fields["eval_set"] = forms.ChoiceField(
+            required=False, label="Real-data check",
+            help_text=ActiveLearningConfig._meta.get_field("eval_set").help_text,
+            choices=[("", "none"), *((s.name, s.label) for s in EVAL_SETS.values())])

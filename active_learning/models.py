@@ -97,6 +97,11 @@ class ActiveLearningConfig(models.Model):
                   "this (blank: any drop is accepted).",
     )
     warm_start = models.BooleanField(default=True)
+    eval_set = models.CharField(
+        max_length=64, blank=True, default="",
+        help_text="After every cycle, also evaluate the new model on held-out problems of this real data set "
+                  "(solution AUROC, best-of-N against majority vote, with bootstrap intervals). Blank: none.",
+    )
     model_config = models.JSONField(
         default=default_model_config, blank=True,
         help_text="prm.config.ModelConfig fields. Default: the bundled MiniLM cut to 2 layers (the fast CPU choice; "

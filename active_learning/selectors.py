@@ -22,6 +22,7 @@ def model_panel(*, campaign: Campaign, limit: int = 30) -> dict:
             "step_auroc": m.get("step_auroc"), "first_error_f1": m.get("first_error_f1"),
             "solution_auroc": m.get("solution_auroc"), "best_of_n": bon.get("prm"),
             "best_of_n_random": bon.get("random"), "best_of_n_majority": bon.get("majority"),
+            "real_solution_auroc": ((m.get("real") or {}).get("solution_auroc") or {}).get("value"),
         })
     last_done = next((r for r in runs if r.finished_at and r.started_at), None)
     running = next((r for r in runs if r.status in (TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING)), None)
@@ -32,7 +33,35 @@ def model_panel(*, campaign: Campaign, limit: int = 30) -> dict:
         "scoring": score_stage_progress(run=running) if running else None,
         "last_duration_s": (last_done.finished_at - last_done.started_at).total_seconds() if last_done else None,
         "last_failure": next((r for r in runs if r.status == TrainingRun.Status.FAILED), None),
+        "real": real_check(next((r for r in runs if (r.metrics or {}).get("real")), None)),
     }
+
+
+REAL_ROWS = (
+    ("solution_auroc", "Solution AUROC (final answer right?)", "chance is 0.5"),
+    ("best_of_n_prm", "Best-of-N, pick by PRM score", ""),
+    ("best_of_n_majority", "Best-of-N, majority vote over answers", ""),
+    ("best_of_n_random", "Best-of-N, random pick", ""),
+    ("best_of_n_gain", "PRM minus majority vote", "above 0: the PRM earns its keep"),
+    ("step_auroc", "Step AUROC", ""),
+    ("first_error_f1", "First-error F1", ""),
+)
+
+
+def real_check(run: TrainingRun | None) -> dict | None:
+    """The latest run's real-data evaluation as rows with intervals, and a plain verdict."""
+    if run is None:
+        return None
+    real = run.metrics["real"]
+    rows = [{"key": k, "label": label, "note": note, **real[k]} for k, label, note in REAL_ROWS if k in real]
+    gain = real.get("best_of_n_gain")
+    verdict = None
+    if gain:
+        verdict = ("beats majority vote" if gain["lo"] > 0 else
+                   "is worse than majority vote" if gain["hi"] < 0 else "is not distinguishable from majority vote")
+    return {"run": run, "version": run.model.version if run.model else None, "set": real.get("set"),
+            "label": real.get("label"), "problems": real.get("problems"), "solutions": real.get("solutions"),
+            "level": real.get("level"), "rows": rows, "verdict": verdict}
 
 
 def score_stage_progress(*, run: TrainingRun) -> dict | None:

@@ -21,8 +21,15 @@ from pathlib import Path
 
 from active_learning.prm.card import model_card
 from active_learning.prm.config import ModelConfig, ScoreConfig, TrainConfig
-from active_learning.prm.data import heldout_split
-from active_learning.prm.evaluate import calibrate, evaluate_splits, format_table
+from active_learning.prm.data import OUTCOME_MODES, heldout_split, outcome_examples
+from active_learning.prm.evaluate import (
+    calibrate,
+    evaluate_splits,
+    evaluate_with_intervals,
+    format_intervals,
+    format_table,
+    score_examples,
+)
 from active_learning.prm.formats import FORMATS, FormatError, read_examples
 from active_learning.prm.model import PRM
 from active_learning.prm.score import score
@@ -82,6 +89,9 @@ def cmd_train(args) -> dict:
         heldout, train_set = _read(args.data, args.format, args.neutral, ["test"]), examples
     else:
         train_set, heldout = heldout_split(examples, args.holdout)
+    if args.outcome_labels:
+        # Free labels from graded answers (warm start): only for solutions without step labels.
+        train_set = outcome_examples(train_set, mode=args.outcome_labels)
     if not train_set:
         raise UsageError(f"{args.data}: no training examples")
     try:
@@ -150,12 +160,20 @@ def cmd_evaluate(args) -> dict:
     examples = _read(args.data, args.format, args.neutral, args.split or None)
     if not examples:
         raise UsageError(f"{args.data}: no rows")
-    if not any(ex.labels for ex in examples):
-        raise UsageError(f"{args.data}: no step labels to evaluate against (a pool file? use `score`)")
-    result = evaluate_splits(prm, examples, aggregate=args.aggregate, device=args.device, threshold=args.threshold)
+    if not any(ex.labels for ex in examples) and not any(ex.answer_correct is not None for ex in examples):
+        raise UsageError(f"{args.data}: no step labels and no graded answers to evaluate against "
+                         "(a pool file? use `score`)")
+    scored = score_examples(prm, examples, aggregate=args.aggregate, device=args.device)
+    result = evaluate_splits(prm, examples, aggregate=args.aggregate, device=args.device, threshold=args.threshold,
+                             scored=scored)
     result["model"] = str(args.model)
     result["data"] = str(args.data)
     print(format_table(result))
+    if args.bootstrap:
+        result["intervals"] = evaluate_with_intervals(prm, examples, aggregate=args.aggregate, device=args.device,
+                                                      threshold=args.threshold, replicates=args.bootstrap,
+                                                      seed=args.seed, scored=scored)
+        print(format_intervals(result["intervals"]))
     if args.output:
         Path(args.output).write_text(json.dumps(result, indent=2, sort_keys=True))
     return result
@@ -217,6 +235,9 @@ def parser() -> argparse.ArgumentParser:
                    help="a 0 rating trains as correct (the paper), wrong (trl-lib/prm800k) or not at all")
     t.add_argument("--train-on-last-step-only", action="store_true",
                    help="only each solution's last labeled step carries a label")
+    t.add_argument("--outcome-labels", default=None, choices=OUTCOME_MODES,
+                   help="train solutions that have a graded final answer and no step labels on that verdict: on "
+                        "their last step, or on all steps (Math-Shepherd hard estimation with one rollout)")
     t.add_argument("--epochs", type=float, default=2.0)
     t.add_argument("--max-steps", type=int, default=None)
     t.add_argument("--time-budget", type=float, default=None, help="seconds")
@@ -241,6 +262,9 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--threshold", type=float, default=0.5, help="a step under this P(correct) is an error")
     e.add_argument("--aggregate", default="product", choices=["product", "min"])
     e.add_argument("--device", default="auto")
+    e.add_argument("--bootstrap", type=int, default=0, metavar="N",
+                   help="also 95%% intervals from N bootstrap replicates over problems (1000 is typical)")
+    e.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
     e.add_argument("--output", default=None, help="write the full result as JSON")
     _model_options(e, for_training=False)
     e.set_defaults(func=cmd_evaluate)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 IGNORE = -100  # torch's cross-entropy ignore_index
 
@@ -59,6 +59,34 @@ def heldout_split(examples: Sequence[SolutionExample], fraction: float) -> tuple
     if fraction > 0 and not test and len(train) > 1:
         test, train = train[-1:], train[:-1]  # tiny campaigns: at least one held-out example
     return train, test
+
+
+OUTCOME_MODES = ("last_step", "all_steps")
+
+
+def outcome_examples(examples: Sequence[SolutionExample], *, mode: str = "last_step") -> list[SolutionExample]:
+    """Step labels made from final-answer verdicts, for solutions that have a verdict and no step labels.
+
+    The free supervision every graded pool already has (the paper's ORM
+    data). `last_step`: only the last step carries the verdict, so the
+    model learns "does this solution end right" and the steps before stay
+    unlabeled. `all_steps`: every step carries it, which is Math-Shepherd's
+    hard estimation with the solution itself as the only rollout. It is noisy on the
+    correct prefix of a wrong solution, but it teaches every position. Solutions that have
+    step labels are kept as they are; ones with neither are dropped.
+    """
+    if mode not in OUTCOME_MODES:
+        raise ValueError(f"unknown outcome mode {mode!r}; choose from {', '.join(OUTCOME_MODES)}")
+    out = []
+    for ex in examples:
+        if any(x is not None for x in ex.labels):
+            out.append(ex)
+        elif ex.answer_correct is not None and ex.steps:
+            verdict = 1 if ex.answer_correct else 0
+            n = len(ex.steps)
+            labels = (verdict,) * n if mode == "all_steps" else (None,) * (n - 1) + (verdict,)
+            out.append(replace(ex, labels=labels))
+    return out
 
 
 def ratings_to_labels(ratings: Sequence[int | None], *, neutral: str = "positive") -> tuple[int | None, ...]:

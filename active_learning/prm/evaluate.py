@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from active_learning.prm import metrics
+from active_learning.prm.bootstrap import bootstrap_intervals
 from active_learning.prm.calibration import fit_temperature, nll, scaled
 from active_learning.prm.config import ScoreConfig
 from active_learning.prm.data import SolutionExample
@@ -31,6 +32,46 @@ def evaluate(prm: PRM, examples: Sequence[SolutionExample], *, aggregate: str = 
     scored = score(prm, [(ex.problem, ex.steps) for ex in examples], cfg)
     return metrics_from_scores(examples, [s.step_probs for s in scored], [s.score for s in scored],
                                threshold=threshold)
+
+
+def score_examples(prm: PRM, examples: Sequence[SolutionExample], *, aggregate: str = "product",
+                   device: str = "auto") -> list:
+    # Unquantized: these numbers compare model versions and must not carry quantization noise.
+    cfg = ScoreConfig(device=device, quantize_cpu=False, aggregate=aggregate)
+    return score(prm, [(ex.problem, ex.steps) for ex in examples], cfg)
+
+
+def evaluate_with_intervals(prm: PRM, examples: Sequence[SolutionExample], *, aggregate: str = "product",
+                            device: str = "auto", threshold: float = 0.5, replicates: int = 500,
+                            seed: int = 0, scored: Sequence | None = None) -> dict:
+    """The headline metrics with 95% bootstrap intervals over problems (see prm.bootstrap), scored once.
+
+    Works on outcome-only data too (real model solutions with a verdict and no step labels):
+    then only solution AUROC and best-of-N are defined. `scored`: this model's scores of
+    `examples`, when the caller has them already.
+    """
+    if scored is None:
+        scored = score_examples(prm, examples, aggregate=aggregate, device=device)
+    return bootstrap_intervals(examples, [s.step_probs for s in scored], [s.score for s in scored],
+                               replicates=replicates, seed=seed, threshold=threshold)
+
+
+def format_intervals(result: dict) -> str:
+    """bootstrap_intervals' result as lines such as "solution AUROC  0.537  [0.519, 0.556]"."""
+    names = {"step_auroc": "step AUROC", "first_error_f1": "first-error F1", "ece": "ECE",
+             "solution_auroc": "solution AUROC", "best_of_n_prm": "best-of-N, PRM",
+             "best_of_n_majority": "best-of-N, majority vote", "best_of_n_random": "best-of-N, random",
+             "best_of_n_gain": "PRM minus majority"}
+    width = max(len(v) for v in names.values())
+    lines = [f"{result['level']:.0%} intervals, bootstrap over {result['problems']} problems "
+             f"({result['replicates']} replicates)"]
+    for key, label in names.items():
+        if key in result:
+            m = result[key]
+            lines.append(f"  {label.ljust(width)}  {m['value']:+.3f}  [{m['lo']:+.3f}, {m['hi']:+.3f}]"
+                         if key == "best_of_n_gain" else
+                         f"  {label.ljust(width)}  {m['value']:.3f}  [{m['lo']:.3f}, {m['hi']:.3f}]")
+    return "\n".join(lines)
 
 
 def calibrate(prm: PRM, examples: Sequence[SolutionExample], *, device: str = "auto") -> dict:
@@ -55,14 +96,14 @@ def calibrate(prm: PRM, examples: Sequence[SolutionExample], *, device: str = "a
 
 
 def evaluate_splits(prm: PRM, examples: Sequence[SolutionExample], *, aggregate: str = "product",
-                    device: str = "auto", threshold: float = 0.5) -> dict:
+                    device: str = "auto", threshold: float = 0.5, scored: Sequence | None = None) -> dict:
     """Metrics over everything and per split, scored once.
 
     ProcessBench reports F1 per split and their unweighted mean; `mean_first_error_f1` is that
     mean over the splits that have one (a split of only correct solutions has no F1).
     """
-    cfg = ScoreConfig(device=device, quantize_cpu=False, aggregate=aggregate)
-    scored = score(prm, [(ex.problem, ex.steps) for ex in examples], cfg)
+    if scored is None:
+        scored = score_examples(prm, examples, aggregate=aggregate, device=device)
     probs, scores = [s.step_probs for s in scored], [s.score for s in scored]
     by_split: dict[str, list[int]] = defaultdict(list)
     for i, ex in enumerate(examples):

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from active_learning.prm.data import SolutionExample, ratings_to_labels
 
-FORMATS = ("auto", "trl", "prm800k", "math_shepherd", "processbench", "pool")
+FORMATS = ("auto", "trl", "prm800k", "math_shepherd", "processbench", "pool", "gsm8k_solutions")
 MS_TAG = "ки"
 _MS_STEP = re.compile(r"^\s*Step \d+:\s*")
 _MS_MARKS = {"+": 1, "-": 0}
@@ -68,6 +68,8 @@ def detect(row: dict) -> str:
         return "processbench"
     if "problem" in row and "steps" in row:
         return "pool"
+    if isinstance(row.get("question"), str) and any(isinstance(v, dict) and "is_correct" in v for v in row.values()):
+        return "gsm8k_solutions"
     raise FormatError("cannot tell the format of this file from its first row; pass --format")
 
 
@@ -99,12 +101,15 @@ def read_examples(path: str | Path, *, fmt: str = "auto", neutral: str = "positi
             try:
                 if kind == "auto":
                     kind = detect(row)
-                ex = _READERS[kind](row, neutral)
+                got = _READERS[kind](row, neutral)
             except FormatError as exc:
                 raise FormatError(f"{where}: {exc}") from None
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 raise FormatError(f"{where}: not a {kind} row ({type(exc).__name__}: {exc})") from None
-            out.append(_with(ex, split=ex.split or split, key=ex.key or f"{split or file.stem}:{lineno}"))
+            if isinstance(got, list):  # several solutions per row: keys by line and solution name
+                out.extend(_with(ex, split=split, key=f"{split or file.stem}:{lineno}:{ex.key}") for ex in got)
+            else:
+                out.append(_with(got, split=got.split or split, key=got.key or f"{split or file.stem}:{lineno}"))
     if wanted is not None and not out:
         raise FormatError(f"{path}: no rows in split(s) {', '.join(sorted(wanted))}")
     return out
@@ -249,5 +254,26 @@ def _pool(row: dict, neutral: str) -> SolutionExample:
     )
 
 
-_READERS = {"trl": _trl, "prm800k": _prm800k, "math_shepherd": _math_shepherd, "processbench": _processbench,
-            "pool": _pool}
+def _gsm8k_solutions(row: dict, neutral: str) -> list[SolutionExample]:
+    """OpenAI's GSM8K sample solutions (grade-school-math `example_model_solutions.jsonl`): one row per
+    problem, several models' solutions each with `is_correct`, so outcome labels only: for solution
+    AUROC and best-of-N against majority vote over the "A: ..." answers, not for step metrics."""
+    question = row["question"]
+    out = []
+    for name, value in row.items():
+        if not isinstance(value, dict) or "is_correct" not in value:
+            continue
+        steps = tuple(s.strip() for s in str(value["solution"]).split("\n") if s.strip())
+        if not steps:
+            raise FormatError(f"solution {name!r} has no steps")
+        last = steps[-1]
+        answer = last.split("A:", 1)[1].strip() if last.startswith("A:") else ""
+        out.append(SolutionExample(problem=question, steps=steps, labels=(), group=question,
+                                   answer_correct=bool(value["is_correct"]), answer=answer, key=name))
+    if not out:
+        raise FormatError("no solutions with is_correct")
+    return out
+
+
+_READERS = {"gsm8k_solutions": _gsm8k_solutions, "trl": _trl, "prm800k": _prm800k, "math_shepherd": _math_shepherd,
+            "processbench": _processbench, "pool": _pool}

@@ -96,21 +96,25 @@ def best_of_n(groups: dict[object, Sequence[tuple[float, bool, str]]]) -> BestOf
 
     prm: the top-scored candidate is correct; random: expected accuracy of a
     uniform pick; majority: the most common answer is correct (ties: the
-    answer seen first). Problems with a single candidate are skipped. Majority vote needs every
-    candidate's answer: with any answer missing it is None rather than a vote over blanks.
+    answer seen first). Problems with a single candidate are skipped. A
+    candidate without an answer (a truncated solution) does not vote, and a
+    problem where none has one counts as a miss for majority. Majority is
+    None only when no candidate anywhere carries an answer (a dataset without
+    final answers), rather than a vote over blanks.
     """
     usable = {k: v for k, v in groups.items() if len(v) >= 2}
     if not usable:
         return None
     prm = rnd = maj = 0.0
-    voted = all(c[2] for cands in usable.values() for c in cands)
+    voted = any(c[2] for cands in usable.values() for c in cands)
     for cands in usable.values():
         best = max(cands, key=lambda c: c[0])
         prm += best[1]
         rnd += sum(c[1] for c in cands) / len(cands)
-        counts = Counter(c[2] for c in cands)
-        top = max(counts.values())
-        winner = next(c for c in cands if counts[c[2]] == top)
-        maj += winner[1]
+        counts = Counter(c[2] for c in cands if c[2])
+        if counts:
+            top = max(counts.values())
+            winner = next(c for c in cands if c[2] and counts[c[2]] == top)
+            maj += winner[1]
     n = len(usable)
     return BestOfN(problems=n, prm=prm / n, random=rnd / n, majority=maj / n if voted else None)

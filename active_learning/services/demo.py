@@ -18,7 +18,9 @@ from labeling.services.quality import gold_set
 # after 40 new labels (or every 15 minutes if anything arrived). The model and
 # training budget are the shipped defaults; scoring the 5k-solution pool takes
 # about 25 s on 2 cores.
-DEMO_AL = {"retrain_after_labels": 40, "retrain_every_minutes": 15, "min_labels": 30, "refill_size": 200}
+DEMO_AL = {"retrain_after_labels": 40, "retrain_every_minutes": 15, "min_labels": 30, "refill_size": 200,
+           # Checked after every cycle on the real GSM8K solutions of problems not yet labeled (~30 s).
+           "eval_set": "gsm8k-real"}
 # Gold items per demo campaign, half with a correct final answer (every step
 # positive) and half wrong (first error located against the reference).
 DEMO_GOLD = 16

@@ -27,10 +27,12 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from active_learning.evalsets import EVAL_SETS
 from active_learning.models import ActiveLearningConfig, PRMModel, TrainingRun
 from active_learning.prm.data import heldout_split
 from active_learning.promotion import promotion_decide
 from active_learning.services.datasets import training_examples
+from active_learning.services.evaluation import real_eval_metrics
 from labeling.errors import Conflict, NotFound, ValidationFailed
 from labeling.models import Assignment, Campaign
 from labeling.services.outbox import handed_over_before, never_queued, outbox_enqueue
@@ -191,6 +193,8 @@ def _run_config(config: ActiveLearningConfig) -> dict:
     try:
         if not all(isinstance(c, dict) for c in (config.model_config, config.train_config, config.score_config)):
             raise TypeError("model_config, train_config and score_config must be JSON objects")
+        if config.eval_set and config.eval_set not in EVAL_SETS:
+            raise ValueError(f"eval_set {config.eval_set!r} is not one of: {', '.join(sorted(EVAL_SETS))}")
         train = {**config.train_config}
         train.setdefault("neutral", config.neutral)
         model = ModelConfig.from_dict(config.model_config)
@@ -201,7 +205,7 @@ def _run_config(config: ActiveLearningConfig) -> dict:
     return {
         "model": model.to_dict(), "train": train_cfg.to_dict(), "score": score.to_dict(),
         "aggregation": config.aggregation, "heldout_fraction": config.heldout_fraction,
-        "warm_start": config.warm_start, "promotion_metric": config.promotion_metric,
+        "warm_start": config.warm_start, "eval_set": config.eval_set, "promotion_metric": config.promotion_metric,
         "promotion_gate": config.promotion_gate, "chance_margin": config.chance_margin,
         "max_regression": config.max_regression, "strategy": config.strategy,
         "refill_size": config.refill_size, "wrong_fraction": config.wrong_fraction,
@@ -354,6 +358,12 @@ def _train_and_promote(run: TrainingRun, keeper: LeaseKeeper) -> None:
         metrics["ece_uncalibrated"] = calibration["ece_before"]
     metrics["train_loss"] = report.final_loss
     keeper.renew()
+    if cfg.get("eval_set"):
+        # Real data, problems this campaign never labeled: the number that says whether the loop pays.
+        metrics["real"] = real_eval_metrics(prm=prm, name=cfg["eval_set"], device=train_cfg.device,
+                                            trained_problems={ex.problem for ex in examples},
+                                            aggregate=cfg["score"]["aggregate"])
+        keeper.renew()
 
     version = (PRMModel.objects.filter(campaign=campaign).order_by("-version").values_list("version", flat=True)
                .first() or 0) + 1

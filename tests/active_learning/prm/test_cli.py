@@ -164,3 +164,32 @@ def test_the_module_entry_point_runs_without_django(tmp_path):
                          cwd=str(__import__("pathlib").Path(__file__).resolve().parents[3]))
     assert out.returncode == 0, out.stderr
     assert "train" in out.stdout and "evaluate" in out.stdout and out.stdout.strip().endswith("ok")
+
+
+def test_outcome_training_and_evaluation_with_intervals_on_real_format_solutions(tiny_bert_dir, tmp_path, capsys):
+    """The warm-start path in the toolkit: train on graded answers only, evaluate with bootstrap intervals."""
+    rows = [{"question": f"Q{p}: eggs?", "ground_truth": "A: 4",
+             "m1": {"is_correct": True, "solution": "so 2 is right\nA: 4"},
+             "m2": {"is_correct": False, "solution": "so 2 is wrong\nA: 5"},
+             "m3": {"is_correct": False, "solution": "so 3 is wrong\nA: 5"}} for p in range(30)]
+    data = tmp_path / "real.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "ckpt"
+    with pytest.raises(SystemExit):  # without --outcome-labels the solutions carry no step labels
+        main(["train", "--data", str(data), "--model", str(tiny_bert_dir), "--output", str(tmp_path / "x"),
+              "--outcome-labels", "bogus"])
+    assert main(["train", "--data", str(data), "--model", str(tiny_bert_dir), "--output", str(out),
+                 "--outcome-labels", "all_steps", "--max-steps", "30", "--batch-size", "6", "--lr", "3e-3",
+                 "--max-length", "64", "--max-problem-tokens", "16", "--holdout", "0.3"]) == 0
+    report = json.loads((out / "training_report.json").read_text())
+    assert report["train"]["labeled_steps"] == 2 * report["train_examples"]  # both steps of every solution
+    capsys.readouterr()
+    result_path = tmp_path / "eval.json"
+    assert main(["evaluate", "--model", str(out), "--data", str(data), "--bootstrap", "200",
+                 "--output", str(result_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "95% intervals, bootstrap over 30 problems (200 replicates)" in printed and "PRM minus majority" in printed
+    iv = json.loads(result_path.read_text())["intervals"]
+    assert iv["problems"] == 30 and iv["best_of_n_majority"]["value"] == 0.0
+    # The wrong-answer steps say "wrong": trained on verdicts, the tiny model separates them.
+    assert iv["solution_auroc"]["value"] > 0.7 and iv["solution_auroc"]["lo"] <= iv["solution_auroc"]["value"]
