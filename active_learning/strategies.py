@@ -17,6 +17,7 @@ import random
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from statistics import pstdev
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,9 @@ class Candidate:
     score: float  # PRM solution score in [0, 1]
     answer_correct: bool | None  # final-answer grade; None = ungraded
     step_scores: tuple[float, ...] = ()
+    # Step scores of the same solution under the other members of an ensemble (earlier model
+    # versions, or other heads); empty when there are none. Only `ensemble` reads them.
+    members: tuple[tuple[float, ...], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -130,6 +134,44 @@ def uncertainty(
     ranked = sorted(candidates, key=lambda c: (-key(c), c.task_id))
     picked = _capped(ranked, k, per_problem_cap, defaultdict(int), set())
     return [Selection(task_id=c.task_id, score=key(c), rank=i, reason="uncertainty") for i, c in enumerate(picked)]
+
+
+def disagreement(c: Candidate) -> float | None:
+    """How much the ensemble disagrees on the solution: the largest, over steps, of the population
+    standard deviation of P(correct) across members. None with fewer than two members."""
+    members = [m for m in (c.step_scores, *c.members) if m]
+    if len(members) < 2:
+        return None
+    n = min(len(m) for m in members)
+    return max(pstdev([m[i] for m in members]) for i in range(n))
+
+
+@register("ensemble")
+def ensemble(
+    candidates: Sequence[Candidate], *, k: int, per_problem_cap: int = 2, rng: random.Random | None = None
+) -> list[Selection]:
+    """Largest ensemble disagreement first (ActPRM's uncertainty, from several checkpoints).
+
+    Members that were trained on different labels disagree where the labels
+    so far do not pin the answer down. One step is enough, as in
+    `uncertainty`. That is epistemic doubt, which a single model's entropy
+    mixes up with noise it is sure about. Candidates no second member has
+    scored (new pool items, or the first cycle) come after, by the active
+    model's step entropy, so the budget is always spent.
+    """
+    scored = [(d, c) for c in candidates if (d := disagreement(c)) is not None]
+    ranked = [c for _, c in sorted(scored, key=lambda dc: (-dc[0], dc[1].task_id))]
+    values = {c.task_id: d for d, c in scored}
+    known = set(values)
+    rest = sorted((c for c in candidates if c.task_id not in known),
+                  key=lambda c: (-max(_entropy(p) for p in (c.step_scores or (c.score,))), c.task_id))
+    used: dict[int, int] = defaultdict(int)
+    taken: set[int] = set()
+    picked = _capped(ranked, k, per_problem_cap, used, taken)
+    picked += _capped(rest, k - len(picked), per_problem_cap, used, taken)
+    return [Selection(task_id=c.task_id, score=values.get(c.task_id, c.score), rank=i,
+                      reason="ensemble_disagreement" if c.task_id in known else "uncertainty")
+            for i, c in enumerate(picked)]
 
 
 @register("uniform")

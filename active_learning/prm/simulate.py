@@ -44,6 +44,7 @@ class SimulationConfig:
     heldout_fraction: float = 0.25
     pool_limit: int | None = None  # subsample the unlabeled pool (speed)
     metric: str = "step_auroc"
+    ensemble_size: int = 3  # members of the `ensemble` strategy: this round's model and the previous ones
 
 
 @dataclass
@@ -81,6 +82,9 @@ def run_simulation(
             rounds = config.rounds * (config.uniform_budget_factor if strategy == "uniform" else 1)
             curve = Curve(strategy=strategy, seed=seed)
             labeled = list(initial)
+            # Pool scores of the previous rounds' models: the checkpoint ensemble `ensemble` reads, as
+            # the refill reads earlier versions' stored scores.
+            history: list[dict[int, tuple[float, ...]]] = []
             for r in range(rounds + 1):
                 t0 = time.monotonic()
                 prm = make_prm(seed)
@@ -102,9 +106,11 @@ def run_simulation(
                 scored = score(prm, [(pool[i].problem, pool[i].steps) for i in rest], score_config)
                 cands = [
                     Candidate(task_id=i, problem_id=hash(pool[i].group), score=s.score,
-                              answer_correct=pool[i].answer_correct, step_scores=s.step_probs)
+                              answer_correct=pool[i].answer_correct, step_scores=s.step_probs,
+                              members=tuple(h[i] for h in history[-(config.ensemble_size - 1):] if i in h))
                     for i, s in zip(rest, scored, strict=True)
                 ]
+                history.append({i: s.step_probs for i, s in zip(rest, scored, strict=True)})
                 picks = get_strategy(strategy)(cands, k=config.batch, rng=random.Random(seed * 7919 + r))
                 picked = [p.task_id for p in picks]
                 if len(picked) < config.batch:

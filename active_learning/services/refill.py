@@ -17,8 +17,24 @@ from labeling.models import Campaign, Task
 IMPORT_STRATEGY = "import"
 
 
+def _ensemble_members(*, model: PRMModel, size: int) -> dict[int, tuple[tuple[float, ...], ...]]:
+    """Solution id -> step scores under the campaign's previous `size - 1` ready model versions.
+
+    A checkpoint ensemble for free: every version scored the pool that was
+    unlabeled when it served, so its scores are already stored.
+    """
+    earlier = list(PRMModel.objects.filter(campaign=model.campaign, status=PRMModel.Status.READY,
+                                           version__lt=model.version)
+                   .order_by("-version").values_list("pk", flat=True)[: max(0, size - 1)])
+    out: dict[int, list] = {}
+    rows = SolutionScore.objects.filter(model_id__in=earlier).values_list("solution_id", "step_scores")
+    for sid, steps in rows.iterator(chunk_size=5000):
+        out.setdefault(sid, []).append(tuple(steps or ()))
+    return {sid: tuple(v) for sid, v in out.items()}
+
+
 def queue_refill(*, campaign: Campaign, model: PRMModel, strategy: str, k: int, wrong_fraction: float = 0.8,
-                 per_problem_cap: int = 2, seed: int | None = None) -> dict:
+                 per_problem_cap: int = 2, seed: int | None = None, ensemble_size: int = 3) -> dict:
     """Rank the campaign's open, untaken, scored tasks with `strategy` and queue the top `k`.
 
     Invariants: only tasks nobody has leased (taken == 0) are touched, so a
@@ -27,24 +43,27 @@ def queue_refill(*, campaign: Campaign, model: PRMModel, strategy: str, k: int, 
     transaction that raises the new ones, so the queue is never half old and
     half new. Each pick records strategy, model version, score, rank and
     generation (= the model version). Gold and screening tasks are untouched.
+    `ensemble` reads the pool's scores under the previous `ensemble_size - 1` versions too.
     """
     rows = (
         SolutionScore.objects.filter(
             model=model, solution__tasks__campaign=campaign, solution__tasks__is_open=True,
             solution__tasks__taken=0, solution__tasks__is_gold=False, solution__tasks__is_screening=False,
         )
-        .values_list("solution__tasks__id", "solution__problem_id", "score", "solution__answer_is_correct",
-                     "step_scores")
+        .values_list("solution__tasks__id", "solution_id", "solution__problem_id", "score",
+                     "solution__answer_is_correct", "step_scores")
     )
+    members = _ensemble_members(model=model, size=ensemble_size) if strategy == "ensemble" else {}
     candidates = [
-        Candidate(task_id=tid, problem_id=pid, score=s, answer_correct=ok, step_scores=tuple(steps or ()))
-        for tid, pid, s, ok, steps in rows.iterator(chunk_size=5000)
+        Candidate(task_id=tid, problem_id=pid, score=s, answer_correct=ok, step_scores=tuple(steps or ()),
+                  members=members.get(sid, ()))
+        for tid, sid, pid, s, ok, steps in rows.iterator(chunk_size=5000)
     ]
     fn = get_strategy(strategy)
     kwargs = {"k": k, "rng": random.Random(seed if seed is not None else model.version)}
     if strategy == "convincing_wrong":
         kwargs.update(wrong_fraction=wrong_fraction, per_problem_cap=per_problem_cap)
-    elif strategy == "uncertainty":
+    elif strategy in ("uncertainty", "ensemble"):
         kwargs.update(per_problem_cap=per_problem_cap)
     picks = fn(candidates, **kwargs)
     now = timezone.now()
@@ -93,7 +112,7 @@ def run_refill(*, run_id: int) -> dict | None:
         result = queue_refill(
             campaign=run.campaign, model=model, strategy=cfg.get("strategy", "convincing_wrong"),
             k=cfg.get("refill_size", 200), wrong_fraction=cfg.get("wrong_fraction", 0.8),
-            per_problem_cap=cfg.get("per_problem_cap", 2),
+            per_problem_cap=cfg.get("per_problem_cap", 2), ensemble_size=cfg.get("ensemble_size", 3),
         )
         result["refill_seconds"] = round(time.monotonic() - t0, 3)
     training_run_finish(run_id=run.pk, refill=result)

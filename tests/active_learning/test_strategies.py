@@ -6,6 +6,8 @@ from active_learning.strategies import (
     STRATEGIES,
     Candidate,
     convincing_wrong,
+    disagreement,
+    ensemble,
     get_strategy,
     solution_score,
     uncertainty,
@@ -24,7 +26,7 @@ def _pool():
 
 
 def test_registry_names_every_strategy():
-    assert set(STRATEGIES) == {"convincing_wrong", "uncertainty", "uniform"}
+    assert set(STRATEGIES) == {"convincing_wrong", "uncertainty", "uniform", "ensemble"}
     assert get_strategy("uniform") is uniform
     with pytest.raises(ValueError, match="unknown strategy"):
         get_strategy("magic")
@@ -71,3 +73,22 @@ def test_solution_score_aggregations():
     assert solution_score([]) == 0.0
     with pytest.raises(ValueError):
         solution_score([0.5], how="mean")
+
+
+def test_ensemble_ranks_by_disagreement_across_members_then_falls_back_to_entropy():
+    sure_and_agreed = Candidate(1, 1, 0.9, False, step_scores=(0.9, 0.9), members=((0.9, 0.88), (0.91, 0.9)))
+    one_step_split = Candidate(2, 2, 0.5, False, step_scores=(0.9, 0.2), members=((0.9, 0.8), (0.9, 0.5)))
+    # Confidently wrong to a single model (low entropy) but the members disagree: ensemble picks it first.
+    mild_split = Candidate(3, 3, 0.1, True, step_scores=(0.05,), members=((0.4,),))
+    unseen_doubtful = Candidate(4, 4, 0.5, None, step_scores=(0.5,))
+    unseen_sure = Candidate(5, 5, 0.99, True, step_scores=(0.99,))
+    pool = [sure_and_agreed, one_step_split, mild_split, unseen_doubtful, unseen_sure]
+    assert disagreement(one_step_split) == pytest.approx(0.06 ** 0.5)  # the second step: 0.2, 0.8, 0.5
+    assert disagreement(unseen_doubtful) is None
+    picks = ensemble(pool, k=5)
+    assert [p.task_id for p in picks] == [2, 3, 1, 4, 5]
+    assert [p.reason for p in picks] == ["ensemble_disagreement"] * 3 + ["uncertainty"] * 2
+    assert picks[0].score == pytest.approx(disagreement(one_step_split))
+    # The per-problem cap holds across both parts.
+    twin = Candidate(6, 2, 0.5, False, step_scores=(0.1,), members=((0.9,),))
+    assert [p.task_id for p in ensemble([one_step_split, twin, unseen_doubtful], k=3, per_problem_cap=1)] == [6, 4]

@@ -86,6 +86,16 @@ def test_other_strategies_fill_the_queue(cycled, strategy):
     assert result["queued"] == 4 and result["by_reason"] == {strategy: 4}
 
 
+def test_ensemble_reads_earlier_versions_scores_as_members(cycled):
+    campaign, tasks, run = cycled
+    first = queue_refill(campaign=campaign, model=run.model, strategy="ensemble", k=4)
+    assert first["by_reason"] == {"uncertainty": 4}  # one version: nobody to disagree with
+    second = cycle_run_inline(run_id=training_run_request(campaign=campaign, enqueue=False).pk)
+    assert second.model.version == 2 and second.model.is_active
+    result = queue_refill(campaign=campaign, model=second.model, strategy="ensemble", k=4)
+    assert result["queued"] == 4 and result["by_reason"] == {"ensemble_disagreement": 4}
+
+
 def test_an_all_steps_campaign_also_cycles(al_campaign):
     campaign, _ = al_campaign
     Campaign.objects.filter(pk=campaign.pk).update(mode="all_steps")
