@@ -363,6 +363,11 @@ AL_SCORING_REAP_SECONDS = env_int("AL_SCORING_REAP_SECONDS", 15)
 AL_SCORING_DEVICE = env("AL_SCORING_DEVICE", "")
 # Torch CPU threads of a scoring process (0: torch's default); --torch-threads N sets it.
 AL_SCORING_TORCH_THREADS = env_int("AL_SCORING_TORCH_THREADS", 0)
+# Processes a training run trains on: 1 (in the worker), N, or "auto" (every visible GPU). Above 1
+# the training worker launches the toolkit's trainer under accelerate (GPUs) or torchrun (CPU).
+AL_TRAIN_PROCESSES = env("AL_TRAIN_PROCESSES", "1")
+if AL_TRAIN_PROCESSES != "auto" and not (AL_TRAIN_PROCESSES.isdigit() and int(AL_TRAIN_PROCESSES) >= 1):
+    raise ImproperlyConfigured(f"AL_TRAIN_PROCESSES must be a positive integer or auto, not {AL_TRAIN_PROCESSES!r}")
 # How often beat checks which campaigns are due for a cycle.
 AL_CYCLE_CHECK_SECONDS = env_int("AL_CYCLE_CHECK_SECONDS", 60)
 # How often beat refreshes inter-annotator agreement of campaigns with new labels.

@@ -102,12 +102,16 @@ def cmd_train(args) -> dict:
             learning_rate=args.lr, neutral=args.neutral, last_step_only=args.train_on_last_step_only,
             mixed_precision=args.mixed_precision, seed=args.seed, device=args.device,
         )
-    except ValueError as exc:
+        if args.train_config:
+            # Every TrainConfig field at once, as JSON: how the Celery training worker hands a
+            # campaign's settings to the processes it launches.
+            train_cfg = TrainConfig.from_dict(json.loads(args.train_config))
+    except (ValueError, TypeError) as exc:
         raise UsageError(str(exc)) from None
     try:
-        prm = PRM.from_backbone(model_cfg, seed=args.seed)
-    except (ValueError, RuntimeError) as exc:
-        raise UsageError(f"--model: {exc}") from None
+        prm = PRM.load(args.init_checkpoint) if args.init_checkpoint else PRM.from_backbone(model_cfg, seed=args.seed)
+    except (ValueError, RuntimeError, OSError) as exc:
+        raise UsageError(f"--{'init-checkpoint' if args.init_checkpoint else 'model'}: {exc}") from None
     _log(f"training on {len(train_set)} solutions ({len(heldout)} held out), backbone {prm.meta.backbone}")
     t0 = time.monotonic()
     last = [0.0]
@@ -235,6 +239,10 @@ def parser() -> argparse.ArgumentParser:
                    help="a 0 rating trains as correct (the paper), wrong (trl-lib/prm800k) or not at all")
     t.add_argument("--train-on-last-step-only", action="store_true",
                    help="only each solution's last labeled step carries a label")
+    t.add_argument("--init-checkpoint", default=None,
+                   help="continue training a checkpoint this package wrote (warm start) instead of a fresh head")
+    t.add_argument("--train-config", default=None, metavar="JSON",
+                   help="TrainConfig fields as JSON, replacing the training flags")
     t.add_argument("--outcome-labels", default=None, choices=OUTCOME_MODES,
                    help="train solutions that have a graded final answer and no step labels on that verdict: on "
                         "their last step, or on all steps (Math-Shepherd hard estimation with one rollout)")

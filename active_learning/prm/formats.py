@@ -246,9 +246,14 @@ def _pool(row: dict, neutral: str) -> SolutionExample:
     if not isinstance(steps, list) or not steps:
         raise FormatError("'steps' must be a non-empty list")
     ratings = row.get("ratings")
+    if row.get("labels") is not None:
+        # Exact training labels (1 / 0 / null per step), as the training worker writes them.
+        labels = tuple(None if x is None else int(bool(x)) for x in row["labels"])
+    else:
+        labels = ratings_to_labels(ratings, neutral=neutral) if ratings else ()
     return SolutionExample(
         problem=row["problem"], steps=tuple(map(str, steps)),
-        labels=ratings_to_labels(ratings, neutral=neutral) if ratings else (),
+        labels=labels,
         group=str(row.get("problem_id") or row["problem"]), answer_correct=_answer_correct(row),
         answer=str(row.get("answer") or ""), key=str(row.get("id") or ""),
     )

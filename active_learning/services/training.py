@@ -33,6 +33,7 @@ from active_learning.prm.data import heldout_split
 from active_learning.promotion import promotion_decide
 from active_learning.services.datasets import training_examples
 from active_learning.services.evaluation import real_eval_metrics
+from active_learning.services.launch import train_launched, training_processes
 from labeling.errors import Conflict, NotFound, ValidationFailed
 from labeling.models import Assignment, Campaign
 from labeling.services.outbox import handed_over_before, never_queued, outbox_enqueue
@@ -347,7 +348,13 @@ def _train_and_promote(run: TrainingRun, keeper: LeaseKeeper) -> None:
     else:
         prm = PRM.from_backbone(model_cfg, seed=train_cfg.seed)
         warm_from = None
-    report = train(prm, train_set, train_cfg, progress=keeper)
+    processes = training_processes(train_cfg.device)
+    if processes > 1:
+        prm, report = train_launched(prm=prm, examples=train_set, train_config=train_cfg, processes=processes,
+                                     workdir=Path(settings.CHECKPOINT_DIR) / campaign.slug / f".launch-run{run.pk}",
+                                     renew=keeper)
+    else:
+        report = train(prm, train_set, train_cfg, progress=keeper)
     keeper.renew()
     # Temperature scaling on the held-out steps, stored with the checkpoint: scores, the 0.5
     # first-error rule and "convincing" cut-offs then mean the same for every version.
