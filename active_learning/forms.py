@@ -11,8 +11,8 @@ from active_learning.strategies import STRATEGIES
 EDITABLE = [
     "enabled", "strategy", "refill_size", "wrong_fraction", "per_problem_cap", "retrain_every_minutes",
     "retrain_after_labels", "min_labels", "neutral", "aggregation", "score_aggregate", "heldout_fraction",
-    "promotion_metric", "promotion_gate", "chance_margin", "max_regression", "warm_start", "eval_set", "model_config",
-    "train_config", "score_config",
+    "promotion_metric", "promotion_gate", "chance_margin", "max_regression", "warm_start", "prior", "prior_folds",
+    "eval_set", "model_config", "train_config", "score_config",
 ]
 
 

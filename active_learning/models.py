@@ -97,6 +97,22 @@ class ActiveLearningConfig(models.Model):
                   "this (blank: any drop is accepted).",
     )
     warm_start = models.BooleanField(default=True)
+
+    class Prior(models.TextChoices):
+        NONE = "", "none: the first model waits for human labels"
+        OUTCOMES = "outcomes", "the pool's graded final answers (cross-fitted)"
+        PRELABELS = "prelabels", "imported automatic step pre-labels (cross-fitted)"
+        SYNTHETIC = "synthetic", "the synthetic GSM8K error set (exact step labels)"
+
+    prior = models.CharField(
+        max_length=16, choices=Prior.choices, default=Prior.NONE, blank=True,
+        help_text="Train the campaign's first model on free labels before any human label; human labels then "
+                  "fine-tune it (with warm start on).",
+    )
+    prior_folds = models.PositiveSmallIntegerField(
+        default=2, help_text="Cross-fitting folds for a prior made from the pool's own data (2-10): each pool "
+                             "solution is scored by a member that never saw its problem.",
+    )
     eval_set = models.CharField(
         max_length=64, blank=True, default="",
         help_text="After every cycle, also evaluate the new model on held-out problems of this real data set "
@@ -122,6 +138,8 @@ class ActiveLearningConfig(models.Model):
             models.CheckConstraint(
                 condition=Q(heldout_fraction__gte=0) & Q(heldout_fraction__lt=1), name="al_config_heldout_range"
             ),
+            models.CheckConstraint(condition=Q(prior_folds__gte=2) & Q(prior_folds__lte=10),
+                                   name="al_config_prior_folds_range"),
         ]
 
     def __str__(self) -> str:
@@ -149,6 +167,7 @@ class TrainingRun(models.Model):
         SCHEDULE = "schedule"
         LABELS = "labels"
         COMMAND = "command"
+        PRIOR = "prior"
 
     campaign = models.ForeignKey("labeling.Campaign", on_delete=models.CASCADE, related_name="training_runs")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)

@@ -61,6 +61,9 @@ def parse_args(argv=None):
     p.add_argument("--replicates", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--skip-baseline", action="store_true")
+    p.add_argument("--mixed-only", action="store_true",
+                   help="train only on problems whose solutions disagree (some right, some wrong): no problem-"
+                        "difficulty shortcut, only within-problem signal")
     p.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "real_outcomes.json")
     return p.parse_args(argv)
 
@@ -116,7 +119,13 @@ def main(argv=None) -> None:
         for f in range(args.folds):
             train_idx = [i for i, ex in enumerate(real) if fold_of(ex.group, args.folds) != f]
             test_idx = [i for i, ex in enumerate(real) if fold_of(ex.group, args.folds) == f]
-            train_set = outcome_examples([real[i] for i in train_idx], mode=mode)
+            chosen = [real[i] for i in train_idx]
+            if args.mixed_only:
+                verdicts: dict[str, set] = {}
+                for ex in chosen:
+                    verdicts.setdefault(ex.group, set()).add(ex.answer_correct)
+                chosen = [ex for ex in chosen if len(verdicts[ex.group]) == 2]
+            train_set = outcome_examples(chosen, mode=mode)
             t0 = time.monotonic()
             prm = PRM.from_backbone(model_cfg, seed=args.seed + f)
             rep = train(prm, train_set, train_cfg(args.seed + f))
@@ -126,7 +135,7 @@ def main(argv=None) -> None:
                           "train_seconds": round(time.monotonic() - t0, 1), "final_loss": rep.final_loss})
             log(f"{mode} fold {f}: trained on {len(train_set)}, scored {len(test_idx)} "
                 f"({time.monotonic() - t0:.0f} s)")
-        report(f"outcome_{mode}_crossfit", scored_all, {"folds": folds})
+        report(f"outcome_{mode}{'_mixed' if args.mixed_only else ''}_crossfit", scored_all, {"folds": folds})
     log(f"wrote {args.out}")
 
 

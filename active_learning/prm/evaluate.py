@@ -20,6 +20,7 @@ from active_learning.prm.bootstrap import bootstrap_intervals
 from active_learning.prm.calibration import fit_temperature, nll, scaled
 from active_learning.prm.config import ScoreConfig
 from active_learning.prm.data import SolutionExample
+from active_learning.prm.folds import FoldedPRM, fold_of
 from active_learning.prm.model import PRM
 from active_learning.prm.score import score
 
@@ -74,10 +75,23 @@ def format_intervals(result: dict) -> str:
     return "\n".join(lines)
 
 
-def calibrate(prm: PRM, examples: Sequence[SolutionExample], *, device: str = "auto") -> dict:
+def calibrate(prm: PRM | FoldedPRM, examples: Sequence[SolutionExample], *, device: str = "auto") -> dict:
     """Fit temperature scaling on the labeled steps of `examples` (held out from training) and store
     it in `prm.meta`, replacing any temperature a warm start inherited. Returns the temperature and
-    ECE / NLL before and after, for the report."""
+    ECE / NLL before and after, for the report. A cross-fitted model calibrates each member on the
+    examples of its own fold (the ones it scores); the ECEs are then step-weighted means."""
+    if isinstance(prm, FoldedPRM):
+        parts = [calibrate(m, [ex for ex in examples if fold_of(ex.problem, prm.k) == f], device=device)
+                 for f, m in enumerate(prm.members)]
+        steps = sum(p["labeled_steps"] for p in parts)
+
+        def mean(key):
+            got = [(p[key], p["labeled_steps"]) for p in parts if p[key] is not None and p["labeled_steps"]]
+            return sum(v * n for v, n in got) / sum(n for _, n in got) if got else None
+
+        return {"temperature": mean("temperature") or 1.0, "temperatures": [p["temperature"] for p in parts],
+                "labeled_steps": steps, "ece_before": mean("ece_before"), "ece_after": mean("ece_after"),
+                "nll_before": mean("nll_before"), "nll_after": mean("nll_after")}
     prm.meta = replace(prm.meta, temperature=1.0)
     cfg = ScoreConfig(device=device, quantize_cpu=False)
     scored = score(prm, [(ex.problem, ex.steps) for ex in examples], cfg)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from active_learning.prm.config import ScoreConfig, resolve_device
 from active_learning.prm.data import collate
+from active_learning.prm.folds import FoldedPRM, fold_of
 from active_learning.prm.model import PRM
 from active_learning.strategies import solution_score
 
@@ -24,16 +25,29 @@ class ScoredSolution:
 
 
 def score(
-    prm: PRM,
+    prm: PRM | FoldedPRM,
     items: Sequence[tuple[str, Sequence[str]]],
     config: ScoreConfig | None = None,
     *,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[ScoredSolution]:
-    """Score (problem, steps) pairs; output is aligned with `items`."""
+    """Score (problem, steps) pairs; output is aligned with `items`.
+
+    A cross-fitted model scores each item with the member that was trained without its problem.
+    """
     import torch
 
     config = config or ScoreConfig()
+    if isinstance(prm, FoldedPRM):
+        out: list[ScoredSolution | None] = [None] * len(items)
+        by_fold: dict[int, list[int]] = {}
+        for i, (problem, _) in enumerate(items):
+            by_fold.setdefault(fold_of(problem, prm.k), []).append(i)
+        for f, idx in sorted(by_fold.items()):
+            for i, s in zip(idx, score(prm.members[f], [items[i] for i in idx], config, progress=progress),
+                            strict=True):
+                out[i] = s
+        return out  # type: ignore[return-value]
     device = resolve_device(config.device)
     model = prm.inference_model(device, config.quantize_cpu)
     encoded = [prm.encoder.encode(problem, steps) for problem, steps in items]

@@ -8,7 +8,7 @@ from datetime import timedelta
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from active_learning.models import ActiveLearningConfig, TrainingRun
+from active_learning.models import ActiveLearningConfig, PRMModel, TrainingRun
 from active_learning.services.refill import run_refill
 from active_learning.services.score_stage import score_stage_run_inline
 from active_learning.services.training import LIVE, training_run_execute, training_run_request, training_runs_reap
@@ -18,8 +18,11 @@ from labeling.models import Assignment
 logger = logging.getLogger(__name__)
 
 
-def cycle_due_reason(*, config: ActiveLearningConfig, labels: int, last: TrainingRun | None, now) -> str | None:
-    """Why a cycle should start now ("schedule" / "labels"), or None. Pure over its arguments."""
+def cycle_due_reason(*, config: ActiveLearningConfig, labels: int, last: TrainingRun | None, now,
+                     has_model: bool = True) -> str | None:
+    """Why a cycle should start now ("prior" / "schedule" / "labels"), or None. Pure over its arguments."""
+    if config.enabled and config.prior and not has_model and last is None:
+        return TrainingRun.Trigger.PRIOR  # the first model, from free labels, before any human label
     if not config.enabled or labels < config.min_labels:
         return None
     if last is None:
@@ -54,7 +57,8 @@ def cycles_start_due(*, now=None) -> list[TrainingRun]:
         if TrainingRun.objects.filter(campaign=campaign, status__in=LIVE).exists():
             continue
         last = TrainingRun.objects.filter(campaign=campaign).order_by("-created_at").first()
-        reason = cycle_due_reason(config=config, labels=config.labels, last=last, now=now)
+        reason = cycle_due_reason(config=config, labels=config.labels, last=last, now=now,
+                                  has_model=PRMModel.objects.filter(campaign=campaign).exists())
         if reason is None:
             continue
         try:

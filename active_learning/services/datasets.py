@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from django.db.models import Prefetch
 
 from active_learning.prm.data import SolutionExample, ratings_to_labels
-from labeling.models import Assignment, Campaign, Step, StepLabel
+from labeling.models import Assignment, Campaign, Step, StepLabel, StepPrelabel
 
 
 def _steps_by_solution(solution_ids: Sequence[int]) -> dict[int, list[str]]:
@@ -121,3 +121,51 @@ def pool_batches(*, campaign: Campaign, model_id: int, batch_size: int, first_id
         last = rows[-1][0]
         steps = _steps_by_solution([r[0] for r in rows])
         yield [(sid, text, steps[sid]) for sid, text in rows]
+
+
+def pool_outcome_examples(*, campaign: Campaign) -> list[SolutionExample]:
+    """Every campaign solution with a graded final answer, labeled or not, as outcome-only examples.
+
+    The free supervision an imported pool already carries. Grouped by problem
+    text, the key cross-fitting folds on.
+    """
+    rows = list(campaign.tasks.filter(solution__answer_is_correct__isnull=False, is_screening=False)
+                .values_list("solution_id", "solution__problem__text", "solution__answer_is_correct",
+                             "solution__final_answer").order_by("solution_id"))
+    out: list[SolutionExample] = []
+    for start in range(0, len(rows), 2000):
+        part = rows[start:start + 2000]
+        steps = _steps_by_solution([r[0] for r in part])
+        out += [SolutionExample(problem=text, steps=tuple(steps[sid]), group=text, answer_correct=ok,
+                                answer=answer or "", key=str(sid))
+                for sid, text, ok, answer in part if steps[sid]]
+    return out
+
+
+def pool_prelabel_examples(*, campaign: Campaign, neutral: str) -> list[SolutionExample]:
+    """Campaign solutions with imported automatic step pre-labels, as step-labeled examples.
+
+    A pre-label's rating is used as a rating; a Math-Shepherd-style score (the
+    fraction of rollouts from the step that reached the right answer) counts
+    as correct when any rollout did (score > 0, their hard estimation).
+    Labels stop at the first error, like human ones.
+    """
+    by_solution: dict[int, dict[int, int]] = defaultdict(dict)
+    rows = (StepPrelabel.objects.filter(step__solution__tasks__campaign=campaign)
+            .values_list("step__solution_id", "step__index", "rating", "score").order_by("step__solution_id"))
+    for sid, index, rating, score in rows.iterator(chunk_size=5000):
+        value = rating if rating is not None else (1 if score > 0 else -1)
+        by_solution[sid].setdefault(index, value)
+    if not by_solution:
+        return []
+    texts = dict(campaign.tasks.filter(solution_id__in=list(by_solution))
+                 .values_list("solution_id", "solution__problem__text"))
+    steps = _steps_by_solution(list(by_solution))
+    out = []
+    for sid, marks in by_solution.items():
+        n = len(steps[sid])
+        labels = ratings_to_labels([marks.get(i) for i in range(n)], neutral=neutral)
+        if any(x is not None for x in labels):
+            out.append(SolutionExample(problem=texts[sid], steps=tuple(steps[sid]), labels=labels,
+                                       group=texts[sid], key=str(sid)))
+    return out

@@ -24,7 +24,8 @@ load_count = 0  # checkpoints loaded by this process (the tests and the chunk ro
 def scoring_model(path: str) -> tuple[object, bool]:
     """The PRM at `path` and whether this call loaded it (False: it was already in memory)."""
     global load_count
-    from active_learning.prm.model import PRM  # torch and transformers load with the first model, not at import
+    # torch and transformers load with the first model, not at import.
+    from active_learning.prm.folds import load_checkpoint
 
     with _load_lock:
         if path in _loaded:
@@ -34,7 +35,7 @@ def scoring_model(path: str) -> tuple[object, bool]:
             import torch
 
             torch.set_num_threads(settings.AL_SCORING_TORCH_THREADS)
-        _loaded[path] = PRM.load(path)
+        _loaded[path] = load_checkpoint(path)  # a cross-fitted model brings all its members
         load_count += 1
         return _loaded[path], True
 

@@ -29,11 +29,8 @@ from django.utils import timezone
 
 from active_learning.evalsets import EVAL_SETS
 from active_learning.models import ActiveLearningConfig, PRMModel, TrainingRun
-from active_learning.prm.data import heldout_split
 from active_learning.promotion import promotion_decide
-from active_learning.services.datasets import training_examples
-from active_learning.services.evaluation import real_eval_metrics
-from active_learning.services.launch import train_launched, training_processes
+from active_learning.services.fitting import fit_run, prior_run_due
 from labeling.errors import Conflict, NotFound, ValidationFailed
 from labeling.models import Assignment, Campaign
 from labeling.services.outbox import handed_over_before, never_queued, outbox_enqueue
@@ -157,12 +154,14 @@ def training_run_request(
     never sees an uncommitted run and a broker outage delays the cycle instead
     of losing it (enqueue=False leaves the run for the caller to execute in-process).
     `train=False` queues only score -> refill with the active model (after a
-    promotion by hand).
+    promotion by hand). A campaign with a prior and no model yet trains its
+    first model on the prior's free labels, however few human labels it has.
     """
     training_runs_reap()
     config = al_config_get_or_create(campaign=campaign)
     labels = submitted_label_count(campaign)
-    if train and labels < config.min_labels:
+    prior_run = train and prior_run_due(config=config)
+    if train and not prior_run and labels < config.min_labels:
         # Refused here rather than failing in the worker: "Retrain now" on a
         # young campaign should say why at once, not leave a failed run behind.
         raise ValidationFailed(
@@ -173,7 +172,7 @@ def training_run_request(
         with transaction.atomic():
             run = TrainingRun.objects.create(
                 campaign=campaign, trigger=trigger, requested_by=user, label_count=labels,
-                config={**_run_config(config), "train_stage": train},
+                config={**_run_config(config), "train_stage": train, "prior_run": prior_run},
             )
             if enqueue:
                 # With the run, in its transaction: published after commit, or by the relay
@@ -206,7 +205,8 @@ def _run_config(config: ActiveLearningConfig) -> dict:
     return {
         "model": model.to_dict(), "train": train_cfg.to_dict(), "score": score.to_dict(),
         "aggregation": config.aggregation, "heldout_fraction": config.heldout_fraction,
-        "warm_start": config.warm_start, "eval_set": config.eval_set, "promotion_metric": config.promotion_metric,
+        "warm_start": config.warm_start, "prior": config.prior, "prior_folds": config.prior_folds,
+        "eval_set": config.eval_set, "promotion_metric": config.promotion_metric,
         "promotion_gate": config.promotion_gate, "chance_margin": config.chance_margin,
         "max_regression": config.max_regression, "strategy": config.strategy,
         "refill_size": config.refill_size, "wrong_fraction": config.wrong_fraction,
@@ -309,9 +309,6 @@ def training_run_execute(*, run_id: int, worker: str | None = None) -> TrainingR
 def _train_and_promote(run: TrainingRun, keeper: LeaseKeeper) -> None:
     from active_learning.prm.card import model_card
     from active_learning.prm.config import ModelConfig, TrainConfig
-    from active_learning.prm.evaluate import calibrate, evaluate
-    from active_learning.prm.model import PRM
-    from active_learning.prm.train import train
 
     t0 = time.monotonic()
     cfg = run.config
@@ -324,53 +321,11 @@ def _train_and_promote(run: TrainingRun, keeper: LeaseKeeper) -> None:
             report={**run.report, "promotion": f"no training: scoring with v{active.version if active else '?'}"},
         )
         return
-    examples, counts = training_examples(
-        campaign=campaign, neutral=cfg["train"]["neutral"], aggregation=cfg["aggregation"]
-    )
-    train_set, heldout = heldout_split(examples, cfg["heldout_fraction"])
-    counts.update(train_examples=len(train_set), heldout_examples=len(heldout))
-    TrainingRun.objects.filter(pk=run.pk).update(data_counts=counts)
-    if counts["assignments"] < cfg["min_labels"] or not train_set:
-        raise ValidationFailed(
-            f"only {counts['assignments']} submitted labels ({len(train_set)} training examples); "
-            f"this campaign trains from {cfg['min_labels']}"
-        )
     active = PRMModel.objects.filter(campaign=campaign, is_active=True).first()
+    fitted = fit_run(run=run, keeper=keeper)
+    prm, metrics, counts, warm_from = fitted.prm, fitted.metrics, fitted.counts, fitted.warm_from
     model_cfg = ModelConfig.from_dict(cfg["model"])
     train_cfg = TrainConfig.from_dict(cfg["train"])
-    # Warm start only from a model built with the same ModelConfig: after a
-    # manager changes the backbone or its depth, continuing from the old
-    # checkpoint would silently keep the old architecture.
-    same_model = active is not None and (active.config or {}).get("model") == model_cfg.to_dict()
-    if cfg["warm_start"] and same_model and Path(active.checkpoint_path).is_dir():
-        prm = PRM.load(active.checkpoint_path)
-        warm_from = active.version
-    else:
-        prm = PRM.from_backbone(model_cfg, seed=train_cfg.seed)
-        warm_from = None
-    processes = training_processes(train_cfg.device)
-    if processes > 1:
-        prm, report = train_launched(prm=prm, examples=train_set, train_config=train_cfg, processes=processes,
-                                     workdir=Path(settings.CHECKPOINT_DIR) / campaign.slug / f".launch-run{run.pk}",
-                                     renew=keeper)
-    else:
-        report = train(prm, train_set, train_cfg, progress=keeper)
-    keeper.renew()
-    # Temperature scaling on the held-out steps, stored with the checkpoint: scores, the 0.5
-    # first-error rule and "convincing" cut-offs then mean the same for every version.
-    calibration = calibrate(prm, heldout, device=train_cfg.device) if heldout else None
-    metrics = evaluate(prm, heldout, aggregate=cfg["score"]["aggregate"], device=train_cfg.device) if heldout else {}
-    if calibration:
-        metrics["temperature"] = calibration["temperature"]
-        metrics["ece_uncalibrated"] = calibration["ece_before"]
-    metrics["train_loss"] = report.final_loss
-    keeper.renew()
-    if cfg.get("eval_set"):
-        # Real data, problems this campaign never labeled: the number that says whether the loop pays.
-        metrics["real"] = real_eval_metrics(prm=prm, name=cfg["eval_set"], device=train_cfg.device,
-                                            trained_problems={ex.problem for ex in examples},
-                                            aggregate=cfg["score"]["aggregate"])
-        keeper.renew()
 
     version = (PRMModel.objects.filter(campaign=campaign).order_by("-version").values_list("version", flat=True)
                .first() or 0) + 1
@@ -381,14 +336,15 @@ def _train_and_promote(run: TrainingRun, keeper: LeaseKeeper) -> None:
     shutil.rmtree(tmp_dir, ignore_errors=True)
     card = model_card(
         prm.meta_dict(), title=f"{campaign.name}: PRM v{version}", metrics=metrics,
-        data={"campaign": campaign.slug, **counts, "warm start from": f"v{warm_from}" if warm_from else "none"},
+        data={"campaign": campaign.slug, **counts, "warm start from": f"v{warm_from}" if warm_from else "none",
+              "prior": (fitted.prior or {}).get("kind", "none")},
         train={k: v for k, v in train_cfg.to_dict().items() if k != "device"}, license="other",
     )
     prm.save(tmp_dir, card=card)
     os.replace(tmp_dir, final_dir)
 
     decision = promotion_decide(
-        metric=cfg["promotion_metric"], new=metrics, active=active.metrics if active else None,
+        metric=fitted.gate_metric or cfg["promotion_metric"], new=metrics, active=active.metrics if active else None,
         gate=cfg.get("promotion_gate", True), chance_margin=cfg.get("chance_margin", 0.02),
         max_regression=cfg["max_regression"],
     )
@@ -409,7 +365,8 @@ def _train_and_promote(run: TrainingRun, keeper: LeaseKeeper) -> None:
         model = PRMModel.objects.create(
             campaign=campaign, version=version, backbone=prm.meta.backbone[:255], checkpoint_path=str(final_dir),
             config={"model": model_cfg.to_dict(), "train": train_cfg.to_dict(), "warm_start_from": warm_from,
-                    "separator": prm.meta.separator, "max_length": prm.meta.max_length},
+                    "separator": prm.meta.separator, "max_length": prm.meta.max_length, "prior": fitted.prior,
+                    "folds": getattr(prm, "k", None)},
             metrics=metrics, label_count=counts["assignments"],
         )
         if promote:
@@ -420,7 +377,7 @@ def _train_and_promote(run: TrainingRun, keeper: LeaseKeeper) -> None:
         locked.promoted = promote
         locked.metrics = metrics
         locked.stage = TrainingRun.Stage.SCORING
-        locked.report = {**locked.report, "train": report.to_dict(), "train_seconds": train_seconds,
+        locked.report = {**locked.report, "train": fitted.report, "train_seconds": train_seconds,
                          "promotion": reason, "parameters": prm.parameter_count()}
         locked.save(update_fields=["model", "promoted", "metrics", "stage", "report"])
 
