@@ -58,6 +58,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--reseed", action="store_true")
     p.add_argument("--model-config", default=None, help="JSON ModelConfig overrides for the campaign")
     p.add_argument("--train-config", default=None, help="JSON TrainConfig overrides for the campaign")
+    p.add_argument("--scoring-workers", type=int, default=0,
+                   help="score through this many real Celery scoring workers (one torch thread each, private Redis) "
+                        "instead of in this process")
     p.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "cycle_cpu.json")
     args = p.parse_args(argv)
     if not args.db_name.startswith("bench"):
@@ -185,8 +188,42 @@ def check_queue_head(campaign, n: int = 20) -> dict:
     }
 
 
+def cycle_with_workers(run_id: int, workers: list) -> object:
+    """Train here, fan the score stage out to the real scoring workers, refill here: one full cycle."""
+    from active_learning.models import TrainingRun
+    from active_learning.services.refill import run_refill
+    from active_learning.services.score_stage import score_stage_plan
+    from active_learning.services.training import training_run_execute
+
+    training_run_execute(run_id=run_id)
+    score_stage_plan(run_id=run_id)
+    while True:
+        run = TrainingRun.objects.get(pk=run_id)
+        if run.status != TrainingRun.Status.RUNNING or run.stage != TrainingRun.Stage.SCORING:
+            break
+        if any(p.poll() is not None for p in workers):
+            raise SystemExit("a scoring worker died during the benchmark")
+        time.sleep(0.2)
+    run_refill(run_id=run_id)
+    return TrainingRun.objects.get(pk=run_id)
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
+    redis = None
+    if args.scoring_workers:
+        from bench.bench_scoring import Redis
+
+        redis = Redis(Path(tempfile.mkdtemp(prefix="bench-cycle-redis-")))
+        os.environ["REDIS_URL"] = redis.url
+    try:
+        _main(args, redis)
+    finally:
+        if redis is not None:
+            redis.stop()
+
+
+def _main(args, redis) -> None:
     need_seed = prepare_database(args)
     import django
 
@@ -221,26 +258,47 @@ def main(argv=None) -> None:
     ActiveLearningConfig.objects.filter(pk=config.pk).update(model_config=config.model_config,
                                                              train_config=config.train_config)
     result["cycles"] = []
-    for i in range(args.cycles):
-        run = training_run_request(campaign=campaign, enqueue=False)
-        log(f"cycle {i + 1}: run {run.pk} ({run.config['model']}, {run.config['train']})")
-        t0 = time.monotonic()
-        run = cycle_run_inline(run_id=run.pk)
-        wall = time.monotonic() - t0
-        rep = run.report or {}
-        train = rep.get("train", {})
-        scoring = rep.get("scoring", {})
-        row = {
-            "run": run.pk, "status": run.status, "error": run.error, "wall_s": round(wall, 1),
-            "cycle_seconds": rep.get("cycle_seconds"), "data": run.data_counts,
-            "train_seconds_total": rep.get("train_seconds"), "train": train,
-            "train_s_per_10k_labeled_steps": round(train["seconds"] * 10_000 / train["labeled_steps"], 1)
-            if train.get("labeled_steps") else None,
-            "scoring": scoring, "refill": rep.get("refill"), "metrics": run.metrics,
-            "queue_head": check_queue_head(campaign),
-        }
-        result["cycles"].append(row)
-        log(json.dumps({k: row[k] for k in ("status", "wall_s", "train_seconds_total", "scoring", "queue_head")}))
+    workers = []
+    if args.scoring_workers:
+        from bench.bench_scoring import start_workers
+
+        tmp = Path(tempfile.mkdtemp(prefix="bench-cycle-workers-"))
+        workers = start_workers(args.scoring_workers, argparse.Namespace(threads=1, device="cpu"), tmp)
+        result["scoring_workers"] = args.scoring_workers
+    try:
+        for i in range(args.cycles):
+            run = training_run_request(campaign=campaign, enqueue=False)
+            log(f"cycle {i + 1}: run {run.pk} ({run.config['model']}, {run.config['train']})")
+            t0 = time.monotonic()
+            run = cycle_with_workers(run.pk, workers) if workers else cycle_run_inline(run_id=run.pk)
+            wall = time.monotonic() - t0
+            _record(result, run, wall, campaign)
+    finally:
+        if workers:
+            from bench.bench_scoring import stop_workers
+
+            stop_workers(workers)
+    _write(result, args)
+
+
+def _record(result, run, wall, campaign) -> None:
+    rep = run.report or {}
+    train = rep.get("train", {})
+    scoring = rep.get("scoring", {})
+    row = {
+        "run": run.pk, "status": run.status, "error": run.error, "wall_s": round(wall, 1),
+        "cycle_seconds": rep.get("cycle_seconds"), "data": run.data_counts,
+        "train_seconds_total": rep.get("train_seconds"), "train": train,
+        "train_s_per_10k_labeled_steps": round(train["seconds"] * 10_000 / train["labeled_steps"], 1)
+        if train.get("labeled_steps") else None,
+        "scoring": scoring, "refill": rep.get("refill"), "metrics": run.metrics,
+        "queue_head": check_queue_head(campaign),
+    }
+    result["cycles"].append(row)
+    log(json.dumps({k: row[k] for k in ("status", "wall_s", "train_seconds_total", "scoring", "queue_head")}))
+
+
+def _write(result, args) -> None:
     result["target_s"] = TARGET_S
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2, default=str))
