@@ -42,6 +42,7 @@ REAL_ROWS = (
     ("best_of_n_prm", "Best-of-N, pick by PRM score", ""),
     ("best_of_n_majority", "Best-of-N, majority vote over answers", ""),
     ("best_of_n_random", "Best-of-N, random pick", ""),
+    ("best_of_n_weighted", "Best-of-N, PRM-weighted vote", "answers weighted by PRM score"),
     ("best_of_n_gain", "PRM minus majority vote", "above 0: the PRM earns its keep"),
     ("step_auroc", "Step AUROC", ""),
     ("first_error_f1", "First-error F1", ""),

@@ -99,7 +99,9 @@ def main(argv=None) -> None:
     def report(name, scored, extra):
         iv = bootstrap_intervals(real, [s.step_probs for s in scored], [s.score for s in scored],
                                  replicates=args.replicates, seed=args.seed)
-        result["models"][name] = {**extra, "intervals": iv}
+        # Per-solution scores too, so other selection rules can be computed later without retraining.
+        result["models"][name] = {**extra, "intervals": iv,
+                                  "scores": {ex.key: round(s.score, 6) for ex, s in zip(real, scored, strict=True)}}
         log(f"{name}:\n{format_intervals(iv)}")
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2))

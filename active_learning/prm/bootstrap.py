@@ -79,6 +79,7 @@ def _metrics(drawn: Sequence[_Problem]) -> dict[str, float | None]:
         "best_of_n_prm": bon.prm if bon else None,
         "best_of_n_majority": bon.majority if bon else None,
         "best_of_n_random": bon.random if bon else None,
+        "best_of_n_weighted": bon.weighted if bon else None,
         "best_of_n_gain": bon.prm - bon.majority if bon and bon.majority is not None else None,
     }
 

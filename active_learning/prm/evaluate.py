@@ -62,6 +62,7 @@ def format_intervals(result: dict) -> str:
     names = {"step_auroc": "step AUROC", "first_error_f1": "first-error F1", "ece": "ECE",
              "solution_auroc": "solution AUROC", "best_of_n_prm": "best-of-N, PRM",
              "best_of_n_majority": "best-of-N, majority vote", "best_of_n_random": "best-of-N, random",
+             "best_of_n_weighted": "best-of-N, PRM-weighted vote",
              "best_of_n_gain": "PRM minus majority"}
     width = max(len(v) for v in names.values())
     lines = [f"{result['level']:.0%} intervals, bootstrap over {result['problems']} problems "
@@ -209,5 +210,6 @@ def metrics_from_scores(
         "solution_auroc": metrics.auroc(sol_y, sol_p),
         "best_of_n": None if bon is None else {
             "problems": bon.problems, "prm": bon.prm, "random": bon.random, "majority": bon.majority,
+            "weighted": bon.weighted,
         },
     }

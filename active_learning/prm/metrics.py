@@ -89,6 +89,9 @@ class BestOfN:
     prm: float
     random: float
     majority: float | None  # None when the candidates carry no final answers to vote on
+    # PRM-weighted majority: the answer whose candidates' PRM scores sum highest (Li et al.'s weighted
+    # voting; the paper's Figure 3 compares PRM best-of-N with plain majority only).
+    weighted: float | None = None
 
 
 def best_of_n(groups: dict[object, Sequence[tuple[float, bool, str]]]) -> BestOfN | None:
@@ -105,7 +108,7 @@ def best_of_n(groups: dict[object, Sequence[tuple[float, bool, str]]]) -> BestOf
     usable = {k: v for k, v in groups.items() if len(v) >= 2}
     if not usable:
         return None
-    prm = rnd = maj = 0.0
+    prm = rnd = maj = wmaj = 0.0
     voted = any(c[2] for cands in usable.values() for c in cands)
     for cands in usable.values():
         best = max(cands, key=lambda c: c[0])
@@ -116,5 +119,12 @@ def best_of_n(groups: dict[object, Sequence[tuple[float, bool, str]]]) -> BestOf
             top = max(counts.values())
             winner = next(c for c in cands if c[2] and counts[c[2]] == top)
             maj += winner[1]
+            mass: dict[str, float] = {}
+            for c in cands:
+                if c[2]:
+                    mass[c[2]] = mass.get(c[2], 0.0) + c[0]
+            heavy = max(mass.values())
+            wmaj += next(c for c in cands if c[2] and mass[c[2]] == heavy)[1]
     n = len(usable)
-    return BestOfN(problems=n, prm=prm / n, random=rnd / n, majority=maj / n if voted else None)
+    return BestOfN(problems=n, prm=prm / n, random=rnd / n, majority=maj / n if voted else None,
+                   weighted=wmaj / n if voted else None)

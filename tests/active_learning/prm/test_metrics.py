@@ -58,6 +58,9 @@ def test_best_of_n_against_random_and_majority():
     assert r.prm == 1.0
     assert r.random == pytest.approx((1 / 3 + 2 / 3) / 2)
     assert r.majority == 0.5
+    # p1: two low-scored "26" (wrong) outvote "18" in plain majority, not once weighted by score (0.3 < 0.9);
+    # p2: "9" wins either way.
+    assert r.weighted == 1.0
     # A truncated candidate (no answer) does not vote; with no answers at all there is no majority.
     blanks = best_of_n({"p": [(0.1, True, "9"), (0.2, False, ""), (0.3, False, "")],
                         "q": [(0.1, False, ""), (0.2, True, "")]})
