@@ -65,6 +65,8 @@ def parse_args(argv=None):
                    help="train only on problems whose solutions disagree (some right, some wrong): no problem-"
                         "difficulty shortcut, only within-problem signal")
     p.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "real_outcomes.json")
+    p.add_argument("--save-scores", type=Path, default=None, metavar="PATH",
+                   help="also write each model's per-solution scores next to PATH (not kept in the repo)")
     return p.parse_args(argv)
 
 
@@ -99,9 +101,11 @@ def main(argv=None) -> None:
     def report(name, scored, extra):
         iv = bootstrap_intervals(real, [s.step_probs for s in scored], [s.score for s in scored],
                                  replicates=args.replicates, seed=args.seed)
-        # Per-solution scores too, so other selection rules can be computed later without retraining.
-        result["models"][name] = {**extra, "intervals": iv,
-                                  "scores": {ex.key: round(s.score, 6) for ex, s in zip(real, scored, strict=True)}}
+        result["models"][name] = {**extra, "intervals": iv}
+        if args.save_scores:
+            # Per-solution scores, so other selection rules can be computed later without retraining.
+            path = args.save_scores.with_name(f"{args.save_scores.stem}-{name}.json")
+            path.write_text(json.dumps({ex.key: round(s.score, 6) for ex, s in zip(real, scored, strict=True)}))
         log(f"{name}:\n{format_intervals(iv)}")
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2))
