@@ -52,7 +52,8 @@ def test_every_cycle_reports_the_real_check_on_unlabeled_problems(al_campaign, t
     client.force_login(manager)
     page = client.get(f"/manage/{campaign.slug}/model/").content.decode()
     assert 'data-role="real-check"' in page and 'data-real="solution_auroc"' in page
-    assert 'data-role="real-verdict"' in page and "the 20 problems (60 solutions) this campaign has not trained on" in page
+    assert 'data-role="real-verdict"' in page
+    assert "the 20 problems (60 solutions) this campaign has not trained on" in page
 
 
 def test_an_unknown_set_is_refused_by_name(al_campaign):
