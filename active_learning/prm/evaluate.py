@@ -25,12 +25,9 @@ from active_learning.prm.model import PRM
 from active_learning.prm.score import score
 
 
-def evaluate(prm: PRM, examples: Sequence[SolutionExample], *, aggregate: str = "product",
+def evaluate(prm: PRM | FoldedPRM, examples: Sequence[SolutionExample], *, aggregate: str = "product",
              device: str = "auto", threshold: float = 0.5) -> dict:
-    # Unquantized: these numbers compare model versions and must not carry
-    # quantization noise.
-    cfg = ScoreConfig(device=device, quantize_cpu=False, aggregate=aggregate)
-    scored = score(prm, [(ex.problem, ex.steps) for ex in examples], cfg)
+    scored = score_examples(prm, examples, aggregate=aggregate, device=device)
     return metrics_from_scores(examples, [s.step_probs for s in scored], [s.score for s in scored],
                                threshold=threshold)
 
