@@ -93,6 +93,38 @@ def test_simulate_active_learning_writes_curves_plot_and_dataset(tiny_bert_dir, 
     assert result.graded_incorrect == errors
 
 
+def test_simulate_active_learning_runs_warm_arms_from_a_cross_fitted_outcome_prior(tiny_bert_dir, tmp_path, capsys):
+    call_command(
+        "simulate_active_learning", "--problems", "40", "--variants", "1", "--seeds", "0",
+        "--strategies", "uniform", "--initial", "10", "--batch", "8", "--rounds", "1", "--uniform-factor", "2",
+        "--prior", "outcomes", "--warm-strategies", "uniform", "--prior-folds", "2", "--calibration", "4",
+        "--backbone", str(tiny_bert_dir), "--max-length", "96", "--epochs", "1", "--out", str(tmp_path),
+    )
+    result = json.loads((tmp_path / "curves.json").read_text())
+    assert {c["strategy"] for c in result["curves"]} == {"uniform", "uniform+outcomes"}
+    assert result["config"]["prior_folds"] == 2 and result["config"]["calibration"] == 4
+    # The prior trained on every pool solution's graded answer, and nothing held out.
+    assert result["priors"]["0"]["examples"] == result["pool"]
+    assert [r["labels"] for r in result["warm_gain"]["uniform+outcomes"]["step_auroc"]] == [10, 18]
+    assert "uniform+outcomes against uniform: step_auroc" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--warm-strategies", "uniform"], "warm_strategies need a prior"),
+    (["--prior", "outcomes", "--warm-strategies", "uniform", "--initial", "8", "--calibration", "8"], "calibration"),
+    (["--prior", "outcomes", "--warm-strategies", "nonsense"], "unknown strategies: nonsense"),
+])
+def test_simulate_active_learning_refuses_bad_warm_start_options(args, message, tmp_path):
+    with pytest.raises(CommandError, match=message):
+        call_command("simulate_active_learning", "--out", str(tmp_path), *args)
+
+
+def test_simulate_active_learning_refuses_a_synthetic_prior_on_prm800k(prm800k_records_path, tmp_path):
+    with pytest.raises(CommandError, match="--prior synthetic is built from GSM8K"):
+        call_command("simulate_active_learning", "--source", "prm800k", "--dataset", str(prm800k_records_path),
+                     "--prior", "synthetic", "--warm-strategies", "uniform", "--out", str(tmp_path))
+
+
 def test_simulate_active_learning_reads_a_real_prm800k_file(prm800k_records_path, tiny_bert_dir, tmp_path):
     call_command(
         "simulate_active_learning", "--source", "prm800k", "--dataset", str(prm800k_records_path),

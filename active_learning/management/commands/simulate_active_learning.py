@@ -1,12 +1,13 @@
 import itertools
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
 from active_learning.oracle import prm800k_ratings
 from active_learning.prm.config import ModelConfig, ScoreConfig, TrainConfig
-from active_learning.prm.data import SolutionExample, ratings_to_labels
+from active_learning.prm.data import SolutionExample, outcome_examples, ratings_to_labels
 from active_learning.prm.simulate import SimulationConfig, run_simulation
 from active_learning.prm.synthetic import build_examples, prm800k_records, read_gsm8k
 from active_learning.strategies import STRATEGIES
@@ -62,13 +63,35 @@ class Command(BaseCommand):
         parser.add_argument("--max-length", type=int, default=256)
         parser.add_argument("--epochs", type=float, default=3.0)
         parser.add_argument("--lr", type=float, default=2e-4)
+        parser.add_argument("--prior", choices=["outcomes", "synthetic"], default=None,
+                            help="train a prior per seed and run --warm-strategies again, warm-started from it: "
+                                 "'outcomes' is the pool's graded final answers on every step (cross-fit it with "
+                                 "--prior-folds), 'synthetic' the synthetic GSM8K set on problems the run does "
+                                 "not use (--prior-problems)")
+        parser.add_argument("--warm-strategies", nargs="+", default=[], help="strategies to run warm as well")
+        parser.add_argument("--prior-folds", type=int, default=1, help="cross-fit the prior over k folds")
+        parser.add_argument("--prior-problems", type=int, default=600,
+                            help="GSM8K problems after the first --problems for --prior synthetic")
+        parser.add_argument("--calibration", type=int, default=0,
+                            help="seed-batch solutions kept out of training to fit each model's temperature")
+        parser.add_argument("--max-steps", type=int, default=None, help="cap optimizer steps per training")
         parser.add_argument("--out", default="simulation", help="output directory")
         parser.add_argument("--write-dataset", help="also write the labeled set as PRM800K JSONL here")
 
     def handle(self, *args, **opts):
-        unknown = set(opts["strategies"]) - set(STRATEGIES)
+        unknown = (set(opts["strategies"]) | set(opts["warm_strategies"])) - set(STRATEGIES)
         if unknown:
             raise CommandError(f"unknown strategies: {', '.join(sorted(unknown))}")
+        try:
+            sim_config = SimulationConfig(
+                strategies=tuple(opts["strategies"]), seeds=tuple(opts["seeds"]), initial=opts["initial"],
+                batch=opts["batch"], rounds=opts["rounds"], uniform_budget_factor=opts["uniform_factor"],
+                pool_limit=opts["pool_limit"], metric=opts["metric"], prior=opts["prior"] or "",
+                warm_strategies=tuple(opts["warm_strategies"]), prior_folds=opts["prior_folds"],
+                calibration=opts["calibration"],
+            )
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
         if opts["write_dataset"] and opts["source"] != "gsm8k":
             # Rewriting a user's PRM800K file would drop what the examples do not carry (neutral
             # ratings past the label, ground truth); they already have the file.
@@ -84,6 +107,23 @@ class Command(BaseCommand):
             if not opts["dataset"]:
                 raise CommandError("--source prm800k needs --dataset")
             examples = _prm800k_examples(opts["dataset"])
+        if opts["prior"] == "synthetic" and opts["source"] != "gsm8k":
+            raise CommandError("--prior synthetic is built from GSM8K problems; use --source gsm8k")
+        prior_examples = None
+        if opts["prior"] == "outcomes":
+            def prior_examples(pool):
+                # What a campaign knows for free: each solution's graded answer, never its step labels.
+                bare = [replace(ex, labels=(None,) * len(ex.steps)) for ex in pool]
+                return outcome_examples(bare, mode="all_steps")
+        elif opts["prior"] == "synthetic":
+            end = opts["problems"] + opts["prior_problems"]
+            extra = list(itertools.islice(read_gsm8k(path), opts["problems"], end))
+            if not extra:
+                raise CommandError(f"{path} has no problems after the first {opts['problems']} for the prior")
+            synthetic = list(build_examples(extra, variants=opts["variants"], seed=1))
+
+            def prior_examples(pool):
+                return synthetic
         if len({ex.group for ex in examples}) < 4:
             raise CommandError(f"need at least 4 problems, got {len({ex.group for ex in examples})}")
         out = Path(opts["out"])
@@ -104,13 +144,10 @@ class Command(BaseCommand):
 
         result = run_simulation(
             examples, make_prm=make_prm,
-            train_config=TrainConfig(epochs=opts["epochs"], learning_rate=opts["lr"]),
+            train_config=TrainConfig(epochs=opts["epochs"], learning_rate=opts["lr"], max_steps=opts["max_steps"]),
             score_config=ScoreConfig(quantize_cpu=False),
-            config=SimulationConfig(
-                strategies=tuple(opts["strategies"]), seeds=tuple(opts["seeds"]), initial=opts["initial"],
-                batch=opts["batch"], rounds=opts["rounds"], uniform_budget_factor=opts["uniform_factor"],
-                pool_limit=opts["pool_limit"], metric=opts["metric"],
-            ),
+            config=sim_config,
+            prior_examples=prior_examples,
             log=lambda msg: self.stdout.write("  " + msg),
         )
         result["model_config"] = model_cfg.to_dict()
@@ -127,4 +164,10 @@ class Command(BaseCommand):
                         f"uniform needs {'more than ' if final['lower_bound'] else ''}"
                         f"{final['ratio'] * final['labels']:.0f} -> {final['ratio']:.2f}x data efficiency"
                     )
+        for arm, gain in result["warm_gain"].items():
+            for metric in ("step_auroc", "first_error_f1", "ece"):
+                rows = gain[metric]
+                if rows:
+                    self.stdout.write(f"{arm} against {gain['against']}: {metric} "
+                                      f"{rows[-1]['mean']:+.4f} at {rows[-1]['labels']} labels (mean over seeds)")
         self.stdout.write(self.style.SUCCESS(f"wrote {out / 'curves.json'} and {out / 'curves.png'}"))

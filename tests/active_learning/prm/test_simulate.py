@@ -52,3 +52,115 @@ def test_simulation_runs_every_strategy_and_seed_at_equal_budgets(tiny_bert_dir)
     assert fe["metric"] == "first_error_f1" and "convincing_wrong" in fe["efficiency"]
     assert fe["mean_curves"]["uniform"][-1][1] == pytest.approx(
         sum(c["points"][-1]["first_error_f1"] for c in uni) / len(uni))
+
+
+def many_problem_dataset(n: int, seed: int, problems: int = 20):
+    # marker_dataset spreads over 7 problems; cross-fitting needs enough problems in each fold.
+    from dataclasses import replace
+
+    return [replace(ex, problem=f"problem {i % problems}", group=str(i % problems), key=f"s{i}")
+            for i, ex in enumerate(marker_dataset(n, seed=seed))]
+
+
+def outcomes_of(pool):
+    from dataclasses import replace
+
+    from active_learning.prm.data import outcome_examples
+
+    return outcome_examples([replace(ex, labels=(None,) * len(ex.steps)) for ex in pool], mode="all_steps")
+
+
+def test_config_refuses_warm_arms_without_a_prior_and_a_calibration_split_that_eats_the_seed_batch():
+    with pytest.raises(ValueError, match="need a prior"):
+        SimulationConfig(warm_strategies=("uniform",))
+    with pytest.raises(ValueError, match="calibration"):
+        SimulationConfig(initial=8, calibration=8)
+    cfg = SimulationConfig(strategies=("uniform", "ensemble"), prior="outcomes", warm_strategies=("uniform",))
+    assert cfg.arms() == [("uniform", "uniform", False), ("ensemble", "ensemble", False),
+                          ("uniform+outcomes", "uniform", True)]
+
+
+def test_fit_prior_cross_fits_members_without_their_own_fold(tiny_bert_dir, monkeypatch):
+    import active_learning.prm.simulate as simulate
+    from active_learning.prm.folds import FoldedPRM, fold_of
+
+    seen = []
+    real_train = simulate.train
+    monkeypatch.setattr(simulate, "train", lambda prm, exs, cfg: (seen.append({ex.problem for ex in exs}),
+                                                                   real_train(prm, exs, cfg))[1])
+    cfg = ModelConfig(backbone=str(tiny_bert_dir), max_length=64, max_problem_tokens=16)
+    examples = outcomes_of(many_problem_dataset(60, seed=0))
+    prior = simulate.fit_prior(examples, make_prm=lambda s: PRM.from_backbone(cfg, seed=s),
+                               train_config=TrainConfig(epochs=1, batch_size=8), folds=2, seed=3)
+    assert isinstance(prior, FoldedPRM) and prior.k == 2
+    assert len(seen) == 2
+    for f, problems in enumerate(seen):
+        assert problems and all(fold_of(p, 2) != f for p in problems)
+    # Together the members saw every problem: nothing was dropped, only kept from its own fold.
+    assert seen[0] | seen[1] == {ex.problem for ex in examples}
+
+
+def test_warm_arms_fine_tune_the_prior_and_are_paired_with_their_cold_arm(tiny_bert_dir, monkeypatch):
+    import active_learning.prm.simulate as simulate
+
+    trained_sizes = []
+    real_train = simulate.train
+    monkeypatch.setattr(simulate, "train", lambda prm, exs, cfg: (trained_sizes.append(len(exs)),
+                                                                   real_train(prm, exs, cfg))[1])
+    pools = []
+
+    def prior_examples(pool):
+        pools.append({ex.problem for ex in pool})
+        return outcomes_of(pool)
+
+    examples = many_problem_dataset(120, seed=0)
+    cfg = ModelConfig(backbone=str(tiny_bert_dir), max_length=64, max_problem_tokens=16)
+    result = run_simulation(
+        examples, make_prm=lambda seed: PRM.from_backbone(cfg, seed=seed),
+        train_config=TrainConfig(epochs=1, batch_size=8, learning_rate=3e-3),
+        score_config=ScoreConfig(quantize_cpu=False),
+        config=SimulationConfig(strategies=("uniform",), seeds=(0,), initial=12, batch=8, rounds=1,
+                                uniform_budget_factor=2, prior="outcomes", warm_strategies=("uniform",),
+                                prior_folds=2, calibration=4),
+        prior_examples=prior_examples,
+    )
+    by_arm = {c["strategy"]: c for c in result["curves"]}
+    assert set(by_arm) == {"uniform", "uniform+outcomes"}
+    assert [p["labels"] for p in by_arm["uniform"]["points"]] == [12, 20, 28]
+    assert [p["labels"] for p in by_arm["uniform+outcomes"]["points"]] == [12, 20]  # equal labels, not 3x
+    # The prior never sees a held-out problem.
+    heldout = {ex.problem for ex in examples} - pools[0]
+    assert pools and heldout and len(pools) == 1
+    assert result["priors"][0]["examples"] == result["pool"]
+    # Every model is calibrated on the 4 seed-batch solutions it never trains on: cold rounds train on
+    # labels - 4; the two prior members train on their folds (first), each warm round trains both members.
+    prior_sizes, rest = trained_sizes[:2], trained_sizes[2:]
+    assert sum(prior_sizes) == result["pool"]
+    assert rest == [8, 16, 24, 8, 8, 16, 16]
+    assert all("temperature" in p for c in result["curves"] for p in c["points"])
+    gain = result["warm_gain"]["uniform+outcomes"]
+    assert gain["against"] == "uniform"
+    rows = gain["step_auroc"]
+    assert [r["labels"] for r in rows] == [12, 20]
+    warm, cold = by_arm["uniform+outcomes"]["points"], by_arm["uniform"]["points"]
+    assert rows[1]["per_seed"] == [pytest.approx(warm[1]["step_auroc"] - cold[1]["step_auroc"])]
+    # The warm arm's first point is its own model, so it takes part in the efficiency table.
+    eff = result["summary"]["efficiency"]["uniform+outcomes"]["per_budget"]
+    assert [b["labels"] for b in eff] == [12, 20]
+
+
+def test_warm_gain_by_hand_is_paired_by_seed_and_budget():
+    from active_learning.prm.simulate import warm_gain
+
+    def curve(arm, seed, pts):
+        return Curve(arm, seed, [{"labels": b, "step_auroc": q, "ece": 0.1} for b, q in pts])
+
+    cfg = SimulationConfig(strategies=("uniform",), seeds=(0, 1), prior="p", warm_strategies=("uniform",))
+    curves = [curve("uniform", 0, [(10, 0.5), (20, 0.6), (30, 0.7)]), curve("uniform", 1, [(10, 0.4), (20, 0.5)]),
+              curve("uniform+p", 0, [(10, 0.6), (20, 0.65)]), curve("uniform+p", 1, [(10, 0.3), (20, 0.6)])]
+    got = warm_gain(curves, cfg)["uniform+p"]
+    assert [r["labels"] for r in got["step_auroc"]] == [10, 20]
+    assert got["step_auroc"][0]["per_seed"] == [pytest.approx(0.1), pytest.approx(-0.1)]
+    assert got["step_auroc"][1]["mean"] == pytest.approx((0.05 + 0.1) / 2)
+    assert got["ece"][0]["mean"] == pytest.approx(0.0)
+    assert got["first_error_f1"] == []
