@@ -1,7 +1,7 @@
 """Real GSM8K model solutions: does a PRM trained on free outcome labels beat chance and majority vote?
 
     .venv/bin/python bench/bench_real_outcomes.py [--folds 2] [--modes all_steps] [--max-steps 400]
-                                                  [--replicates 1000] [--skip-baseline]
+                                                  [--layers 2] [--replicates 1000] [--skip-baseline]
                                                   [--out bench/results/real_outcomes.json]
 
 The headline target of issue 16: on held-out problems of the 1,319 x 4 real GSM8K model solutions
@@ -56,6 +56,7 @@ def parse_args(argv=None):
     p.add_argument("--folds", type=int, default=2)
     p.add_argument("--modes", default="all_steps", help="outcome label modes, comma-separated")
     p.add_argument("--max-steps", type=int, default=400)
+    p.add_argument("--layers", type=int, default=2, help="backbone layers kept (MiniLM has 6)")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--replicates", type=int, default=1000)
@@ -86,7 +87,7 @@ def main(argv=None) -> None:
     real = read_examples(DEMO, fmt="gsm8k_solutions")
     problems = len({ex.group for ex in real})
     log(f"{len(real)} real solutions of {problems} problems, {sum(ex.answer_correct for ex in real)} correct")
-    model_cfg = ModelConfig(num_hidden_layers=2)
+    model_cfg = ModelConfig(num_hidden_layers=args.layers)
     result: dict = {
         "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
         "torch_threads": torch.get_num_threads(), "when": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -212,7 +212,36 @@ def run_simulation(
     return {"config": asdict(config), "train_config": train_config.to_dict(),
             "pool": len(pool_all), "heldout": len(heldout), "priors": priors,
             "curves": [asdict(c) for c in curves], "summary": summary, "other_metrics": others,
-            "warm_gain": warm_gain(curves, config)}
+            "warm_gain": warm_gain(curves, config),
+            "intervals": {m: seed_intervals(curves, m) for m in RATIO_METRICS}}
+
+
+def seed_intervals(curves: Sequence[Curve], metric: str, *, replicates: int = 2000, seed: int = 0) -> dict:
+    """95% intervals over seeds for each arm's final data-efficiency ratio against uniform.
+
+    A replicate resamples seeds with replacement and recomputes every mean curve and ratio from
+    the resampled seeds, so the curves of one seed stay paired (same seed batch). With 5 seeds
+    these are rough, and the lower-bound ratios (uniform never got there) stay lower bounds.
+    """
+    seeds = sorted({c.seed for c in curves})
+    point = summarize(curves, metric)["efficiency"]
+    rng = random.Random(seed)
+    draws: dict[str, list[float]] = {arm: [] for arm in point}
+    for _ in range(replicates):
+        picked = [rng.choice(seeds) for _ in seeds]
+        resampled = [Curve(c.strategy, i, c.points) for i, s in enumerate(picked) for c in curves if c.seed == s]
+        for arm, eff in summarize(resampled, metric)["efficiency"].items():
+            if eff["final"] is not None and arm in draws:
+                draws[arm].append(eff["final"]["ratio"])
+    out = {}
+    for arm, eff in point.items():
+        got = sorted(draws[arm])
+        if eff["final"] is None or not got:
+            continue
+        out[arm] = {"ratio": eff["final"]["ratio"], "labels": eff["final"]["labels"],
+                    "lower_bound": eff["final"]["lower_bound"],
+                    "low": got[int(0.025 * (len(got) - 1))], "high": got[int(0.975 * (len(got) - 1))]}
+    return out
 
 
 def warm_gain(curves: Sequence[Curve], config: SimulationConfig) -> dict:
@@ -233,9 +262,19 @@ def warm_gain(curves: Sequence[Curve], config: SimulationConfig) -> dict:
                 for p in w.points:
                     if p.get(metric) is not None and cold.get(p["labels"]) is not None:
                         rows.setdefault(p["labels"], []).append(p[metric] - cold[p["labels"]])
-            table[metric] = [{"labels": b, "mean": mean(d), "per_seed": d} for b, d in sorted(rows.items())]
+            table[metric] = [{"labels": b, "mean": mean(d), "per_seed": d, **_mean_interval(d)}
+                             for b, d in sorted(rows.items())]
         out[arm] = {"against": strategy, **table}
     return out
+
+
+def _mean_interval(values: Sequence[float], *, replicates: int = 2000, seed: int = 0) -> dict:
+    """95% bootstrap interval of the mean over seeds (rough with 5 seeds; None with fewer than 2)."""
+    if len(values) < 2:
+        return {"low": None, "high": None}
+    rng = random.Random(seed)
+    got = sorted(mean(rng.choice(values) for _ in values) for _ in range(replicates))
+    return {"low": got[int(0.025 * (replicates - 1))], "high": got[int(0.975 * (replicates - 1))]}
 
 
 def mean_curve(curves: Sequence[Curve], metric: str) -> list[tuple[int, float]]:

@@ -164,3 +164,24 @@ def test_warm_gain_by_hand_is_paired_by_seed_and_budget():
     assert got["step_auroc"][1]["mean"] == pytest.approx((0.05 + 0.1) / 2)
     assert got["ece"][0]["mean"] == pytest.approx(0.0)
     assert got["first_error_f1"] == []
+    first = got["step_auroc"][0]
+    assert first["low"] == pytest.approx(-0.1) and first["high"] == pytest.approx(0.1)
+
+
+def test_seed_intervals_resample_whole_seeds():
+    from active_learning.prm.simulate import seed_intervals
+
+    def curve(arm, seed, pts):
+        return Curve(arm, seed, [{"labels": b, "m": q} for b, q in pts])
+
+    uniform = [(10, 0.5), (20, 0.6), (30, 0.7), (40, 0.8)]
+    same = [c for s in (0, 1, 2) for c in (curve("uniform", s, uniform), curve("smart", s, [(10, 0.5), (20, 0.75)]))]
+    got = seed_intervals(same, "m")["smart"]
+    # Every seed says 1.75x, so every replicate does too.
+    assert got == {"ratio": pytest.approx(1.75), "labels": 20, "lower_bound": False,
+                   "low": pytest.approx(1.75), "high": pytest.approx(1.75)}
+    # One seed where smart is no better than uniform widens the interval down to 1x.
+    mixed = same + [curve("uniform", 3, uniform), curve("smart", 3, [(10, 0.5), (20, 0.6)])]
+    got = seed_intervals(mixed, "m")["smart"]
+    assert got["low"] < got["ratio"] < got["high"] == pytest.approx(1.75)
+    assert got["low"] >= 1.0 - 1e-9
