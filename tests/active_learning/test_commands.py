@@ -109,6 +109,26 @@ def test_simulate_active_learning_runs_warm_arms_from_a_cross_fitted_outcome_pri
     assert "uniform+outcomes against uniform: step_auroc" in capsys.readouterr().out
 
 
+def test_simulate_active_learning_synthetic_prior_comes_from_problems_the_run_does_not_use(tiny_bert_dir, tmp_path):
+    call_command(
+        "simulate_active_learning", "--problems", "24", "--variants", "1", "--seeds", "0",
+        "--strategies", "uniform", "--initial", "8", "--batch", "8", "--rounds", "1", "--uniform-factor", "1",
+        "--prior", "synthetic", "--prior-problems", "10", "--warm-strategies", "uniform",
+        "--backbone", str(tiny_bert_dir), "--max-length", "96", "--epochs", "1", "--out", str(tmp_path),
+    )
+    result = json.loads((tmp_path / "curves.json").read_text())
+    # GSM8K problems 25-34 of the bundled file, each clean plus a corrupted copy where one could be made.
+    import itertools
+
+    from active_learning.management.commands.simulate_active_learning import BUNDLED_GSM8K
+    from active_learning.prm.synthetic import build_examples, read_gsm8k
+
+    expected = list(build_examples(itertools.islice(read_gsm8k(BUNDLED_GSM8K), 24, 34), variants=1, seed=1))
+    assert 10 < len(expected) <= 20
+    assert result["priors"]["0"]["examples"] == len(expected)
+    assert {c["strategy"] for c in result["curves"]} == {"uniform", "uniform+synthetic"}
+
+
 @pytest.mark.parametrize("args, message", [
     (["--warm-strategies", "uniform"], "warm_strategies need a prior"),
     (["--prior", "outcomes", "--warm-strategies", "uniform", "--initial", "8", "--calibration", "8"], "calibration"),
