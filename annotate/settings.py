@@ -320,6 +320,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Workers log through LOGGING (JSON in production, with the request id field), not Celery's own format.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 60 * 60)
+# A minute before the hard kill, the task gets an exception it can clean up after (a launched trainer's
+# processes and work directory); the hard limit stays as the backstop.
+CELERY_TASK_SOFT_TIME_LIMIT = max(1, CELERY_TASK_TIME_LIMIT - 60)
 CELERY_RESULT_EXPIRES = timedelta(days=1)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE

@@ -30,7 +30,9 @@ from active_learning.prm.evaluate import (
     format_table,
     score_examples,
 )
+from active_learning.prm.folds import FoldedPRM, is_folded
 from active_learning.prm.formats import FORMATS, FormatError, read_examples
+from active_learning.prm.lifetime import die_with_parent
 from active_learning.prm.model import PRM
 from active_learning.prm.score import score
 from active_learning.prm.train import train
@@ -61,8 +63,14 @@ def _read(path: str, fmt: str, neutral: str, splits=None):
         raise UsageError(str(exc)) from None
 
 
-def _load_model(args) -> PRM:
+def _load_model(args) -> PRM | FoldedPRM:
     path = Path(args.model)
+    if is_folded(path):
+        # A campaign's cross-fitted checkpoint: each solution is scored by the member that never saw its problem.
+        try:
+            return FoldedPRM.load(path)
+        except (ValueError, OSError) as exc:
+            raise UsageError(f"--model {args.model}: {exc}") from None
     if not (path / "config.json").is_file():
         raise UsageError(f"--model {args.model}: not a Hugging Face model directory (no config.json)")
     try:
@@ -109,6 +117,9 @@ def cmd_train(args) -> dict:
     except (ValueError, TypeError) as exc:
         raise UsageError(str(exc)) from None
     try:
+        if args.init_checkpoint and is_folded(args.init_checkpoint):
+            raise ValueError("a cross-fitted checkpoint has one model per fold; pass one member, e.g. "
+                             f"{Path(args.init_checkpoint) / 'fold-0'}")
         prm = PRM.load(args.init_checkpoint) if args.init_checkpoint else PRM.from_backbone(model_cfg, seed=args.seed)
     except (ValueError, RuntimeError, OSError) as exc:
         raise UsageError(f"--{'init-checkpoint' if args.init_checkpoint else 'model'}: {exc}") from None
@@ -305,6 +316,9 @@ def _end_distributed(*, ok: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if "LOCAL_RANK" in os.environ:
+        # A rank under torchrun / accelerate launch goes when its launcher goes (prm/lifetime.py).
+        die_with_parent()
     args = parser().parse_args(argv)
     ok = False
     try:

@@ -74,6 +74,12 @@ class SimulationConfig:
             raise ValueError("warm_strategies need a prior")
         if self.prior_folds < 1:
             raise ValueError("prior_folds must be at least 1")
+        missing = set(self.warm_strategies) - set(self.strategies)
+        if missing:
+            raise ValueError(f"warm strategies need their cold arm to compare with: add {', '.join(sorted(missing))} "
+                             "to strategies")
+        if self.ensemble_size < 1:
+            raise ValueError("ensemble_size must be at least 1")
         if not 0 <= self.calibration < self.initial:
             raise ValueError("calibration must be between 0 and initial - 1 (something must be trained on)")
 
@@ -188,10 +194,11 @@ def run_simulation(
                 chosen = set(labeled)
                 rest = [i for i in range(len(pool)) if i not in chosen]
                 scored = score(prm, [(pool[i].problem, pool[i].steps) for i in rest], score_config)
+                earlier = history[len(history) - (config.ensemble_size - 1):] if config.ensemble_size > 1 else []
                 cands = [
                     Candidate(task_id=i, problem_id=hash(pool[i].group), score=s.score,
                               answer_correct=pool[i].answer_correct, step_scores=s.step_probs,
-                              members=tuple(h[i] for h in history[-(config.ensemble_size - 1):] if i in h))
+                              members=tuple(h[i] for h in earlier if i in h))
                     for i, s in zip(rest, scored, strict=True)
                 ]
                 history.append({i: s.step_probs for i, s in zip(rest, scored, strict=True)})

@@ -199,9 +199,12 @@ def _fit_prior(*, run: TrainingRun, keeper) -> Fitted:
     train_cfg = TrainConfig.from_dict(cfg["train"])
     prior = {"kind": kind, "examples": len(labeled), "labeled_steps": counts["prior_labeled_steps"]}
     if kind in CROSS_FITTED:
+        parts = [[ex for ex in labeled if fold_of(ex.problem, k) != f] for f in range(k)]
+        if not all(parts):
+            raise ValidationFailed(f"the {kind} prior's {len({ex.problem for ex in labeled})} problem(s) all fall in "
+                                   f"one of {k} folds; lower prior_folds or import more problems")
         members, reports = [], []
-        for f in range(k):
-            part = [ex for ex in labeled if fold_of(ex.problem, k) != f]
+        for f, part in enumerate(parts):
             member = PRM.from_backbone(model_cfg, seed=train_cfg.seed + f)
             member, report = _train_one(member, part, train_cfg, run=run, keeper=keeper, tag=f"-fold{f}")
             members.append(member)

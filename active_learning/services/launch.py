@@ -25,6 +25,8 @@ from pathlib import Path
 
 from django.conf import settings
 
+from active_learning.prm.lifetime import die_with_parent
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -67,8 +69,11 @@ def train_launched(*, prm, examples: Sequence, train_config, processes: int, wor
 
     Invariants: the examples reach the trainer with their exact step labels;
     the work directory is removed afterwards, whatever happens; `renew` is
-    called every few seconds, and if it raises (the run was reaped) the
-    launched processes are killed before the error propagates.
+    called every few seconds, and if it raises (the run was reaped, or the
+    task's soft time limit hit) the launched processes are killed before the
+    error propagates; if this process is killed outright (the hard time
+    limit, the OOM killer), the launcher and its ranks die with it
+    (prm/lifetime.py) instead of holding the devices.
     """
     from active_learning.prm.model import PRM
     from active_learning.prm.train import TrainReport
@@ -92,8 +97,9 @@ def train_launched(*, prm, examples: Sequence, train_config, processes: int, wor
             env.setdefault("GLOO_SOCKET_IFNAME", "lo")
         log_path = workdir / "launch.log"
         with open(log_path, "w") as log:
+            parent = os.getpid()
             proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
+                                    start_new_session=True, preexec_fn=lambda: die_with_parent(parent=parent))
             try:
                 while proc.poll() is None:
                     renew()

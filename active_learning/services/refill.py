@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from active_learning.models import PRMModel, SolutionScore, TrainingRun
@@ -15,19 +16,33 @@ from active_learning.strategies import Candidate, get_strategy
 from labeling.models import Campaign, Task
 
 IMPORT_STRATEGY = "import"
+log = logging.getLogger(__name__)
+
+
+def _candidate_tasks(campaign: Campaign):
+    """The tasks a refill may reorder: open, untaken, neither gold nor screening."""
+    return Task.objects.filter(campaign=campaign, is_open=True, taken=0, is_gold=False, is_screening=False)
 
 
 def _ensemble_members(*, model: PRMModel, size: int) -> dict[int, tuple[tuple[float, ...], ...]]:
-    """Solution id -> step scores under the campaign's previous `size - 1` ready model versions.
+    """Solution id -> step scores under the campaign's previous `size - 1` versions that scored the pool.
 
-    A checkpoint ensemble for free: every version scored the pool that was
-    unlabeled when it served, so its scores are already stored.
+    A checkpoint ensemble for free: every version that served scored the pool
+    that was unlabeled then, so its scores are already stored. Versions the
+    gate rejected never scored anything and are skipped rather than counted.
+    Only the refill's candidates are read, so memory follows the open pool.
     """
+    scored = SolutionScore.objects.filter(model_id=OuterRef("pk"))
     earlier = list(PRMModel.objects.filter(campaign=model.campaign, status=PRMModel.Status.READY,
                                            version__lt=model.version)
+                   .filter(Exists(scored))
                    .order_by("-version").values_list("pk", flat=True)[: max(0, size - 1)])
+    if not earlier:
+        return {}
     out: dict[int, list] = {}
-    rows = SolutionScore.objects.filter(model_id__in=earlier).values_list("solution_id", "step_scores")
+    rows = (SolutionScore.objects.filter(model_id__in=earlier,
+                                         solution_id__in=_candidate_tasks(model.campaign).values("solution_id"))
+            .values_list("solution_id", "step_scores"))
     for sid, steps in rows.iterator(chunk_size=5000):
         out.setdefault(sid, []).append(tuple(steps or ()))
     return {sid: tuple(v) for sid, v in out.items()}
@@ -104,6 +119,11 @@ def run_refill(*, run_id: int) -> dict | None:
     t0 = time.monotonic()
     run = TrainingRun.objects.select_related("campaign").get(pk=run_id)
     if run.status != TrainingRun.Status.RUNNING:
+        return None
+    if run.stage != TrainingRun.Stage.REFILLING:
+        # Only the score stage's last chunk moves a run here; a refill asked for earlier would rank a
+        # half-scored pool and close the run as succeeded.
+        log.warning("run %s: refill asked for in stage %r; ignored", run.pk, run.stage)
         return None
     model = PRMModel.objects.filter(campaign=run.campaign, is_active=True).first()
     result = None

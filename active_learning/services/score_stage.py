@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from active_learning.models import PRMModel, ScoringChunk, TrainingRun
 from active_learning.services.datasets import pool_queryset
-from active_learning.services.scoring import solutions_score
+from active_learning.services.scoring import scoring_model, solutions_score
 from active_learning.services.training import cycle_stage, training_run_fail, worker_name
 from annotate.celery import app as celery_app
 from labeling.errors import Conflict
@@ -178,15 +178,32 @@ class ChunkLease:
             raise Conflict(f"scoring chunk {self.chunk_id} is no longer this worker's (reaped, or the run ended)")
 
 
+def _lock_run_then_chunk(chunk_id: int) -> tuple[TrainingRun | None, ScoringChunk | None]:
+    """Row-lock the chunk's run, then the chunk (inside a transaction).
+
+    Every path that holds both locks takes them in this order (claiming,
+    finishing, failing an attempt, reaping, giving up), so two of them can
+    never wait on each other.
+    """
+    run_id = ScoringChunk.objects.filter(pk=chunk_id).values_list("run_id", flat=True).first()
+    if run_id is None:
+        return None, None
+    run = TrainingRun.objects.select_for_update().get(pk=run_id)
+    chunk = (ScoringChunk.objects.select_for_update(of=("self",)).select_related("model")
+             .filter(pk=chunk_id).first())
+    if chunk is not None:
+        chunk.run = run
+    return run, chunk
+
+
 def _claim(chunk_id: int, worker: str) -> ScoringChunk | None:
     now = timezone.now()
     with transaction.atomic():
-        chunk = ScoringChunk.objects.select_for_update().select_related("run", "model").filter(pk=chunk_id).first()
+        run, chunk = _lock_run_then_chunk(chunk_id)
         if chunk is None or chunk.status not in UNFINISHED:
             return None
         if chunk.status == ScoringChunk.Status.RUNNING and chunk.lease_expires_at and chunk.lease_expires_at > now:
             return None  # another worker has it; if that one dies, the reaper sends it again
-        run = chunk.run
         if run.status != TrainingRun.Status.RUNNING or run.stage != TrainingRun.Stage.SCORING:
             chunk.status = ScoringChunk.Status.CANCELLED
             chunk.save(update_fields=["status"])
@@ -205,6 +222,7 @@ def _claim(chunk_id: int, worker: str) -> ScoringChunk | None:
 
 
 def _give_up(chunk: ScoringChunk, why: str) -> None:
+    # Called with the run and then the chunk locked (_lock_run_then_chunk).
     chunk.status = ScoringChunk.Status.FAILED
     chunk.finished_at = timezone.now()
     chunk.error = why[:5000]
@@ -215,14 +233,16 @@ def _give_up(chunk: ScoringChunk, why: str) -> None:
 
 
 def score_chunk_execute(*, chunk_id: int, worker: str | None = None, enqueue_refill: bool = True,
-                        ) -> ScoringChunk | None:
+                        redispatch: bool = True) -> ScoringChunk | None:
     """Claim one chunk, score its solutions with the run's model and record it; the last chunk queues the refill.
 
     Invariants: see the module. A chunk that is done, cancelled or held by a
     live lease is left alone (None). An error fails this attempt: the chunk
     goes back to pending and is sent again, and after
-    AL_SCORING_MAX_ATTEMPTS attempts it fails the run. Returns the chunk.
+    AL_SCORING_MAX_ATTEMPTS attempts it fails the run (`redispatch=False`: it
+    is left pending for the caller to run again, the inline path). Returns the chunk.
     """
+    preloaded = _preload(chunk_id)
     chunk = _claim(chunk_id, worker or worker_name())
     if chunk is None:
         return None
@@ -235,14 +255,15 @@ def score_chunk_execute(*, chunk_id: int, worker: str | None = None, enqueue_ref
         return None
     except Exception as exc:
         log.exception("scoring chunk %s failed", chunk.pk)
-        _attempt_failed(chunk, f"{type(exc).__name__}: {exc}")
+        _attempt_failed(chunk, f"{type(exc).__name__}: {exc}", redispatch=redispatch)
         return ScoringChunk.objects.get(pk=chunk.pk)
     with transaction.atomic():
-        run = TrainingRun.objects.select_for_update().get(pk=chunk.run_id)
+        run, _locked = _lock_run_then_chunk(chunk.pk)
         updated = ScoringChunk.objects.filter(pk=chunk.pk, status=ScoringChunk.Status.RUNNING,
                                               attempts=chunk.attempts).update(
             status=ScoringChunk.Status.DONE, finished_at=timezone.now(), lease_expires_at=None,
-            scored=result["scored"], seconds=result["score_seconds"], model_loaded=result["model_loaded"], error="")
+            scored=result["scored"], seconds=result["score_seconds"],
+            model_loaded=result["model_loaded"] or preloaded, error="")
         if (updated and run.status == TrainingRun.Status.RUNNING and run.stage == TrainingRun.Stage.SCORING
                 and not ScoringChunk.objects.filter(run=run, status__in=UNFINISHED).exists()):
             started = run.report.get("scoring", {}).get("started_at")
@@ -253,9 +274,22 @@ def score_chunk_execute(*, chunk_id: int, worker: str | None = None, enqueue_ref
     return chunk
 
 
-def _attempt_failed(chunk: ScoringChunk, error: str) -> None:
+def _preload(chunk_id: int) -> bool:
+    """Load the chunk's model before claiming it, so a slow load (a large backbone, ten cross-fitted
+    members) is not spent inside the chunk's lease. True if this call loaded it."""
+    chunk = ScoringChunk.objects.select_related("model").filter(pk=chunk_id, status__in=UNFINISHED).first()
+    if chunk is None or chunk.model is None:
+        return False
+    try:
+        return scoring_model(chunk.model.checkpoint_path)[1]
+    except Exception:  # a broken checkpoint fails the claimed attempt below, with its error recorded
+        log.warning("could not preload the model of scoring chunk %s", chunk_id, exc_info=True)
+        return False
+
+
+def _attempt_failed(chunk: ScoringChunk, error: str, *, redispatch: bool = True) -> None:
     with transaction.atomic():
-        locked = ScoringChunk.objects.select_for_update().get(pk=chunk.pk)
+        _run, locked = _lock_run_then_chunk(chunk.pk)
         if locked.status != ScoringChunk.Status.RUNNING or locked.attempts != chunk.attempts:
             return
         if locked.attempts >= settings.AL_SCORING_MAX_ATTEMPTS:
@@ -266,7 +300,8 @@ def _attempt_failed(chunk: ScoringChunk, error: str) -> None:
         locked.dispatched_at = None
         locked.error = error[:5000]
         locked.save(update_fields=["status", "lease_expires_at", "dispatched_at", "error"])
-        transaction.on_commit(lambda: score_chunks_dispatch(run_id=chunk.run_id, chunk_ids=[chunk.pk]))
+        if redispatch:
+            transaction.on_commit(lambda: score_chunks_dispatch(run_id=chunk.run_id, chunk_ids=[chunk.pk]))
 
 
 def score_chunks_reap(*, now=None) -> dict:
@@ -283,9 +318,9 @@ def score_chunks_reap(*, now=None) -> dict:
     handed = failed = 0
     for chunk in ScoringChunk.objects.filter(status=ScoringChunk.Status.RUNNING, lease_expires_at__lt=now):
         with transaction.atomic():
-            locked = ScoringChunk.objects.select_for_update().filter(
-                pk=chunk.pk, status=ScoringChunk.Status.RUNNING, lease_expires_at__lt=now).first()
-            if locked is None:
+            _run, locked = _lock_run_then_chunk(chunk.pk)
+            if locked is None or locked.status != ScoringChunk.Status.RUNNING or not locked.lease_expires_at \
+                    or locked.lease_expires_at >= now:
                 continue
             why = f"worker {locked.worker or '?'} stopped renewing its lease (attempt {locked.attempts})"
             if locked.attempts >= settings.AL_SCORING_MAX_ATTEMPTS:
@@ -301,9 +336,12 @@ def score_chunks_reap(*, now=None) -> dict:
             log.warning("scoring chunk %s (run %s) handed on: %s", locked.pk, locked.run_id, why)
     quiet_since = now - timedelta(seconds=settings.AL_SCORING_REDISPATCH_SECONDS)
     sent = 0
-    runs = (ScoringChunk.objects.filter(status=ScoringChunk.Status.PENDING, run__status=TrainingRun.Status.RUNNING)
-            .values("run_id").annotate(last_start=Max("started_at"), last_end=Max("finished_at"),
-                                      last_sent=Max("dispatched_at")))
+    waiting = (ScoringChunk.objects.filter(status=ScoringChunk.Status.PENDING, run__status=TrainingRun.Status.RUNNING)
+               .values("run_id").distinct())
+    # Activity is read over all of a run's chunks: a stage whose workers are busy with (or just
+    # finished) other chunks is not stalled, however long its pending chunks have waited.
+    runs = (ScoringChunk.objects.filter(run_id__in=waiting).values("run_id")
+            .annotate(last_start=Max("started_at"), last_end=Max("finished_at"), last_sent=Max("dispatched_at")))
     for row in runs:
         never_sent = list(ScoringChunk.objects.filter(run_id=row["run_id"], status=ScoringChunk.Status.PENDING,
                                                       dispatched_at__isnull=True).values_list("pk", flat=True))
@@ -322,6 +360,11 @@ def score_stage_run_inline(*, run_id: int, chunk_size: int | None = None) -> dic
     """The whole score stage in this process (the --inline command, simulations and tests): plan, then every chunk."""
     ids = score_stage_plan(run_id=run_id, chunk_size=chunk_size, dispatch=False)
     for pk in ids:
-        score_chunk_execute(chunk_id=pk, enqueue_refill=False)
+        # A chunk that errors goes back to pending: run it again here, up to the attempt limit, after
+        # which it fails the run (and the later chunks are cancelled), as on the workers.
+        for _attempt in range(settings.AL_SCORING_MAX_ATTEMPTS):
+            chunk = score_chunk_execute(chunk_id=pk, enqueue_refill=False, redispatch=False)
+            if chunk is None or chunk.status != ScoringChunk.Status.PENDING:
+                break
     run = TrainingRun.objects.get(pk=run_id)
     return run.report.get("scoring")

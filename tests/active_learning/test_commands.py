@@ -133,6 +133,8 @@ def test_simulate_active_learning_synthetic_prior_comes_from_problems_the_run_do
     (["--warm-strategies", "uniform"], "warm_strategies need a prior"),
     (["--prior", "outcomes", "--warm-strategies", "uniform", "--initial", "8", "--calibration", "8"], "calibration"),
     (["--prior", "outcomes", "--warm-strategies", "nonsense"], "unknown strategies: nonsense"),
+    (["--prior", "outcomes", "--warm-strategies", "uniform", "--prior-folds", "1"], "must be cross-fitted"),
+    (["--strategies", "uniform", "--prior", "outcomes", "--warm-strategies", "ensemble"], "their cold arm"),
 ])
 def test_simulate_active_learning_refuses_bad_warm_start_options(args, message, tmp_path):
     with pytest.raises(CommandError, match=message):

@@ -69,7 +69,9 @@ class Command(BaseCommand):
                                  "--prior-folds), 'synthetic' the synthetic GSM8K set on problems the run does "
                                  "not use (--prior-problems)")
         parser.add_argument("--warm-strategies", nargs="+", default=[], help="strategies to run warm as well")
-        parser.add_argument("--prior-folds", type=int, default=1, help="cross-fit the prior over k folds")
+        parser.add_argument("--prior-folds", type=int, default=None,
+                            help="cross-fit the prior over k folds (default: 2 for outcomes, which must be "
+                                 "cross-fitted; 1 for synthetic)")
         parser.add_argument("--prior-problems", type=int, default=600,
                             help="GSM8K problems after the first --problems for --prior synthetic")
         parser.add_argument("--calibration", type=int, default=0,
@@ -82,12 +84,17 @@ class Command(BaseCommand):
         unknown = (set(opts["strategies"]) | set(opts["warm_strategies"])) - set(STRATEGIES)
         if unknown:
             raise CommandError(f"unknown strategies: {', '.join(sorted(unknown))}")
+        folds = opts["prior_folds"] or (2 if opts["prior"] == "outcomes" else 1)
+        if opts["prior"] == "outcomes" and folds < 2:
+            # One model trained on every pool verdict would rank the pool (and fit its temperature) from
+            # memory: the leak cross-fitting exists to stop.
+            raise CommandError("--prior outcomes must be cross-fitted: --prior-folds 2 or more")
         try:
             sim_config = SimulationConfig(
                 strategies=tuple(opts["strategies"]), seeds=tuple(opts["seeds"]), initial=opts["initial"],
                 batch=opts["batch"], rounds=opts["rounds"], uniform_budget_factor=opts["uniform_factor"],
                 pool_limit=opts["pool_limit"], metric=opts["metric"], prior=opts["prior"] or "",
-                warm_strategies=tuple(opts["warm_strategies"]), prior_folds=opts["prior_folds"],
+                warm_strategies=tuple(opts["warm_strategies"]), prior_folds=folds,
                 calibration=opts["calibration"],
             )
         except ValueError as exc:

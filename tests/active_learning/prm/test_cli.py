@@ -193,3 +193,29 @@ def test_outcome_training_and_evaluation_with_intervals_on_real_format_solutions
     assert iv["problems"] == 30 and iv["best_of_n_majority"]["value"] == 0.0
     # The wrong-answer steps say "wrong": trained on verdicts, the tiny model separates them.
     assert iv["solution_auroc"]["value"] > 0.7 and iv["solution_auroc"]["lo"] <= iv["solution_auroc"]["value"]
+
+
+def test_evaluate_and_score_open_a_cross_fitted_checkpoint_and_train_refuses_one(tiny_bert_dir, tmp_path, capsys):
+    from active_learning.prm.config import ModelConfig
+    from active_learning.prm.folds import FoldedPRM, fold_of
+
+    cfg = ModelConfig(backbone=str(tiny_bert_dir), max_length=64, max_problem_tokens=16)
+    folded = FoldedPRM([PRM.from_backbone(cfg, seed=0), PRM.from_backbone(cfg, seed=1)])
+    ckpt = folded.save(tmp_path / "folded")
+    rows = [{"problem": f"P{i}", "steps": ["so 2 is right", "A: 4"], "labels": [True, i % 2 == 0]}
+            for i in range(12)]
+    data = tmp_path / "steps.jsonl"
+    data.write_text("".join(json.dumps({"prompt": r["problem"], "completions": r["steps"], "labels": r["labels"]})
+                            + "\n" for r in rows))
+    out = tmp_path / "scores.jsonl"
+    assert main(["score", "--model", str(ckpt), "--data", str(data), "--output", str(out), "--exact"]) == 0
+    got = [json.loads(line) for line in out.read_text().splitlines()]
+    # Each solution is scored by the member of its problem's fold.
+    for row, r in zip(got, rows, strict=True):
+        member = folded.members[fold_of(r["problem"], 2)]
+        want = score(member, [(r["problem"], r["steps"])], ScoreConfig(quantize_cpu=False))[0].score
+        assert row["score"] == pytest.approx(want, abs=1e-5)
+    assert main(["evaluate", "--model", str(ckpt), "--data", str(data)]) == 0
+    assert "step AUROC" in capsys.readouterr().out
+    assert main(["train", "--data", str(data), "--output", str(tmp_path / "o"), "--init-checkpoint", str(ckpt)]) == 2
+    assert "one model per fold; pass one member" in capsys.readouterr().err

@@ -178,6 +178,79 @@ def test_pending_chunks_never_sent_are_sent_by_the_reaper(scoring_run):
     sent.clear()
     score_chunks_reap()
     assert sent == []
+    # Activity on a chunk that is no longer pending counts too: the workers are busy elsewhere.
+    ScoringChunk.objects.filter(pk=ids[0]).update(status="done", started_at=long_ago, finished_at=timezone.now())
+    ScoringChunk.objects.filter(pk__in=ids[1:]).update(dispatched_at=long_ago, started_at=None)
+    sent.clear()
+    score_chunks_reap()
+    assert sent == []
+
+
+def test_the_inline_stage_retries_a_failed_chunk_in_process(scoring_run, monkeypatch):
+    campaign, tasks, run, sent = scoring_run
+    real = score_stage.solutions_score
+    calls = []
+
+    def flaky(**kw):
+        calls.append(kw["first_id"])
+        if len(calls) == 1:
+            raise RuntimeError("a transient error")
+        return real(**kw)
+
+    monkeypatch.setattr(score_stage, "solutions_score", flaky)
+    score_stage_run_inline(run_id=run.pk, chunk_size=9)
+    chunks = list(ScoringChunk.objects.filter(run=run).order_by("index"))
+    assert [c.status for c in chunks] == ["done", "done"] and [c.attempts for c in chunks] == [2, 1]
+    assert calls[0] == calls[1]  # the same chunk, again, here
+    assert sent == []  # nothing went to a broker
+    run.refresh_from_db()
+    assert run.stage == "refilling"
+    assert SolutionScore.objects.filter(model=run.model).count() == 18
+
+
+def test_an_inline_stage_that_keeps_failing_fails_the_run_and_the_refill_does_not_close_it(
+        scoring_run, monkeypatch, settings):
+    from active_learning.services.refill import run_refill
+
+    settings.AL_SCORING_MAX_ATTEMPTS = 2
+    campaign, tasks, run, sent = scoring_run
+
+    def broken(**kw):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(score_stage, "solutions_score", broken)
+    score_stage_run_inline(run_id=run.pk, chunk_size=9)
+    run.refresh_from_db()
+    assert run.status == "failed" and "disk full" in run.error
+    assert run_refill(run_id=run.pk) is None
+    run.refresh_from_db()
+    assert run.status == "failed"
+
+
+def test_a_refill_asked_for_before_the_stage_closed_is_ignored(scoring_run):
+    from active_learning.services.refill import run_refill
+
+    campaign, tasks, run, _ = scoring_run
+    score_stage_plan(run_id=run.pk, chunk_size=9, dispatch=False)
+    assert run_refill(run_id=run.pk) is None
+    run.refresh_from_db()
+    assert run.status == "running" and run.stage == "scoring"
+
+
+def test_the_model_is_loaded_before_the_chunk_is_claimed(scoring_run, monkeypatch):
+    campaign, tasks, run, _ = scoring_run
+    ids = score_stage_plan(run_id=run.pk, chunk_size=9, dispatch=False)
+    real = score_stage.scoring_model
+    seen = []
+
+    def spy(path):
+        seen.append(ScoringChunk.objects.get(pk=ids[0]).status)
+        return real(path)
+
+    monkeypatch.setattr(score_stage, "scoring_model", spy)
+    chunk = score_chunk_execute(chunk_id=ids[0])
+    # Loaded while the chunk was still pending: a slow load does not eat the chunk's lease.
+    assert seen == ["pending"] and chunk.status == "done"
 
 
 def test_no_active_model_goes_straight_to_the_refill(scoring_run):

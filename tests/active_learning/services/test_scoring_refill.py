@@ -101,3 +101,26 @@ def test_an_all_steps_campaign_also_cycles(al_campaign):
     Campaign.objects.filter(pk=campaign.pk).update(mode="all_steps")
     run = cycle_run_inline(run_id=training_run_request(campaign=campaign, enqueue=False).pk)
     assert run.status == "succeeded"
+
+
+def test_ensemble_skips_versions_that_never_scored_and_reads_only_candidates(cycled):
+    from active_learning.services.refill import _ensemble_members
+
+    campaign, tasks, run = cycled
+    # A v2 the gate rejected: registered, never scored the pool.
+    rejected = PRMModel.objects.get(pk=run.model_id)
+    rejected.pk, rejected.version, rejected.is_active = None, 2, False
+    rejected.save()
+    third = cycle_run_inline(run_id=training_run_request(campaign=campaign, enqueue=False).pk)
+    assert third.model.version == 3
+    # With one earlier member wanted, that member is v1 (v2 has no scores), not nobody.
+    result = queue_refill(campaign=campaign, model=third.model, strategy="ensemble", k=4, ensemble_size=2)
+    assert result["by_reason"] == {"ensemble_disagreement": 4}
+    # A task in an annotator's hands is no candidate, so its earlier scores are not read either.
+    user = UserFactory()
+    Membership.objects.create(campaign=campaign, user=user)
+    leased = assignment_next(user=user, campaign=campaign).task
+    members = _ensemble_members(model=third.model, size=3)
+    assert members and leased.solution_id not in members
+    v1 = set(SolutionScore.objects.filter(model=run.model).values_list("solution_id", flat=True))
+    assert set(members) == v1 - {leased.solution_id} - {t.solution_id for t in tasks if t.completed}
