@@ -25,7 +25,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
 
-from active_learning.models import PRMModel, ScoringChunk, TrainingRun
+from active_learning.models import PRMModel, ScoringChunk, SolutionScore, TrainingRun
 from active_learning.services.datasets import pool_queryset
 from active_learning.services.scoring import scoring_model, solutions_score
 from active_learning.services.training import cycle_stage, training_run_fail, worker_name
@@ -262,7 +262,7 @@ def score_chunk_execute(*, chunk_id: int, worker: str | None = None, enqueue_ref
         updated = ScoringChunk.objects.filter(pk=chunk.pk, status=ScoringChunk.Status.RUNNING,
                                               attempts=chunk.attempts).update(
             status=ScoringChunk.Status.DONE, finished_at=timezone.now(), lease_expires_at=None,
-            scored=result["scored"], seconds=result["score_seconds"],
+            scored=_scored_in_range(chunk), seconds=result["score_seconds"],
             model_loaded=result["model_loaded"] or preloaded, error="")
         if (updated and run.status == TrainingRun.Status.RUNNING and run.stage == TrainingRun.Stage.SCORING
                 and not ScoringChunk.objects.filter(run=run, status__in=UNFINISHED).exists()):
@@ -272,6 +272,13 @@ def score_chunk_execute(*, chunk_id: int, worker: str | None = None, enqueue_ref
                          enqueue=enqueue_refill)
     chunk.refresh_from_db()
     return chunk
+
+
+def _scored_in_range(chunk: ScoringChunk) -> int:
+    # What the chunk guarantees, including scores an earlier (killed) attempt wrote: the page's
+    # "scored" then adds up to the pool after a retry.
+    return SolutionScore.objects.filter(model_id=chunk.model_id, solution_id__gte=chunk.first_solution_id,
+                                        solution_id__lte=chunk.last_solution_id).count()
 
 
 def _preload(chunk_id: int) -> bool:

@@ -318,3 +318,14 @@ def test_progress_names_each_worker_and_flags_a_silent_one(scoring_run, settings
     assert [r["id"] for r in listed] == [run.pk]
     missing = api.get(f"/api/manage/campaigns/{campaign.slug}/training-runs/{run.pk + 999}/")
     assert missing.status_code == 404 and "no training run" in missing.json()["detail"]
+
+
+def test_a_retried_chunk_counts_the_scores_its_killed_attempt_wrote(scoring_run):
+    campaign, tasks, run, _ = scoring_run
+    ids = score_stage_plan(run_id=run.pk, chunk_size=9, dispatch=False)
+    chunk = ScoringChunk.objects.get(pk=ids[0])
+    pool = _unlabeled(tasks)[:9]
+    # The first attempt wrote 4 scores before its worker died.
+    assert scoring.solutions_score(model=run.model, first_id=pool[0], last_id=pool[3])["scored"] == 4
+    done = score_chunk_execute(chunk_id=chunk.pk)
+    assert done.status == "done" and done.scored == 9 == done.size
