@@ -21,7 +21,7 @@ from active_learning.prm import metrics
 from active_learning.prm.data import SolutionExample
 
 
-def _percentile(sorted_values: Sequence[float], q: float) -> float:
+def percentile(sorted_values: Sequence[float], q: float) -> float:
     # Linear interpolation between order statistics (numpy's default), on a sorted list.
     pos = q * (len(sorted_values) - 1)
     lo = int(pos)
@@ -111,5 +111,5 @@ def bootstrap_intervals(
         if value is None or not draws[name]:
             continue
         d = sorted(draws[name])
-        out[name] = {"value": value, "lo": _percentile(d, alpha), "hi": _percentile(d, 1 - alpha)}
+        out[name] = {"value": value, "lo": percentile(d, alpha), "hi": percentile(d, 1 - alpha)}
     return out

@@ -34,9 +34,10 @@ import copy
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from statistics import mean
 
+from active_learning.prm.bootstrap import percentile
 from active_learning.prm.config import ScoreConfig, TrainConfig
 from active_learning.prm.data import SolutionExample
 from active_learning.prm.evaluate import calibrate, metrics_from_scores
@@ -119,7 +120,7 @@ def fit_prior(
 
     def fitted(part, member_seed):
         prm = make_prm(member_seed)
-        train(prm, part, TrainConfig.from_dict({**train_config.to_dict(), "seed": member_seed}))
+        train(prm, part, replace(train_config, seed=member_seed))
         return prm
 
     if folds == 1:
@@ -176,7 +177,7 @@ def run_simulation(
                 prm = copy.deepcopy(prior) if warm else make_prm(seed)
                 train_set = [pool[i] for i in labeled if i not in calib_ids]
                 for m in _members(prm):
-                    train(m, train_set, TrainConfig.from_dict({**train_config.to_dict(), "seed": seed * 1000 + r}))
+                    train(m, train_set, replace(train_config, seed=seed * 1000 + r))
                 cal = calibrate(prm, calib, device=score_config.device) if calib else None
                 held_scored = score(prm, [(ex.problem, ex.steps) for ex in heldout], score_config)
                 point = metrics_from_scores(
@@ -246,8 +247,8 @@ def seed_intervals(curves: Sequence[Curve], metric: str, *, replicates: int = 20
         if eff["final"] is None or not got:
             continue
         out[arm] = {"ratio": eff["final"]["ratio"], "labels": eff["final"]["labels"],
-                    "lower_bound": eff["final"]["lower_bound"],
-                    "low": got[int(0.025 * (len(got) - 1))], "high": got[int(0.975 * (len(got) - 1))]}
+                    "lower_bound": eff["final"]["lower_bound"], "low": percentile(got, 0.025),
+                    "high": percentile(got, 0.975)}
     return out
 
 
@@ -281,7 +282,7 @@ def _mean_interval(values: Sequence[float], *, replicates: int = 2000, seed: int
         return {"low": None, "high": None}
     rng = random.Random(seed)
     got = sorted(mean(rng.choice(values) for _ in values) for _ in range(replicates))
-    return {"low": got[int(0.025 * (replicates - 1))], "high": got[int(0.975 * (replicates - 1))]}
+    return {"low": percentile(got, 0.025), "high": percentile(got, 0.975)}
 
 
 def mean_curve(curves: Sequence[Curve], metric: str) -> list[tuple[int, float]]:
