@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from active_learning.strategies import SOLUTION_AGGREGATES
+
 
 class PRMModel(models.Model):
     """A trained process reward model checkpoint for one campaign."""
@@ -83,7 +85,8 @@ class ActiveLearningConfig(models.Model):
     neutral = models.CharField(max_length=16, choices=Neutral.choices, default=Neutral.POSITIVE)
     aggregation = models.CharField(max_length=16, choices=Aggregation.choices, default=Aggregation.MAJORITY)
     score_aggregate = models.CharField(
-        max_length=16, choices=[("product", "product"), ("min", "min")], default="product"
+        max_length=16, choices=[(a, a) for a in SOLUTION_AGGREGATES], default="product",
+        help_text="Solution score from step scores. 'last' suits a model trained on outcomes only.",
     )
     heldout_fraction = models.FloatField(default=0.2)
     promotion_metric = models.CharField(max_length=64, default="step_auroc")

@@ -184,12 +184,21 @@ def uniform(
     return [Selection(task_id=c.task_id, score=c.score, rank=i, reason="uniform") for i, c in enumerate(picked)]
 
 
+SOLUTION_AGGREGATES = ("product", "min", "last", "mean")
+
+
 def solution_score(step_probs: Sequence[float], how: str = "product") -> float:
     """Aggregate per-step P(correct) into a solution score.
 
     "product" is the paper's choice: the probability that every step is
     correct (neutral counted as correct at training time). "min" is the
-    common alternative, less harsh on long solutions.
+    common alternative, less harsh on long solutions. Both fall with the
+    number of steps, which is right for a PRM trained on step labels and wrong
+    for one trained on outcomes: there every step estimates the same verdict,
+    so the product punishes length itself (on the real GSM8K solutions the
+    shortest of four is right less often than a random pick). "last" is the
+    ORM reading, the last step's estimate of the whole solution; "mean"
+    averages the estimates. BENCHMARKS.md compares the four on real data.
     """
     if not step_probs:
         return 0.0
@@ -197,4 +206,8 @@ def solution_score(step_probs: Sequence[float], how: str = "product") -> float:
         return math.prod(step_probs)
     if how == "min":
         return min(step_probs)
-    raise ValueError(f"unknown aggregation {how!r} (product or min)")
+    if how == "last":
+        return step_probs[-1]
+    if how == "mean":
+        return sum(step_probs) / len(step_probs)
+    raise ValueError(f"unknown aggregation {how!r} ({', '.join(SOLUTION_AGGREGATES)})")

@@ -65,6 +65,9 @@ def parse_args(argv=None):
     p.add_argument("--mixed-only", action="store_true",
                    help="train only on problems whose solutions disagree (some right, some wrong): no problem-"
                         "difficulty shortcut, only within-problem signal")
+    p.add_argument("--aggregates", default="product",
+                   help="solution-score aggregations to report, comma-separated (product, min, last, mean); every "
+                        "one is computed from the same step probabilities, so they cost one scoring pass")
     p.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "real_outcomes.json")
     p.add_argument("--save-scores", type=Path, default=None, metavar="PATH",
                    help="also write each model's per-solution scores next to PATH (not kept in the repo)")
@@ -83,6 +86,7 @@ def main(argv=None) -> None:
     from active_learning.prm.model import PRM
     from active_learning.prm.synthetic import build_examples, read_gsm8k
     from active_learning.prm.train import train
+    from active_learning.strategies import solution_score
 
     real = read_examples(DEMO, fmt="gsm8k_solutions")
     problems = len({ex.group for ex in real})
@@ -99,13 +103,24 @@ def main(argv=None) -> None:
         return TrainConfig(max_steps=args.max_steps, epochs=50, batch_size=args.batch_size, learning_rate=args.lr,
                            seed=seed, device="cpu")
 
+    aggregates = args.aggregates.split(",")
+    for how in aggregates:
+        solution_score([0.5], how)  # refuse an unknown aggregation before any training
+
     def report(name, scored, extra):
-        iv = bootstrap_intervals(real, [s.step_probs for s in scored], [s.score for s in scored],
-                                 replicates=args.replicates, seed=args.seed)
-        result["models"][name] = {**extra, "intervals": iv}
+        probs = [s.step_probs for s in scored]
+        by_aggregate = {how: bootstrap_intervals(real, probs, [solution_score(p, how) for p in probs],
+                                                 replicates=args.replicates, seed=args.seed)
+                        for how in aggregates}
+        iv = by_aggregate[aggregates[0]]
+        result["models"][name] = {**extra, "intervals": iv, "aggregate": aggregates[0],
+                                  "by_aggregate": by_aggregate}
+        for how in aggregates[1:]:
+            log(f"{name}, aggregate {how}:\n{format_intervals(by_aggregate[how])}")
         if args.save_scores:
             # Per-solution scores, so other selection rules can be computed later without retraining.
             path = args.save_scores.with_name(f"{args.save_scores.stem}-{name}.json")
+            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps({ex.key: round(s.score, 6) for ex, s in zip(real, scored, strict=True)}))
         log(f"{name}:\n{format_intervals(iv)}")
         args.out.parent.mkdir(parents=True, exist_ok=True)

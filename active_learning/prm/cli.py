@@ -36,6 +36,7 @@ from active_learning.prm.lifetime import die_with_parent
 from active_learning.prm.model import PRM
 from active_learning.prm.score import score
 from active_learning.prm.train import train
+from active_learning.strategies import SOLUTION_AGGREGATES
 
 
 class UsageError(Exception):
@@ -279,7 +280,7 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--split", action="append", default=None, help="only these splits (repeatable)")
     e.add_argument("--neutral", default="positive", choices=["positive", "negative", "ignore"])
     e.add_argument("--threshold", type=float, default=0.5, help="a step under this P(correct) is an error")
-    e.add_argument("--aggregate", default="product", choices=["product", "min"])
+    e.add_argument("--aggregate", default="product", choices=SOLUTION_AGGREGATES)
     e.add_argument("--device", default="auto")
     e.add_argument("--bootstrap", type=int, default=0, metavar="N",
                    help="also 95%% intervals from N bootstrap replicates over problems (1000 is typical)")
@@ -293,7 +294,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--data", required=True, help="JSONL with problem and steps (or any labeled format)")
     s.add_argument("--format", default="auto", choices=FORMATS)
     s.add_argument("--output", required=True, help="JSONL to write: id, step_scores, score, truncated")
-    s.add_argument("--aggregate", default="product", choices=["product", "min"])
+    s.add_argument("--aggregate", default="product", choices=SOLUTION_AGGREGATES)
     s.add_argument("--device", default="auto")
     s.add_argument("--batch-tokens", type=int, default=None, help="padded tokens per forward pass")
     s.add_argument("--exact", action="store_true", help="no int8 quantization on CPU")

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from active_learning.strategies import SOLUTION_AGGREGATES
+
 
 class _JsonMixin:
     def to_dict(self) -> dict[str, Any]:
@@ -129,7 +131,9 @@ class ScoreConfig(_JsonMixin):
     int8 quantization of the linear layers when scoring on CPU: about 1.6x
     faster on this class of machine, and scores move by ~1e-2, which does
     not matter for ranking a queue (evaluation runs unquantized).
-    aggregate: solution score from step scores, "product" (the paper) or "min".
+    aggregate: solution score from step scores: "product" (the paper), "min",
+    "last" (the ORM reading, for models trained on outcomes) or "mean"; see
+    active_learning.strategies.solution_score.
     """
 
     max_batch_tokens: int | None = None
@@ -139,8 +143,8 @@ class ScoreConfig(_JsonMixin):
     aggregate: str = "product"
 
     def __post_init__(self):
-        if self.aggregate not in {"product", "min"}:
-            raise ValueError("aggregate must be product or min")
+        if self.aggregate not in SOLUTION_AGGREGATES:
+            raise ValueError(f"aggregate must be one of {', '.join(SOLUTION_AGGREGATES)}")
         if self.max_batch_tokens is not None and self.max_batch_tokens < 32:
             raise ValueError("max_batch_tokens must be at least 32")
 

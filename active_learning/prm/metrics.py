@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -94,16 +93,27 @@ class BestOfN:
     weighted: float | None = None
 
 
+def _tied_mean(weight: dict[str, float], correct: dict[str, float]) -> float:
+    top = max(weight.values())
+    tied = [a for a, w in weight.items() if w == top]
+    return sum(correct[a] for a in tied) / len(tied)
+
+
 def best_of_n(groups: dict[object, Sequence[tuple[float, bool, str]]]) -> BestOfN | None:
     """Per problem, candidates as (PRM score, answer correct, normalised answer).
 
     prm: the top-scored candidate is correct; random: expected accuracy of a
-    uniform pick; majority: the most common answer is correct (ties: the
-    answer seen first). Problems with a single candidate are skipped. A
-    candidate without an answer (a truncated solution) does not vote, and a
-    problem where none has one counts as a miss for majority. Majority is
-    None only when no candidate anywhere carries an answer (a dataset without
-    final answers), rather than a vote over blanks.
+    uniform pick; majority: the most common answer is correct; weighted: the
+    answer with the largest summed score is correct. Every tie counts as the
+    expected accuracy of a uniform pick among the tied, never "the one seen
+    first": the real GSM8K file lists each problem's candidates in a fixed
+    generator order, weakest first, and that rule scored majority 0.442 where
+    the order-free vote scores 0.481 (last seen: 0.563). Problems with a
+    single candidate are skipped. A candidate without an answer (a truncated
+    solution) does not vote, and a problem where none has one counts as a
+    miss for majority. Majority is None only when no candidate anywhere
+    carries an answer (a dataset without final answers), rather than a vote
+    over blanks.
     """
     usable = {k: v for k, v in groups.items() if len(v) >= 2}
     if not usable:
@@ -111,20 +121,21 @@ def best_of_n(groups: dict[object, Sequence[tuple[float, bool, str]]]) -> BestOf
     prm = rnd = maj = wmaj = 0.0
     voted = any(c[2] for cands in usable.values() for c in cands)
     for cands in usable.values():
-        best = max(cands, key=lambda c: c[0])
-        prm += best[1]
+        top = max(c[0] for c in cands)
+        best = [c[1] for c in cands if c[0] == top]
+        prm += sum(best) / len(best)
         rnd += sum(c[1] for c in cands) / len(cands)
-        counts = Counter(c[2] for c in cands if c[2])
-        if counts:
-            top = max(counts.values())
-            winner = next(c for c in cands if c[2] and counts[c[2]] == top)
-            maj += winner[1]
-            mass: dict[str, float] = {}
-            for c in cands:
-                if c[2]:
-                    mass[c[2]] = mass.get(c[2], 0.0) + c[0]
-            heavy = max(mass.values())
-            wmaj += next(c for c in cands if c[2] and mass[c[2]] == heavy)[1]
+        verdicts: dict[str, list[bool]] = {}
+        mass: dict[str, float] = {}
+        for c in cands:
+            if c[2]:
+                verdicts.setdefault(c[2], []).append(c[1])
+                mass[c[2]] = mass.get(c[2], 0.0) + c[0]
+        if verdicts:
+            # An answer's verdict is its candidates' mean, which is 0 or 1 unless grading disagrees.
+            correct = {a: sum(v) / len(v) for a, v in verdicts.items()}
+            maj += _tied_mean({a: float(len(v)) for a, v in verdicts.items()}, correct)
+            wmaj += _tied_mean(mass, correct)
     n = len(usable)
     return BestOfN(problems=n, prm=prm / n, random=rnd / n, majority=maj / n if voted else None,
                    weighted=wmaj / n if voted else None)

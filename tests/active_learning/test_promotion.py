@@ -78,7 +78,11 @@ def test_active_learning_settings_are_checked_before_they_are_saved():
         al_config_update(campaign=c, changes={"train_config": {"epochz": 3}, "min_labels": 9})
     with pytest.raises(ValidationFailed, match="wrong_fraction"):
         al_config_update(campaign=c, changes={"wrong_fraction": 3.0})
+    with pytest.raises(ValidationFailed, match="score_aggregate"):
+        al_config_update(campaign=c, changes={"score_aggregate": "median"})
     assert ActiveLearningConfig.objects.get(campaign=c).min_labels == 7  # nothing half-written
+    config, _ = al_config_update(campaign=c, changes={"score_aggregate": "last"})
+    assert ActiveLearningConfig.objects.get(campaign=c).score_aggregate == "last"
 
 
 @pytest.mark.django_db

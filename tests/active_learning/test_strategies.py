@@ -70,9 +70,20 @@ def test_uniform_is_seeded_and_bounded():
 def test_solution_score_aggregations():
     assert solution_score([0.5, 0.5]) == 0.25
     assert solution_score([0.5, 0.9], how="min") == 0.5
+    assert solution_score([0.9, 0.2, 0.7], how="last") == 0.7
+    assert solution_score([0.9, 0.2, 0.7], how="mean") == pytest.approx(0.6)
     assert solution_score([]) == 0.0
-    with pytest.raises(ValueError):
-        solution_score([0.5], how="mean")
+    with pytest.raises(ValueError, match="unknown aggregation 'median'"):
+        solution_score([0.5], how="median")
+
+
+def test_outcome_aggregates_do_not_punish_length():
+    """An outcome model says about the same thing at every step; the product then ranks the
+    shorter solution first, last and mean rank by the estimate itself."""
+    short, long = [0.6, 0.6], [0.7] * 8
+    assert solution_score(short) > solution_score(long)
+    assert solution_score(long, how="last") > solution_score(short, how="last")
+    assert solution_score(long, how="mean") > solution_score(short, how="mean")
 
 
 def test_ensemble_ranks_by_disagreement_across_members_then_falls_back_to_entropy():

@@ -66,3 +66,16 @@ def test_best_of_n_against_random_and_majority():
                         "q": [(0.1, False, ""), (0.2, True, "")]})
     assert blanks.majority == 0.5 and blanks.prm == 0.5
     assert best_of_n({"q": [(0.1, False, ""), (0.2, True, "")]}).majority is None
+
+
+def test_best_of_n_ties_do_not_depend_on_candidate_order():
+    """A tie is worth the expected accuracy of a uniform pick among the tied, so reordering a
+    problem's candidates (the real file lists them weakest generator first) changes nothing."""
+    cands = [(0.5, False, "1"), (0.5, True, "2"), (0.2, False, "3"), (0.2, True, "2"), (0.7, False, "1")]
+    # Votes: "1" x2, "2" x2 (tie, one right) -> 0.5. Mass: "1" 1.2, "2" 0.7 -> wrong. Top score 0.7 -> wrong.
+    # A constant-score model gets the random pick's accuracy, not the first candidate's.
+    for order in (cands, cands[::-1], cands[2:] + cands[:2]):
+        r = best_of_n({"p": order, "q": [(0.3, False, "5"), (0.3, True, "6"), (0.3, True, "6")]})
+        assert r.majority == pytest.approx((0.5 + 1.0) / 2)
+        assert r.weighted == pytest.approx((0.0 + 1.0) / 2)
+        assert r.prm == pytest.approx((0.0 + 2 / 3) / 2)

@@ -85,7 +85,8 @@ def test_configs_reject_bad_values():
     with pytest.raises(ValueError, match="unknown TrainConfig"):
         TrainConfig.from_dict({"epoch": 1})
     with pytest.raises(ValueError, match="aggregate"):
-        ScoreConfig(aggregate="mean")
+        ScoreConfig(aggregate="median")
+    assert ScoreConfig(aggregate="last").aggregate == "last"
     with pytest.raises(ValueError, match="max_problem_tokens"):
         ModelConfig(max_length=64, max_problem_tokens=40)
 
