@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.utils import timezone
 
+from active_learning.evalsets import EVAL_SETS
 from active_learning.models import PRMModel, ScoringChunk, SolutionScore, TrainingRun
 from labeling.extensions import ModelPrelabels
 from labeling.models import Campaign
@@ -60,9 +61,11 @@ def real_check(run: TrainingRun | None) -> dict | None:
     if gain:
         verdict = ("beats majority vote" if gain["lo"] > 0 else
                    "is worse than majority vote" if gain["hi"] < 0 else "is not distinguishable from majority vote")
+    known = EVAL_SETS.get(real.get("set") or "")
     return {"run": run, "version": run.model.version if run.model else None, "set": real.get("set"),
-            "label": real.get("label"), "problems": real.get("problems"), "solutions": real.get("solutions"),
-            "level": real.get("level"), "rows": rows, "verdict": verdict}
+            "label": real.get("label") or (known.label if known else None), "problems": real.get("problems"),
+            "solutions": real.get("solutions"),
+            "level": real.get("level"), "rows": rows, "verdict": verdict, "note": real.get("note")}
 
 
 def score_stage_progress(*, run: TrainingRun) -> dict | None:

@@ -22,7 +22,9 @@ def real_eval_metrics(*, prm, name: str, trained_problems: set[str], device: str
     t0 = time.monotonic()
     examples = eval_examples(name, exclude_problems=trained_problems)
     if not examples:
-        return {"set": name, "problems": 0, "note": "every problem of the set is in the training data"}
+        return {"set": name, "label": EVAL_SETS[name].label, "problems": 0, "solutions": 0,
+                "note": "every problem of this set is in the campaign's training data (its labels or its prior), "
+                        "so no unseen problem is left to measure on"}
     out = evaluate_with_intervals(prm, examples, aggregate=aggregate, device=device,
                                   replicates=REAL_EVAL_REPLICATES)
     return {"set": name, "label": EVAL_SETS[name].label, "solutions": len(examples), **out,

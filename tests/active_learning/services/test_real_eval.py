@@ -8,6 +8,7 @@ from active_learning import evalsets
 from active_learning.evalsets import EvalSet
 from active_learning.models import ActiveLearningConfig
 from active_learning.services.cycles import cycle_run_inline
+from active_learning.services.evaluation import real_eval_metrics
 from active_learning.services.training import al_config_update, training_run_request
 from labeling.errors import ValidationFailed
 from labeling.models import Membership
@@ -54,6 +55,27 @@ def test_every_cycle_reports_the_real_check_on_unlabeled_problems(al_campaign, t
     assert 'data-role="real-check"' in page and 'data-real="solution_auroc"' in page
     assert 'data-role="real-verdict"' in page
     assert "the 20 problems (60 solutions) this campaign has not trained on" in page
+
+
+def test_a_set_the_campaign_trained_on_entirely_says_so_instead_of_an_empty_table(al_campaign, tiny_set, client,
+                                                                                  django_user_model):
+    campaign, _ = al_campaign
+    ActiveLearningConfig.objects.filter(campaign=campaign).update(eval_set=tiny_set)
+    lines = evalsets.EVAL_SETS[tiny_set].path.read_text().splitlines()
+    every_problem = {json.loads(line)["question"] for line in lines}
+    real = real_eval_metrics(prm=None, name=tiny_set, trained_problems=every_problem)
+    assert real["problems"] == 0 and real["label"] == "a tiny real set" and "no unseen problem" in real["note"]
+    run = cycle_run_inline(run_id=training_run_request(campaign=campaign, enqueue=False).pk)
+    assert run.status == "succeeded", run.error
+    run.metrics = {**run.metrics, "real": real}
+    run.save(update_fields=["metrics"])
+    manager = django_user_model.objects.create_user("boss", password="x")
+    Membership.objects.create(campaign=campaign, user=manager, role=Membership.Role.MANAGER)
+    client.force_login(manager)
+    page = client.get(f"/manage/{campaign.slug}/model/").content.decode()
+    assert 'data-role="real-empty"' in page and "was not checked on a tiny real set" in page
+    assert "None" not in page.split('data-role="real-check"')[1].split("</section>")[0]
+    assert 'data-real="solution_auroc"' not in page
 
 
 def test_an_unknown_set_is_refused_by_name(al_campaign):
