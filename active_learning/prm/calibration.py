@@ -1,11 +1,19 @@
-"""Temperature scaling of step probabilities (Guo et al., 2017), fitted on held-out labeled steps.
+"""Temperature and Platt scaling of step probabilities, fitted on held-out labeled steps.
 
 A fine-tuned PRM's P(correct) is usually over- or under-confident: the ranking (AUROC) is fine
 but 0.9 does not mean "right 9 times in 10", so a fixed threshold such as the first-error rule
 (a step under 0.5 is an error) or a "convincing" cut-off means something different for every
 model version. One scalar T rescales the logit margin, p' = sigmoid(logit(p) / T), chosen to
-minimise the negative log-likelihood of the held-out labels. It cannot change any ranking, so
-AUROC and best-of-N are untouched; ECE and thresholded metrics are what it fixes.
+minimise the negative log-likelihood of the held-out labels (Guo et al., 2017). It cannot change
+any ranking, so AUROC and best-of-N are untouched; ECE and thresholded metrics are what it fixes.
+
+Temperature fixes confidence, not base rate. An active-learning arm that queues mostly
+wrong-answer solutions trains on far more negative steps than the held-out mix has, so its
+P(correct) is shifted down at every confidence level, and no T can move 0.5 to where the
+labels put it. Platt scaling (Platt, 1999) fits a bias as well, p' = sigmoid(logit(p) / T + b):
+a two-parameter logistic regression on the logit. It still keeps the order of step scores, but
+a solution's product of step scores can reorder across solutions of different lengths, and so
+can best-of-N.
 """
 
 from __future__ import annotations
@@ -29,21 +37,98 @@ def _logit(p: float) -> float:
     return math.log(p / (1 - p))
 
 
-def scaled(p: float, temperature: float) -> float:
-    """p rescaled by `temperature` on the logit scale."""
-    if temperature == 1.0:
-        return p
-    z = _logit(p) / temperature
+def _sigmoid(z: float) -> float:
     return 1 / (1 + math.exp(-z)) if z >= 0 else math.exp(z) / (1 + math.exp(z))
 
 
-def nll(labels: Sequence[bool], probs: Sequence[float], temperature: float = 1.0) -> float:
+def scaled(p: float, temperature: float, bias: float = 0.0) -> float:
+    """p rescaled by `temperature` and shifted by `bias` on the logit scale."""
+    if temperature == 1.0 and bias == 0.0:
+        return p
+    return _sigmoid(_logit(p) / temperature + bias)
+
+
+def nll(labels: Sequence[bool], probs: Sequence[float], temperature: float = 1.0, bias: float = 0.0) -> float:
     """Mean negative log-likelihood of the labels under the rescaled probabilities."""
     total = 0.0
     for y, p in zip(labels, probs, strict=True):
-        q = min(max(scaled(p, temperature), _EPS), 1 - _EPS)
+        q = min(max(scaled(p, temperature, bias), _EPS), 1 - _EPS)
         total -= math.log(q if y else 1 - q)
     return total / max(1, len(labels))
+
+
+def _enough(labels: Sequence[bool]) -> bool:
+    positives = sum(1 for y in labels if y)
+    return len(labels) >= MIN_STEPS and min(positives, len(labels) - positives) >= MIN_PER_CLASS
+
+
+# Platt's bias is bounded like T: a shift of more than 4 nats (0.5 -> 0.98) says the held-out set
+# and the training mix disagree so badly that the model, not its calibration, needs fixing.
+_BIAS_MAX = 4.0
+# A weak ridge on the slope and bias keeps Newton finite when the held-out steps are separable.
+_RIDGE = 1e-3
+
+
+def fit_platt(labels: Sequence[bool], probs: Sequence[float], *, iterations: int = 50) -> tuple[float, float]:
+    """(T, b) minimising held-out NLL of sigmoid(logit(p) / T + b); (1.0, 0.0) when there is too little.
+
+    Newton's method on the two-parameter logistic regression (slope a = 1/T, intercept b), which is
+    convex, with a ridge and a step-halving line search so a separable set cannot send it to
+    infinity. The fit is then clamped into the same T range as fit_temperature and |b| <= 4. If the
+    clamp binds, or Newton ends worse than temperature scaling alone, the temperature-only fit is
+    returned with b = 0: Platt must never be worse than what it replaces on the data it was fitted on.
+    """
+    if not _enough(labels):
+        return 1.0, 0.0
+    zs = [_logit(p) for p in probs]
+    ys = [1.0 if y else 0.0 for y in labels]
+    n = len(zs)
+
+    def loss(a: float, b: float) -> float:
+        total = 0.0
+        for z, y in zip(zs, ys, strict=True):
+            q = min(max(_sigmoid(a * z + b), _EPS), 1 - _EPS)
+            total -= math.log(q) if y else math.log(1 - q)
+        return total / n + _RIDGE * ((a - 1) ** 2 + b * b)
+
+    a, b = 1.0, 0.0
+    current = loss(a, b)
+    for _ in range(iterations):
+        ga = gb = haa = hab = hbb = 0.0
+        for z, y in zip(zs, ys, strict=True):
+            q = _sigmoid(a * z + b)
+            r, w = q - y, q * (1 - q)
+            ga += r * z
+            gb += r
+            haa += w * z * z
+            hab += w * z
+            hbb += w
+        ga, gb = ga / n + 2 * _RIDGE * (a - 1), gb / n + 2 * _RIDGE * b
+        haa, hab, hbb = haa / n + 2 * _RIDGE, hab / n, hbb / n + 2 * _RIDGE
+        det = haa * hbb - hab * hab
+        if det <= 0:
+            break
+        da, db = (hbb * ga - hab * gb) / det, (haa * gb - hab * ga) / det
+        step = 1.0
+        while step > 1e-4:
+            na, nb = a - step * da, b - step * db
+            trial = loss(na, nb) if na > 0 else math.inf
+            if trial < current:
+                break
+            step /= 2
+        else:
+            break
+        improved = current - trial
+        a, b, current = na, nb, trial
+        if improved < 1e-9:
+            break
+    t_only = fit_temperature(labels, probs)
+    temperature = 1 / a
+    if not (math.exp(_LO) <= temperature <= math.exp(_HI)) or abs(b) > _BIAS_MAX:
+        return t_only, 0.0
+    if nll(labels, probs, temperature, b) > nll(labels, probs, t_only):
+        return t_only, 0.0
+    return round(temperature, 4), round(b, 4)
 
 
 def fit_temperature(labels: Sequence[bool], probs: Sequence[float], *, iterations: int = 60) -> float:
@@ -52,8 +137,7 @@ def fit_temperature(labels: Sequence[bool], probs: Sequence[float], *, iteration
     NLL is convex in 1/T for a fixed set of logits, so a golden-section search on log T finds the
     minimum to well under a percent in 60 steps, with no optimiser state and no dependence on torch.
     """
-    positives = sum(1 for y in labels if y)
-    if len(labels) < MIN_STEPS or min(positives, len(labels) - positives) < MIN_PER_CLASS:
+    if not _enough(labels):
         return 1.0
     g = (math.sqrt(5) - 1) / 2
     a, b = _LO, _HI

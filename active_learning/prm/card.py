@@ -76,9 +76,11 @@ def model_card(
         f"| window | {meta.get('max_length')} tokens; the problem is cut to {meta.get('max_problem_tokens')} "
         "(head and tail kept); longer solutions are scored in windows that repeat the problem and the "
         "preceding steps that fit in half the window |",
-        f"| temperature | {meta.get('temperature', 1.0)} (logits are divided by it before the softmax; fitted on "
+        f"| temperature | {meta.get('temperature', 1.0)} (the logit margin is divided by it; fitted on "
         "held-out steps, 1.0 = uncalibrated) |",
-        "| solution score | product of the step probabilities (or their minimum) |",
+        f"| calibration bias | {meta.get('bias', 0.0)} (added to the scaled margin: Platt scaling; 0.0 under "
+        "temperature scaling) |",
+        "| solution score | product of the step probabilities (or their minimum, last or mean) |",
         "",
         'These settings are also in `config.json` under `"prm"`.',
         "",
@@ -114,6 +116,7 @@ def model_card(
                 lines.append(f"| held-out {key.replace('_', ' ')} | {metrics[key]} |")
         lines += [""]
     pos = label2id.get("positive", 1)
+    neg = label2id.get("negative", 1 - pos)
     lines += [
         "## Usage",
         "",
@@ -135,7 +138,8 @@ def model_card(
         "    positions.append(len(ids) - 1)",
         "with torch.no_grad():",
         "    logits = model(input_ids=torch.tensor([ids])).logits[0]",
-        f"p_correct = (logits / meta.get('temperature', 1.0)).softmax(-1)[positions, {pos}]  # one per step",
+        f"margin = logits[positions, {pos}] - logits[positions, {neg}]",
+        "p_correct = torch.sigmoid(margin / meta.get('temperature', 1.0) + meta.get('bias', 0.0))  # one per step",
         "```",
         "",
         "Or, with this repository's toolkit: `python -m active_learning.prm score --model path --data pool.jsonl`.",

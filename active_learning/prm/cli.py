@@ -109,7 +109,7 @@ def cmd_train(args) -> dict:
         train_cfg = TrainConfig(
             epochs=args.epochs, max_steps=args.max_steps, time_budget_s=args.time_budget, batch_size=args.batch_size,
             learning_rate=args.lr, neutral=args.neutral, last_step_only=args.train_on_last_step_only,
-            mixed_precision=args.mixed_precision, seed=args.seed, device=args.device,
+            mixed_precision=args.mixed_precision, seed=args.seed, device=args.device, calibration=args.calibration,
         )
         if args.train_config:
             # Every TrainConfig field at once, as JSON: how the Celery training worker hands a
@@ -139,10 +139,11 @@ def cmd_train(args) -> dict:
         return result
     metrics = {}
     if heldout and not args.no_calibration:
-        result["calibration"] = calibrate(prm, heldout, device=args.device)
+        result["calibration"] = calibrate(prm, heldout, device=args.device, method=train_cfg.calibration)
         c = result["calibration"]
-        _log(f"temperature {c['temperature']} (held-out ECE {c['ece_before']:.3f} -> {c['ece_after']:.3f})"
-             if c["ece_before"] is not None else f"temperature {c['temperature']}")
+        fit = f"temperature {c['temperature']}" + (f", bias {c['bias']}" if c["method"] == "platt" else "")
+        _log(f"{fit} (held-out ECE {c['ece_before']:.3f} -> {c['ece_after']:.3f})" if c["ece_before"] is not None
+             else fit)
     if heldout:
         ev = evaluate_splits(prm, heldout, device=args.device)
         metrics = ev["overall"]
@@ -268,6 +269,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--mixed-precision", default="no", choices=["no", "fp16", "bf16"])
     t.add_argument("--no-calibration", action="store_true",
                    help="keep the raw probabilities (default: fit temperature scaling on the held-out steps)")
+    t.add_argument("--calibration", default="temperature", choices=["temperature", "platt"],
+                   help="temperature scaling, or platt: temperature and a bias (fixes a base-rate shift)")
     t.add_argument("--license", default=None,
                    help="license written into the model card (default: apache-2.0, the bundled MiniLM's, when "
                         "training from it; else other)")

@@ -84,6 +84,10 @@ class TrainConfig(_JsonMixin):
     pushed every step probability down: on synthetic GSM8K it left the step
     AUROC flat and wrecked calibration and the 0.5-threshold first-error F1
     (0.02 accuracy on correct solutions), so it is off by default.
+    calibration: how the held-out split calibrates the trained model.
+    "temperature" fits one scale; "platt" fits a scale and a bias, which also
+    undoes the base-rate shift of a model trained on a skewed queue (mostly
+    wrong answers). See calibration.py and BENCHMARKS.md.
     """
 
     epochs: float = 2.0
@@ -100,8 +104,11 @@ class TrainConfig(_JsonMixin):
     mixed_precision: str = "no"
     seed: int = 0
     device: str = "auto"
+    calibration: str = "temperature"
 
     def __post_init__(self):
+        if self.calibration not in {"temperature", "platt"}:
+            raise ValueError("calibration must be temperature or platt")
         if self.mixed_precision not in {"no", "fp16", "bf16"}:
             raise ValueError("mixed_precision must be no, fp16 or bf16")
         if self.neutral not in {"positive", "negative", "ignore"}:

@@ -17,7 +17,7 @@ from dataclasses import replace
 
 from active_learning.prm import metrics
 from active_learning.prm.bootstrap import bootstrap_intervals
-from active_learning.prm.calibration import fit_temperature, nll, scaled
+from active_learning.prm.calibration import fit_platt, fit_temperature, nll, scaled
 from active_learning.prm.config import ScoreConfig
 from active_learning.prm.data import SolutionExample
 from active_learning.prm.folds import FoldedPRM, fold_of
@@ -73,13 +73,21 @@ def format_intervals(result: dict) -> str:
     return "\n".join(lines)
 
 
-def calibrate(prm: PRM | FoldedPRM, examples: Sequence[SolutionExample], *, device: str = "auto") -> dict:
-    """Fit temperature scaling on the labeled steps of `examples` (held out from training) and store
-    it in `prm.meta`, replacing any temperature a warm start inherited. Returns the temperature and
-    ECE / NLL before and after, for the report. A cross-fitted model calibrates each member on the
-    examples of its own fold (the ones it scores); the ECEs are then step-weighted means."""
+CALIBRATION_METHODS = ("temperature", "platt")
+
+
+def calibrate(prm: PRM | FoldedPRM, examples: Sequence[SolutionExample], *, device: str = "auto",
+              method: str = "temperature") -> dict:
+    """Fit temperature scaling (or, with method="platt", temperature and bias) on the labeled steps
+    of `examples` (held out from training) and store it in `prm.meta`, replacing any calibration a
+    warm start inherited. Returns the fit and ECE / NLL before and after, for the report. A
+    cross-fitted model calibrates each member on the examples of its own fold (the ones it
+    scores); the ECEs are then step-weighted means."""
+    if method not in CALIBRATION_METHODS:
+        raise ValueError(f"unknown calibration {method!r}; choose from {', '.join(CALIBRATION_METHODS)}")
     if isinstance(prm, FoldedPRM):
-        parts = [calibrate(m, [ex for ex in examples if fold_of(ex.problem, prm.k) == f], device=device)
+        parts = [calibrate(m, [ex for ex in examples if fold_of(ex.problem, prm.k) == f], device=device,
+                           method=method)
                  for f, m in enumerate(prm.members)]
         steps = sum(p["labeled_steps"] for p in parts)
 
@@ -87,10 +95,11 @@ def calibrate(prm: PRM | FoldedPRM, examples: Sequence[SolutionExample], *, devi
             got = [(p[key], p["labeled_steps"]) for p in parts if p[key] is not None and p["labeled_steps"]]
             return sum(v * n for v, n in got) / sum(n for _, n in got) if got else None
 
-        return {"temperature": mean("temperature") or 1.0, "temperatures": [p["temperature"] for p in parts],
+        return {"method": method, "temperature": mean("temperature") or 1.0, "bias": mean("bias") or 0.0,
+                "temperatures": [p["temperature"] for p in parts], "biases": [p["bias"] for p in parts],
                 "labeled_steps": steps, "ece_before": mean("ece_before"), "ece_after": mean("ece_after"),
                 "nll_before": mean("nll_before"), "nll_after": mean("nll_after")}
-    prm.meta = replace(prm.meta, temperature=1.0)
+    prm.meta = replace(prm.meta, temperature=1.0, bias=0.0)
     cfg = ScoreConfig(device=device, quantize_cpu=False)
     scored = score(prm, [(ex.problem, ex.steps) for ex in examples], cfg)
     ys, ps = [], []
@@ -99,12 +108,12 @@ def calibrate(prm: PRM | FoldedPRM, examples: Sequence[SolutionExample], *, devi
             if label is not None:
                 ys.append(label == 1)
                 ps.append(p)
-    temperature = fit_temperature(ys, ps)
-    prm.meta = replace(prm.meta, temperature=temperature)
-    after = [scaled(p, temperature) for p in ps]
-    return {"temperature": temperature, "labeled_steps": len(ys),
+    temperature, bias = fit_platt(ys, ps) if method == "platt" else (fit_temperature(ys, ps), 0.0)
+    prm.meta = replace(prm.meta, temperature=temperature, bias=bias)
+    after = [scaled(p, temperature, bias) for p in ps]
+    return {"method": method, "temperature": temperature, "bias": bias, "labeled_steps": len(ys),
             "ece_before": metrics.ece(ys, ps), "ece_after": metrics.ece(ys, after),
-            "nll_before": nll(ys, ps) if ys else None, "nll_after": nll(ys, ps, temperature) if ys else None}
+            "nll_before": nll(ys, ps) if ys else None, "nll_after": nll(ys, ps, temperature, bias) if ys else None}
 
 
 def evaluate_splits(prm: PRM, examples: Sequence[SolutionExample], *, aggregate: str = "product",

@@ -46,8 +46,10 @@ class PRMMeta:
     max_problem_tokens: int
     label2id: dict
     format_version: int = FORMAT_VERSION
-    # Temperature scaling fitted on held-out labels (calibration.py); 1.0 = uncalibrated.
+    # Calibration fitted on held-out labels (calibration.py): P = sigmoid(margin / temperature + bias).
+    # 1.0 and 0.0 = uncalibrated; bias stays 0.0 under temperature scaling, Platt scaling fits both.
     temperature: float = 1.0
+    bias: float = 0.0
 
     @classmethod
     def from_dict(cls, raw: dict, where: str) -> PRMMeta:
@@ -60,7 +62,11 @@ class PRMMeta:
         temperature = float(raw.get("temperature", 1.0))
         if not 0 < temperature < 1000:
             raise ValueError(f"{where}: temperature {temperature} is not a positive number")
-        return cls(**{k: raw[k] for k in known}, format_version=FORMAT_VERSION, temperature=temperature)
+        bias = float(raw.get("bias", 0.0))
+        if not -100 < bias < 100:
+            raise ValueError(f"{where}: calibration bias {bias} is not a finite number under 100")
+        return cls(**{k: raw[k] for k in known}, format_version=FORMAT_VERSION, temperature=temperature,
+                   bias=bias)
 
 
 class _quiet_load_report:
@@ -190,7 +196,7 @@ class PRM:
             meta = prm.meta
             base = {"backbone": meta.backbone, "separator": meta.separator, "max_length": meta.max_length,
                     "max_problem_tokens": meta.max_problem_tokens, "label2id": meta.label2id,
-                    "temperature": meta.temperature}
+                    "temperature": meta.temperature, "bias": meta.bias}
         else:
             config = AutoConfig.from_pretrained(directory, local_files_only=True)
             if getattr(config, "num_labels", None) != 2:

@@ -57,7 +57,7 @@ def score(
     budget = config.batch_tokens(device)
     pad = prm.encoder.pad_id
     pos_id = prm.positive_id
-    temperature = float(prm.meta.temperature)
+    temperature, bias = float(prm.meta.temperature), float(prm.meta.bias)
     done = 0
     start = 0
     with torch.inference_mode():
@@ -74,10 +74,10 @@ def score(
             ids, mask, _ = collate([w for _, w in batch], pad)
             logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
             # Two labels: softmax's P(positive) is the sigmoid of the logit margin, which the
-            # checkpoint's temperature rescales (1.0 for an uncalibrated model).
+            # checkpoint's calibration rescales and shifts (1.0 and 0.0 for an uncalibrated model).
             margin = logits[..., pos_id] - logits[..., 1 - pos_id]
             # float64: a sharpening temperature must not round distinct scores to the same 1.0.
-            p = torch.sigmoid(margin.double() / temperature).cpu()
+            p = torch.sigmoid(margin.double() / temperature + bias).cpu()
             for r, (i, w) in enumerate(batch):
                 for pos, step in zip(w.positions, w.steps, strict=True):
                     probs[i][step] = float(p[r, pos])

@@ -40,7 +40,7 @@ from statistics import mean
 from active_learning.prm.bootstrap import percentile
 from active_learning.prm.config import ScoreConfig, TrainConfig
 from active_learning.prm.data import SolutionExample
-from active_learning.prm.evaluate import calibrate, metrics_from_scores
+from active_learning.prm.evaluate import CALIBRATION_METHODS, calibrate, metrics_from_scores
 from active_learning.prm.folds import FoldedPRM, fold_of
 from active_learning.prm.model import PRM
 from active_learning.prm.score import score
@@ -69,6 +69,7 @@ class SimulationConfig:
     warm_strategies: tuple[str, ...] = ()  # strategies run a second time, warm-started from the prior
     prior_folds: int = 1  # >= 2: cross-fit the prior over this many folds of problems
     calibration: int = 0  # seed-batch solutions held out of training to fit each model's temperature
+    calibration_method: str = "temperature"  # or "platt": temperature and bias (prm/calibration.py)
 
     def __post_init__(self):
         if self.warm_strategies and not self.prior:
@@ -83,6 +84,8 @@ class SimulationConfig:
             raise ValueError("ensemble_size must be at least 1")
         if not 0 <= self.calibration < self.initial:
             raise ValueError("calibration must be between 0 and initial - 1 (something must be trained on)")
+        if self.calibration_method not in CALIBRATION_METHODS:
+            raise ValueError(f"calibration_method must be one of {', '.join(CALIBRATION_METHODS)}")
 
     def arms(self) -> list[tuple[str, str, bool]]:
         """(arm name, strategy, warm) in run order: the cold arms, then the warm ones."""
@@ -178,7 +181,8 @@ def run_simulation(
                 train_set = [pool[i] for i in labeled if i not in calib_ids]
                 for m in _members(prm):
                     train(m, train_set, replace(train_config, seed=seed * 1000 + r))
-                cal = calibrate(prm, calib, device=score_config.device) if calib else None
+                cal = (calibrate(prm, calib, device=score_config.device, method=config.calibration_method)
+                       if calib else None)
                 held_scored = score(prm, [(ex.problem, ex.steps) for ex in heldout], score_config)
                 point = metrics_from_scores(
                     heldout, [s.step_probs for s in held_scored], [s.score for s in held_scored]
@@ -187,6 +191,7 @@ def run_simulation(
                 point["labeled_steps"] = sum(1 for i in labeled for x in pool[i].labels if x is not None)
                 if cal is not None:
                     point["temperature"] = cal["temperature"]
+                    point["calibration_bias"] = cal["bias"]
                 curve.points.append(point)
                 log(f"seed {seed} {arm} round {r}: {len(labeled)} labeled, "
                     f"{config.metric}={point[config.metric]} ({time.monotonic() - t0:.0f}s)")

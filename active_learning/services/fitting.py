@@ -96,10 +96,12 @@ def _evaluate(prm, heldout, cfg, train_cfg, keeper) -> dict:
 
     # Temperature scaling on the held-out steps, stored with the checkpoint: scores, the 0.5
     # first-error rule and "convincing" cut-offs then mean the same for every version.
-    calibration = calibrate(prm, heldout, device=train_cfg.device) if heldout else None
+    calibration = (calibrate(prm, heldout, device=train_cfg.device, method=train_cfg.calibration)
+                   if heldout else None)
     metrics = evaluate(prm, heldout, aggregate=cfg["score"]["aggregate"], device=train_cfg.device) if heldout else {}
     if calibration:
         metrics["temperature"] = calibration["temperature"]
+        metrics["calibration_bias"] = calibration["bias"]
         metrics["ece_uncalibrated"] = calibration["ece_before"]
     keeper.renew()
     return metrics

@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from active_learning.oracle import prm800k_ratings
 from active_learning.prm.config import ModelConfig, ScoreConfig, TrainConfig
 from active_learning.prm.data import SolutionExample, outcome_examples, ratings_to_labels
+from active_learning.prm.evaluate import CALIBRATION_METHODS
 from active_learning.prm.simulate import SimulationConfig, run_simulation
 from active_learning.prm.synthetic import build_examples, prm800k_records, read_gsm8k
 from active_learning.strategies import STRATEGIES
@@ -76,6 +77,8 @@ class Command(BaseCommand):
                             help="GSM8K problems after the first --problems for --prior synthetic")
         parser.add_argument("--calibration", type=int, default=0,
                             help="seed-batch solutions kept out of training to fit each model's temperature")
+        parser.add_argument("--calibration-method", choices=CALIBRATION_METHODS, default="temperature",
+                            help="temperature scaling, or platt: temperature and a bias (fixes a base-rate shift)")
         parser.add_argument("--max-steps", type=int, default=None, help="cap optimizer steps per training")
         parser.add_argument("--out", default="simulation", help="output directory")
         parser.add_argument("--write-dataset", help="also write the labeled set as PRM800K JSONL here")
@@ -95,7 +98,7 @@ class Command(BaseCommand):
                 batch=opts["batch"], rounds=opts["rounds"], uniform_budget_factor=opts["uniform_factor"],
                 pool_limit=opts["pool_limit"], metric=opts["metric"], prior=opts["prior"] or "",
                 warm_strategies=tuple(opts["warm_strategies"]), prior_folds=folds,
-                calibration=opts["calibration"],
+                calibration=opts["calibration"], calibration_method=opts["calibration_method"],
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from None

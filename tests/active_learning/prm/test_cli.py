@@ -131,6 +131,20 @@ def test_train_reads_trl_prm800k_and_math_shepherd_files(tiny_bert_dir, tmp_path
     assert strict < paper
 
 
+def test_train_calibrates_with_platt_when_asked(tiny_bert_dir, tmp_path, prm800k_records_path):
+    out = tmp_path / "platt"
+    rc = main(["train", "--data", str(prm800k_records_path), "--model", str(tiny_bert_dir), "--output", str(out),
+               "--max-steps", "4", "--batch-size", "4", "--max-length", "64", "--max-problem-tokens", "16",
+               "--holdout", "0.5", "--calibration", "platt"])
+    assert rc == 0
+    report = json.loads((out / "training_report.json").read_text())
+    cal = report["calibration"]
+    assert cal["method"] == "platt" and "platt" in (out / "README.md").read_text()
+    assert (PRM.load(out).meta.temperature, PRM.load(out).meta.bias) == (cal["temperature"], cal["bias"])
+    with pytest.raises(SystemExit):
+        main(["train", "--data", str(prm800k_records_path), "--output", str(tmp_path / "x"), "--calibration", "iso"])
+
+
 def test_math_shepherd_parse_round_trips_the_export_layout():
     text = "Q? Step 1: a ки\nStep 2: b\nc ки"
     assert math_shepherd_parse(text, "Q? Step 1: a +\nStep 2: b\nc -") == ("Q?", ["a", "b\nc"], [1, 0])

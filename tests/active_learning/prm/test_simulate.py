@@ -1,8 +1,11 @@
+from dataclasses import replace
+
 import pytest
 
 from active_learning.prm.config import ModelConfig, ScoreConfig, TrainConfig
 from active_learning.prm.model import PRM
 from active_learning.prm.simulate import Curve, SimulationConfig, labels_to_reach, run_simulation, summarize
+from active_learning.prm.train import train
 from tests.active_learning.prm.test_train import marker_dataset
 
 
@@ -75,6 +78,8 @@ def test_config_refuses_warm_arms_without_a_prior_and_a_calibration_split_that_e
         SimulationConfig(warm_strategies=("uniform",))
     with pytest.raises(ValueError, match="calibration"):
         SimulationConfig(initial=8, calibration=8)
+    with pytest.raises(ValueError, match="calibration_method must be one of temperature, platt"):
+        SimulationConfig(calibration=4, calibration_method="isotonic")
     cfg = SimulationConfig(strategies=("uniform", "ensemble"), prior="outcomes", warm_strategies=("uniform",))
     assert cfg.arms() == [("uniform", "uniform", False), ("ensemble", "ensemble", False),
                           ("uniform+outcomes", "uniform", True)]
@@ -138,6 +143,7 @@ def test_warm_arms_fine_tune_the_prior_and_are_paired_with_their_cold_arm(tiny_b
     assert sum(prior_sizes) == result["pool"]
     assert rest == [8, 16, 24, 8, 8, 16, 16]
     assert all("temperature" in p for c in result["curves"] for p in c["points"])
+
     gain = result["warm_gain"]["uniform+outcomes"]
     assert gain["against"] == "uniform"
     rows = gain["step_auroc"]
@@ -185,3 +191,23 @@ def test_seed_intervals_resample_whole_seeds():
     got = seed_intervals(mixed, "m")["smart"]
     assert got["low"] < got["ratio"] < got["high"] == pytest.approx(1.75)
     assert got["low"] >= 1.0 - 1e-9
+
+
+def test_platt_calibration_stores_a_bias_on_every_member_and_never_raises_the_fitted_nll(tiny_bert_dir):
+    from active_learning.prm.evaluate import calibrate
+    from active_learning.prm.folds import FoldedPRM
+
+    examples = many_problem_dataset(60, seed=1)
+    cfg = ModelConfig(backbone=str(tiny_bert_dir), max_length=64, max_problem_tokens=16)
+    prm = PRM.from_backbone(cfg, seed=0)
+    train(prm, examples[:30], TrainConfig(epochs=1, batch_size=8, learning_rate=3e-3))
+    prm.meta = replace(prm.meta, bias=3.0)  # inherited from a warm start: must be replaced, not stacked
+    out = calibrate(prm, examples[30:], method="platt")
+    assert out["method"] == "platt" and out["labeled_steps"] >= 30
+    assert (prm.meta.temperature, prm.meta.bias) == (out["temperature"], out["bias"])
+    assert out["nll_after"] <= out["nll_before"] + 1e-9
+    folded = FoldedPRM([PRM.from_backbone(cfg, seed=s) for s in (1, 2)])
+    both = calibrate(folded, examples, method="platt")
+    assert both["biases"] == [m.meta.bias for m in folded.members] and len(both["temperatures"]) == 2
+    with pytest.raises(ValueError, match="unknown calibration 'isotonic'"):
+        calibrate(prm, examples, method="isotonic")

@@ -40,11 +40,25 @@ def test_a_run_trains_evaluates_stores_and_promotes(al_campaign):
     assert stat.S_IMODE(Path(model.checkpoint_path).stat().st_mode) == 0o755
     assert run.data_counts["assignments"] == 18 and run.data_counts["heldout_examples"] > 0
     for key in ("step_auroc", "first_error_f1", "solution_auroc", "ece", "best_of_n", "train_loss", "temperature",
-                "ece_uncalibrated"):
+                "ece_uncalibrated", "calibration_bias"):
         assert key in model.metrics
-    assert model.metrics["temperature"] > 0
+    assert model.metrics["temperature"] > 0 and model.metrics["calibration_bias"] == 0.0  # temperature only
     assert run.report["train"]["steps"] > 0 and run.report["train_seconds"] > 0
     assert model.label_count == 18
+
+
+def test_a_campaign_can_ask_for_platt_calibration_and_the_checkpoint_keeps_the_bias(al_campaign):
+    from active_learning.prm.model import PRM
+
+    campaign, _ = al_campaign
+    config = ActiveLearningConfig.objects.get(campaign=campaign)
+    config.train_config = {**config.train_config, "calibration": "platt"}
+    config.save(update_fields=["train_config"])
+    training_run_execute(run_id=request(campaign).pk)
+    model = PRMModel.objects.get(campaign=campaign)
+    meta = PRM.load(model.checkpoint_path).meta
+    assert (meta.temperature, meta.bias) == (model.metrics["temperature"], model.metrics["calibration_bias"])
+    assert Path(model.checkpoint_path, "README.md").read_text().count("platt") >= 1
 
 
 def test_one_live_run_per_campaign(al_campaign):
