@@ -4,6 +4,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.template.defaultfilters import floatformat
 from django.utils import timezone
 
 from active_learning.models import ActiveLearningConfig, PRMModel, TrainingRun
@@ -47,8 +48,10 @@ def test_a_run_trains_evaluates_stores_and_promotes(al_campaign):
     assert model.label_count == 18
 
 
-def test_a_campaign_can_ask_for_platt_calibration_and_the_checkpoint_keeps_the_bias(al_campaign):
+def test_a_campaign_can_ask_for_platt_calibration_and_the_checkpoint_keeps_the_bias(al_campaign, client,
+                                                                                    django_user_model):
     from active_learning.prm.model import PRM
+    from labeling.models import Membership
 
     campaign, _ = al_campaign
     config = ActiveLearningConfig.objects.get(campaign=campaign)
@@ -59,6 +62,12 @@ def test_a_campaign_can_ask_for_platt_calibration_and_the_checkpoint_keeps_the_b
     meta = PRM.load(model.checkpoint_path).meta
     assert (meta.temperature, meta.bias) == (model.metrics["temperature"], model.metrics["calibration_bias"])
     assert Path(model.checkpoint_path, "README.md").read_text().count("platt") >= 1
+    manager = django_user_model.objects.create_user("boss", password="x")
+    Membership.objects.create(campaign=campaign, user=manager, role=Membership.Role.MANAGER)
+    client.force_login(manager)
+    page = client.get(f"/manage/{campaign.slug}/model/").content.decode()
+    cell = page.split('data-role="calibration">', 1)[1].split("</td>", 1)[0]
+    assert floatformat(model.metrics["ece"], 3) in cell and f'T {floatformat(model.metrics["temperature"], 2)}' in cell
 
 
 def test_one_live_run_per_campaign(al_campaign):
