@@ -85,11 +85,7 @@ def fit_platt(labels: Sequence[bool], probs: Sequence[float], *, iterations: int
     n = len(zs)
 
     def loss(a: float, b: float) -> float:
-        total = 0.0
-        for z, y in zip(zs, ys, strict=True):
-            q = min(max(_sigmoid(a * z + b), _EPS), 1 - _EPS)
-            total -= math.log(q) if y else math.log(1 - q)
-        return total / n + _RIDGE * ((a - 1) ** 2 + b * b)
+        return nll(labels, probs, 1 / a, b) + _RIDGE * ((a - 1) ** 2 + b * b)
 
     a, b = 1.0, 0.0
     current = loss(a, b)
