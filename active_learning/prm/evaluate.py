@@ -218,4 +218,8 @@ def metrics_from_scores(
             "problems": bon.problems, "prm": bon.prm, "random": bon.random, "majority": bon.majority,
             "weighted": bon.weighted,
         },
+        # [positives, negatives] behind each AUROC: 1.000 on 2 right and 10 wrong answers is luck,
+        # and the promotion gate and the runs table need to be able to say so.
+        "support": {"step_auroc": [sum(step_y), len(step_y) - sum(step_y)],
+                    "solution_auroc": [sum(sol_y), len(sol_y) - sum(sol_y)]},
     }

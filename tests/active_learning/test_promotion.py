@@ -28,6 +28,19 @@ def test_promotion_decide(new, active, gate, promote, why):
     assert d.promote is promote and why in d.reason
 
 
+@pytest.mark.parametrize(("metric", "support", "gate", "promote", "why"), [
+    # 2 right answers and 10 wrong: a perfect AUROC is a one-in-six fluke for a random ranker.
+    ("solution_auroc", [2, 10], True, False, "rests on 2 right and 10 wrong answers; the gate needs at least 5"),
+    ("step_auroc", [40, 4], True, False, "rests on 40 correct and 4 wrong steps"),
+    ("step_auroc", [40, 5], True, True, "first model"),
+    ("solution_auroc", [2, 10], False, True, "first model"),  # the gate off: no support check either
+])
+def test_an_auroc_on_too_few_examples_of_a_class_is_not_evidence(metric, support, gate, promote, why):
+    d = promotion_decide(metric=metric, new={metric: 1.0, "support": {metric: support}}, active=None, gate=gate,
+                         chance_margin=0.02, max_regression=None)
+    assert d.promote is promote and why in d.reason
+
+
 @pytest.mark.django_db
 def test_a_below_chance_run_is_stored_but_never_promoted(al_campaign, monkeypatch):
     campaign, _ = al_campaign

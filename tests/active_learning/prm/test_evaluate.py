@@ -22,3 +22,5 @@ def test_metrics_from_scores_by_hand():
     # "3" and "4" tie: majority is a coin flip between them; weighted by score, "4" (0.56) wins.
     assert m["best_of_n"] == {"problems": 1, "prm": 1.0, "random": 0.5, "majority": pytest.approx(0.5),
                               "weighted": 1.0}
+    # What each AUROC rests on: 3 correct and 1 wrong step; 2 right answers and 1 wrong.
+    assert m["support"] == {"step_auroc": [3, 1], "solution_auroc": [2, 1]}
