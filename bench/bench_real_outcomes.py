@@ -121,7 +121,8 @@ def main(argv=None) -> None:
             # Per-solution scores, so other selection rules can be computed later without retraining.
             path = args.save_scores.with_name(f"{args.save_scores.stem}-{name}.json")
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps({ex.key: round(s.score, 6) for ex, s in zip(real, scored, strict=True)}))
+            path.write_text(json.dumps({ex.key: round(solution_score(s.step_probs, aggregates[0]), 6)
+                                        for ex, s in zip(real, scored, strict=True)}))
         log(f"{name}:\n{format_intervals(iv)}")
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2))

@@ -30,6 +30,8 @@ _EPS = 1e-6
 _LO, _HI = math.log(0.25), math.log(20.0)
 MIN_STEPS = 30
 MIN_PER_CLASS = 5
+# TrainConfig.calibration, the CLI and the simulation all take one of these.
+CALIBRATION_METHODS = ("temperature", "platt")
 
 
 def _logit(p: float) -> float:
@@ -74,8 +76,10 @@ def fit_platt(labels: Sequence[bool], probs: Sequence[float], *, iterations: int
 
     Newton's method on the two-parameter logistic regression (slope a = 1/T, intercept b), which is
     convex, with a ridge and a step-halving line search so a separable set cannot send it to
-    infinity. The fit is then clamped into the same T range as fit_temperature and |b| <= 4. If the
-    clamp binds, or Newton ends worse than temperature scaling alone, the temperature-only fit is
+    infinity. If the optimum lies outside |b| <= 4 or the T range of fit_temperature, b is clamped to
+    its bound and T refitted with b held there (a constrained optimum on the boundary, since the NLL
+    is convex): a large shift is exactly the case Platt is for, and dropping it would leave the base
+    rate wrong. If that still ends worse than temperature scaling alone, the temperature-only fit is
     returned with b = 0: Platt must never be worse than what it replaces on the data it was fitted on.
     """
     if not _enough(labels):
@@ -121,14 +125,17 @@ def fit_platt(labels: Sequence[bool], probs: Sequence[float], *, iterations: int
     t_only = fit_temperature(labels, probs)
     temperature = 1 / a
     if not (math.exp(_LO) <= temperature <= math.exp(_HI)) or abs(b) > _BIAS_MAX:
-        return t_only, 0.0
+        b = max(-_BIAS_MAX, min(_BIAS_MAX, b))
+        temperature = fit_temperature(labels, probs, bias=b)
     if nll(labels, probs, temperature, b) > nll(labels, probs, t_only):
         return t_only, 0.0
     return round(temperature, 4), round(b, 4)
 
 
-def fit_temperature(labels: Sequence[bool], probs: Sequence[float], *, iterations: int = 60) -> float:
-    """The T > 0 minimising held-out NLL; 1.0 when there is too little to fit it on.
+def fit_temperature(labels: Sequence[bool], probs: Sequence[float], *, bias: float = 0.0,
+                    iterations: int = 60) -> float:
+    """The T > 0 minimising held-out NLL (with the logit shifted by a fixed `bias`); 1.0 when there
+    is too little to fit it on.
 
     NLL is convex in 1/T for a fixed set of logits, so a golden-section search on log T finds the
     minimum to well under a percent in 60 steps, with no optimiser state and no dependence on torch.
@@ -138,14 +145,14 @@ def fit_temperature(labels: Sequence[bool], probs: Sequence[float], *, iteration
     g = (math.sqrt(5) - 1) / 2
     a, b = _LO, _HI
     c, d = b - g * (b - a), a + g * (b - a)
-    fc, fd = nll(labels, probs, math.exp(c)), nll(labels, probs, math.exp(d))
+    fc, fd = nll(labels, probs, math.exp(c), bias), nll(labels, probs, math.exp(d), bias)
     for _ in range(iterations):
         if fc < fd:
             b, d, fd = d, c, fc
             c = b - g * (b - a)
-            fc = nll(labels, probs, math.exp(c))
+            fc = nll(labels, probs, math.exp(c), bias)
         else:
             a, c, fc = c, d, fd
             d = a + g * (b - a)
-            fd = nll(labels, probs, math.exp(d))
+            fd = nll(labels, probs, math.exp(d), bias)
     return round(math.exp((a + b) / 2), 4)

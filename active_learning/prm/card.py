@@ -76,10 +76,11 @@ def model_card(
         f"| window | {meta.get('max_length')} tokens; the problem is cut to {meta.get('max_problem_tokens')} "
         "(head and tail kept); longer solutions are scored in windows that repeat the problem and the "
         "preceding steps that fit in half the window |",
-        f"| temperature | {meta.get('temperature', 1.0)} (the logit margin is divided by it; fitted on "
+        f"| temperature | {meta.get('temperatures') or meta.get('temperature', 1.0)} (the logit margin is divided "
+        f"by it{'; one per fold member, in fold order' if meta.get('temperatures') else ''}; fitted on "
         "held-out steps, 1.0 = uncalibrated) |",
-        f"| calibration bias | {meta.get('bias', 0.0)} (added to the scaled margin: Platt scaling; 0.0 under "
-        "temperature scaling) |",
+        f"| calibration bias | {meta.get('biases') or meta.get('bias', 0.0)} (added to the scaled margin: Platt "
+        "scaling; 0.0 under temperature scaling) |",
         "| solution score | product of the step probabilities (or their minimum, last or mean) |",
         "",
         'These settings are also in `config.json` under `"prm"`.',

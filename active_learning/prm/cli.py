@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+from active_learning.prm.calibration import CALIBRATION_METHODS
 from active_learning.prm.card import model_card
 from active_learning.prm.config import ModelConfig, ScoreConfig, TrainConfig
 from active_learning.prm.data import OUTCOME_MODES, heldout_split, outcome_examples
@@ -28,6 +29,7 @@ from active_learning.prm.evaluate import (
     evaluate_with_intervals,
     format_intervals,
     format_table,
+    reset_calibration,
     score_examples,
 )
 from active_learning.prm.folds import FoldedPRM, is_folded
@@ -138,7 +140,9 @@ def cmd_train(args) -> dict:
     if not _is_main():
         return result
     metrics = {}
-    if heldout and not args.no_calibration:
+    if not heldout or args.no_calibration:
+        reset_calibration(prm)  # an --init-checkpoint's fit describes its weights, not these
+    else:
         result["calibration"] = calibrate(prm, heldout, device=args.device, method=train_cfg.calibration)
         c = result["calibration"]
         fit = f"temperature {c['temperature']}" + (f", bias {c['bias']}" if c["method"] == "platt" else "")
@@ -269,7 +273,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--mixed-precision", default="no", choices=["no", "fp16", "bf16"])
     t.add_argument("--no-calibration", action="store_true",
                    help="keep the raw probabilities (default: fit temperature scaling on the held-out steps)")
-    t.add_argument("--calibration", default="temperature", choices=["temperature", "platt"],
+    t.add_argument("--calibration", default="temperature", choices=CALIBRATION_METHODS,
                    help="temperature scaling, or platt: temperature and a bias (fixes a base-rate shift)")
     t.add_argument("--license", default=None,
                    help="license written into the model card (default: apache-2.0, the bundled MiniLM's, when "

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from active_learning.prm.calibration import CALIBRATION_METHODS
 from active_learning.strategies import SOLUTION_AGGREGATES
 
 
@@ -107,8 +108,8 @@ class TrainConfig(_JsonMixin):
     calibration: str = "temperature"
 
     def __post_init__(self):
-        if self.calibration not in {"temperature", "platt"}:
-            raise ValueError("calibration must be temperature or platt")
+        if self.calibration not in CALIBRATION_METHODS:
+            raise ValueError(f"calibration must be one of {', '.join(CALIBRATION_METHODS)}")
         if self.mixed_precision not in {"no", "fp16", "bf16"}:
             raise ValueError("mixed_precision must be no, fp16 or bf16")
         if self.neutral not in {"positive", "negative", "ignore"}:

@@ -17,7 +17,7 @@ from dataclasses import replace
 
 from active_learning.prm import metrics
 from active_learning.prm.bootstrap import bootstrap_intervals
-from active_learning.prm.calibration import fit_platt, fit_temperature, nll, scaled
+from active_learning.prm.calibration import CALIBRATION_METHODS, fit_platt, fit_temperature, nll, scaled
 from active_learning.prm.config import ScoreConfig
 from active_learning.prm.data import SolutionExample
 from active_learning.prm.folds import FoldedPRM, fold_of
@@ -73,7 +73,12 @@ def format_intervals(result: dict) -> str:
     return "\n".join(lines)
 
 
-CALIBRATION_METHODS = ("temperature", "platt")
+def reset_calibration(prm: PRM | FoldedPRM) -> None:
+    """Raw probabilities again (T = 1, no bias), on every member. For weights retrained from a
+    calibrated parent with nothing held out to refit on: the parent's fit describes other weights,
+    and a stale bias would move the 0.5 first-error threshold without anyone asking for it."""
+    for member in prm.members if isinstance(prm, FoldedPRM) else [prm]:
+        member.meta = replace(member.meta, temperature=1.0, bias=0.0)
 
 
 def calibrate(prm: PRM | FoldedPRM, examples: Sequence[SolutionExample], *, device: str = "auto",

@@ -45,12 +45,13 @@ class FoldedPRM:
 
     @property
     def meta(self):
-        # The members share backbone, separator and window sizes; temperatures are their own.
+        # The members share backbone, separator and window sizes; temperatures and biases are their own.
         return self.members[0].meta
 
     def meta_dict(self) -> dict:
         return {**self.members[0].meta_dict(), "folds": self.k,
-                "temperatures": [m.meta.temperature for m in self.members]}
+                "temperatures": [m.meta.temperature for m in self.members],
+                "biases": [m.meta.bias for m in self.members]}
 
     def parameter_count(self) -> int:
         return sum(m.parameter_count() for m in self.members)

@@ -59,14 +59,24 @@ class PRMMeta:
         missing = known - set(raw)
         if missing:
             raise ValueError(f"{where}: checkpoint meta lacks {', '.join(sorted(missing))}")
-        temperature = float(raw.get("temperature", 1.0))
+        temperature, bias = _number(raw, "temperature", 1.0, where), _number(raw, "bias", 0.0, where)
         if not 0 < temperature < 1000:
             raise ValueError(f"{where}: temperature {temperature} is not a positive number")
-        bias = float(raw.get("bias", 0.0))
         if not -100 < bias < 100:
             raise ValueError(f"{where}: calibration bias {bias} is not a finite number under 100")
         return cls(**{k: raw[k] for k in known}, format_version=FORMAT_VERSION, temperature=temperature,
                    bias=bias)
+
+
+def _number(raw: dict, key: str, default: float, where: str) -> float:
+    # A hand-edited config.json may say null or "high": a named ValueError, not a TypeError traceback.
+    value = raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"{where}: {key} {value!r} is not a number")
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f"{where}: {key} {value!r} is not a number") from None
 
 
 class _quiet_load_report:

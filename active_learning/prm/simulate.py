@@ -38,9 +38,10 @@ from dataclasses import asdict, dataclass, field, replace
 from statistics import mean
 
 from active_learning.prm.bootstrap import percentile
+from active_learning.prm.calibration import CALIBRATION_METHODS
 from active_learning.prm.config import ScoreConfig, TrainConfig
 from active_learning.prm.data import SolutionExample
-from active_learning.prm.evaluate import CALIBRATION_METHODS, calibrate, metrics_from_scores
+from active_learning.prm.evaluate import calibrate, metrics_from_scores
 from active_learning.prm.folds import FoldedPRM, fold_of
 from active_learning.prm.model import PRM
 from active_learning.prm.score import score
@@ -86,6 +87,10 @@ class SimulationConfig:
             raise ValueError("calibration must be between 0 and initial - 1 (something must be trained on)")
         if self.calibration_method not in CALIBRATION_METHODS:
             raise ValueError(f"calibration_method must be one of {', '.join(CALIBRATION_METHODS)}")
+        if self.calibration_method != "temperature" and not self.calibration:
+            # Otherwise a long run would quietly do what the default does.
+            raise ValueError(f"calibration_method {self.calibration_method} needs calibration > 0: the seed-batch "
+                             "solutions to fit it on")
 
     def arms(self) -> list[tuple[str, str, bool]]:
         """(arm name, strategy, warm) in run order: the cold arms, then the warm ones."""

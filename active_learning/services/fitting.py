@@ -92,17 +92,21 @@ def _merged(reports: list[dict]) -> dict:
 
 
 def _evaluate(prm, heldout, cfg, train_cfg, keeper) -> dict:
-    from active_learning.prm.evaluate import calibrate, evaluate
+    from active_learning.prm.evaluate import calibrate, evaluate, reset_calibration
 
     # Temperature scaling on the held-out steps, stored with the checkpoint: scores, the 0.5
-    # first-error rule and "convincing" cut-offs then mean the same for every version.
-    calibration = (calibrate(prm, heldout, device=train_cfg.device, method=train_cfg.calibration)
-                   if heldout else None)
-    metrics = evaluate(prm, heldout, aggregate=cfg["score"]["aggregate"], device=train_cfg.device) if heldout else {}
-    if calibration:
-        metrics["temperature"] = calibration["temperature"]
-        metrics["calibration_bias"] = calibration["bias"]
-        metrics["ece_uncalibrated"] = calibration["ece_before"]
+    # first-error rule and "convincing" cut-offs then mean the same for every version. With
+    # nothing held out, a warm start's inherited fit is dropped rather than kept on new weights.
+    if not heldout:
+        reset_calibration(prm)
+        keeper.renew()
+        return {}
+    calibration = calibrate(prm, heldout, device=train_cfg.device, method=train_cfg.calibration)
+    metrics = evaluate(prm, heldout, aggregate=cfg["score"]["aggregate"], device=train_cfg.device)
+    metrics["temperature"] = calibration["temperature"]
+    metrics["calibration_bias"] = calibration["bias"]
+    metrics["calibration_method"] = calibration["method"]
+    metrics["ece_uncalibrated"] = calibration["ece_before"]
     keeper.renew()
     return metrics
 

@@ -6,9 +6,9 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from active_learning.oracle import prm800k_ratings
+from active_learning.prm.calibration import CALIBRATION_METHODS
 from active_learning.prm.config import ModelConfig, ScoreConfig, TrainConfig
 from active_learning.prm.data import SolutionExample, outcome_examples, ratings_to_labels
-from active_learning.prm.evaluate import CALIBRATION_METHODS
 from active_learning.prm.simulate import SimulationConfig, run_simulation
 from active_learning.prm.synthetic import build_examples, prm800k_records, read_gsm8k
 from active_learning.strategies import STRATEGIES

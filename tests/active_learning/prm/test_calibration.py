@@ -83,6 +83,18 @@ def test_platt_fixes_a_base_rate_shift_that_temperature_cannot():
     assert auroc(ys, platt) == pytest.approx(auroc(ys, ps))  # one step's order never changes
 
 
+def test_a_shift_past_the_bias_bound_keeps_the_bound_rather_than_dropping_the_bias():
+    # Truth is sigmoid(z - 6): far more pessimistic than the model. The unconstrained fit wants
+    # b = -6; it must land on b = -4 with T refitted there, not fall back to b = 0.
+    ys, ps = _shifted(n=4000, seed=5, t=1.0, b=-6.0)
+    t_only = fit_temperature(ys, ps)
+    temperature, bias = fit_platt(ys, ps)
+    assert bias == -4.0
+    assert temperature == pytest.approx(fit_temperature(ys, ps, bias=-4.0))
+    assert nll(ys, ps, temperature, bias) < 0.8 * nll(ys, ps, t_only)
+    assert ece(ys, [scaled(p, temperature, bias) for p in ps]) < 0.5 * ece(ys, [scaled(p, t_only) for p in ps])
+
+
 def test_platt_on_a_calibrated_model_or_too_little_data_changes_nothing():
     rng = random.Random(3)
     qs = [rng.uniform(0.05, 0.95) for _ in range(3000)]
@@ -123,7 +135,13 @@ def test_the_checkpoint_keeps_its_bias_and_the_card_recipe_applies_it(tiny_bert_
     exec(recipe, env)  # noqa: S102 - our own card's code, run to prove it
     assert env["p_correct"].tolist() == pytest.approx(list(shifted), abs=1e-5)
     bad = json.loads((out / "config.json").read_text())
+    good = dict(bad["prm"])
     bad["prm"]["bias"] = float("nan")
     (out / "config.json").write_text(json.dumps(bad))
     with pytest.raises(ValueError, match="calibration bias"):
         PRM.load(out)
+    for key, value in (("bias", None), ("temperature", None), ("temperature", "high"), ("bias", [1])):
+        bad["prm"] = {**good, key: value}
+        (out / "config.json").write_text(json.dumps(bad))
+        with pytest.raises(ValueError, match=f"{key} .* is not a number"):
+            PRM.load(out)

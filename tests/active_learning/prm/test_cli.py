@@ -6,12 +6,13 @@ test runs the real `python -m` entry point."""
 import json
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 from django.core.management import call_command
 
 from active_learning.prm.cli import main
-from active_learning.prm.config import ScoreConfig
+from active_learning.prm.config import ModelConfig, ScoreConfig
 from active_learning.prm.formats import FormatError, math_shepherd_parse, read_examples
 from active_learning.prm.model import PRM
 from active_learning.prm.score import score
@@ -132,17 +133,44 @@ def test_train_reads_trl_prm800k_and_math_shepherd_files(tiny_bert_dir, tmp_path
 
 
 def test_train_calibrates_with_platt_when_asked(tiny_bert_dir, tmp_path, prm800k_records_path):
+    # 9 steps in 10 are right, whatever they say: a model trained for 2 steps at a tiny rate still
+    # sits near 0.5, so only a bias can bring it to 0.9 (no temperature moves 0.5).
+    import random
+
+    rng = random.Random(0)
+    rows = [{"prompt": f"problem {i % 40}", "completions": [f"step {j} of {i}" for j in range(3)],
+             "labels": [rng.random() < 0.9 for _ in range(3)]} for i in range(160)]
+    data = tmp_path / "skewed.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = tmp_path / "platt"
-    rc = main(["train", "--data", str(prm800k_records_path), "--model", str(tiny_bert_dir), "--output", str(out),
-               "--max-steps", "4", "--batch-size", "4", "--max-length", "64", "--max-problem-tokens", "16",
-               "--holdout", "0.5", "--calibration", "platt"])
+    rc = main(["train", "--data", str(data), "--model", str(tiny_bert_dir), "--output", str(out),
+               "--max-steps", "2", "--batch-size", "4", "--lr", "1e-6", "--max-length", "64",
+               "--max-problem-tokens", "16", "--holdout", "0.5", "--calibration", "platt"])
     assert rc == 0
     report = json.loads((out / "training_report.json").read_text())
     cal = report["calibration"]
-    assert cal["method"] == "platt" and "platt" in (out / "README.md").read_text()
+    assert cal["method"] == "platt" and cal["labeled_steps"] >= 100
+    assert cal["bias"] > 1.0, cal  # towards logit(0.9) = 2.2; temperature scaling alone would leave 0.0
+    assert cal["ece_after"] < 0.5 * cal["ece_before"]
+    assert "platt" in (out / "README.md").read_text()
     assert (PRM.load(out).meta.temperature, PRM.load(out).meta.bias) == (cal["temperature"], cal["bias"])
     with pytest.raises(SystemExit):
         main(["train", "--data", str(prm800k_records_path), "--output", str(tmp_path / "x"), "--calibration", "iso"])
+
+
+def test_retraining_a_calibrated_checkpoint_without_calibration_drops_its_fit(tiny_bert_dir, tmp_path,
+                                                                            prm800k_records_path):
+    # The parent's T and bias describe the parent's weights: kept on retrained ones, a stale bias
+    # would silently move every 0.5 decision.
+    parent = PRM.from_backbone(ModelConfig(backbone=str(tiny_bert_dir), max_length=64, max_problem_tokens=16))
+    parent.meta = replace(parent.meta, temperature=2.5, bias=1.5)
+    parent.save(tmp_path / "parent")
+    for extra in (["--no-calibration", "--holdout", "0.5"], ["--holdout", "0"]):
+        out = tmp_path / f"child{len(extra)}"
+        assert main(["train", "--data", str(prm800k_records_path), "--init-checkpoint", str(tmp_path / "parent"),
+                     "--output", str(out), "--max-steps", "1", "--batch-size", "2", *extra]) == 0
+        meta = PRM.load(out).meta
+        assert (meta.temperature, meta.bias) == (1.0, 0.0), extra
 
 
 def test_math_shepherd_parse_round_trips_the_export_layout():

@@ -80,6 +80,8 @@ def test_config_refuses_warm_arms_without_a_prior_and_a_calibration_split_that_e
         SimulationConfig(initial=8, calibration=8)
     with pytest.raises(ValueError, match="calibration_method must be one of temperature, platt"):
         SimulationConfig(calibration=4, calibration_method="isotonic")
+    with pytest.raises(ValueError, match="calibration_method platt needs calibration > 0"):
+        SimulationConfig(calibration_method="platt")  # the default calibration=0 would fit nothing
     cfg = SimulationConfig(strategies=("uniform", "ensemble"), prior="outcomes", warm_strategies=("uniform",))
     assert cfg.arms() == [("uniform", "uniform", False), ("ensemble", "ensemble", False),
                           ("uniform+outcomes", "uniform", True)]
@@ -201,8 +203,10 @@ def test_platt_calibration_stores_a_bias_on_every_member_and_never_raises_the_fi
     cfg = ModelConfig(backbone=str(tiny_bert_dir), max_length=64, max_problem_tokens=16)
     prm = PRM.from_backbone(cfg, seed=0)
     train(prm, examples[:30], TrainConfig(epochs=1, batch_size=8, learning_rate=3e-3))
-    prm.meta = replace(prm.meta, bias=3.0)  # inherited from a warm start: must be replaced, not stacked
+    twin = prm.copy()
+    prm.meta = replace(prm.meta, temperature=2.0, bias=3.0)  # inherited from a warm start: replaced, not stacked
     out = calibrate(prm, examples[30:], method="platt")
+    assert out == calibrate(twin, examples[30:], method="platt")  # the same fit as from an uncalibrated start
     assert out["method"] == "platt" and out["labeled_steps"] >= 30
     assert (prm.meta.temperature, prm.meta.bias) == (out["temperature"], out["bias"])
     assert out["nll_after"] <= out["nll_before"] + 1e-9

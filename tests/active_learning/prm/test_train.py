@@ -82,7 +82,7 @@ def test_configs_reject_bad_values():
         TrainConfig(neutral="maybe")
     with pytest.raises(ValueError, match="device"):
         TrainConfig(device="tpu")
-    with pytest.raises(ValueError, match="calibration must be temperature or platt"):
+    with pytest.raises(ValueError, match="calibration must be one of temperature, platt"):
         TrainConfig(calibration="isotonic")
     with pytest.raises(ValueError, match="unknown TrainConfig"):
         TrainConfig.from_dict({"epoch": 1})
