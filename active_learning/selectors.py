@@ -27,9 +27,12 @@ def model_panel(*, campaign: Campaign, limit: int = 30) -> dict:
         })
     last_done = next((r for r in runs if r.finished_at and r.started_at), None)
     running = next((r for r in runs if r.status in (TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING)), None)
+    active = PRMModel.objects.filter(campaign=campaign, is_active=True).first()
     return {
         "runs": runs, "curve": curve,
-        "active": PRMModel.objects.filter(campaign=campaign, is_active=True).first(),
+        "active": active,
+        # With no active model, the newest run that trained one says why it is not serving.
+        "unpromoted": None if active else next((r for r in runs if r.model_id and not r.promoted), None),
         "running": running,
         "scoring": score_stage_progress(run=running) if running else None,
         "last_duration_s": (last_done.finished_at - last_done.started_at).total_seconds() if last_done else None,

@@ -42,7 +42,9 @@ def test_an_auroc_on_too_few_examples_of_a_class_is_not_evidence(metric, support
 
 
 @pytest.mark.django_db
-def test_a_below_chance_run_is_stored_but_never_promoted(al_campaign, monkeypatch):
+def test_a_below_chance_run_is_stored_but_never_promoted(al_campaign, monkeypatch, client, django_user_model):
+    from labeling.models import Membership
+
     campaign, _ = al_campaign
     ActiveLearningConfig.objects.filter(campaign=campaign).update(promotion_gate=True)
     monkeypatch.setattr("active_learning.prm.evaluate.evaluate", lambda *a, **k: {"step_auroc": 0.341})
@@ -52,6 +54,14 @@ def test_a_below_chance_run_is_stored_but_never_promoted(al_campaign, monkeypatc
     assert "0.341 is not above chance" in run.report["promotion"]
     assert not PRMModel.objects.filter(campaign=campaign, is_active=True).exists()
     assert TrainingRun.objects.get(pk=run.pk).status == "running"  # the cycle goes on with no new model
+    # The page does not claim nothing was trained: it names the model and why it is not serving.
+    boss = django_user_model.objects.create_user("boss", password="x")
+    Membership.objects.create(campaign=campaign, user=boss, role=Membership.Role.MANAGER)
+    client.force_login(boss)
+    page = client.get(f"/manage/{campaign.slug}/model/").content.decode()
+    line = page.split('data-role="no-active">', 1)[1].split("</p>", 1)[0]
+    assert f"v{run.model.version} (run {run.pk}) was trained but not promoted" in line and "0.341" in line
+    assert "No model trained yet" not in page
 
 
 @pytest.mark.django_db
