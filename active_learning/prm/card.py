@@ -14,6 +14,8 @@ import json
 import re
 from collections.abc import Mapping
 
+from active_learning.strategies import SOLUTION_AGGREGATES
+
 # "org/name" is a Hub id; anything else (a local path, a cut backbone) is not written as base_model.
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
@@ -47,9 +49,11 @@ def model_card(
     metrics: Mapping | None = None,
     train: Mapping | None = None,
     title: str | None = None,
+    aggregate: str | None = None,
 ) -> str:
     """The card's text. `meta` is the checkpoint's "prm" config entry; `data` counts what it was
-    trained on (and on which conventions), `metrics` are held-out evaluation figures."""
+    trained on (and on which conventions), `metrics` are held-out evaluation figures, `aggregate`
+    the solution score its metrics (and a campaign's queue) used."""
     backbone = str(meta.get("backbone", ""))
     base = backbone.split(" (first ")[0]
     header = ["---", f"license: {license}", "library_name: transformers", "pipeline_tag: token-classification"]
@@ -81,7 +85,9 @@ def model_card(
         "held-out steps, 1.0 = uncalibrated) |",
         f"| calibration bias | {meta.get('biases') or meta.get('bias', 0.0)} (added to the scaled margin: Platt "
         "scaling; 0.0 under temperature scaling) |",
-        "| solution score | product of the step probabilities (or their minimum, last or mean) |",
+        ("| solution score | product of the step probabilities (or their minimum, last or mean) |" if aggregate is None
+         else f"| solution score | `{aggregate}` of the step probabilities (also possible: "
+              f"{', '.join(a for a in SOLUTION_AGGREGATES if a != aggregate)}) |"),
         "",
         'These settings are also in `config.json` under `"prm"`.',
         "",

@@ -339,6 +339,7 @@ def _train_and_promote(run: TrainingRun, keeper: LeaseKeeper) -> None:
         data={"campaign": campaign.slug, **counts, "warm start from": f"v{warm_from}" if warm_from else "none",
               "prior": (fitted.prior or {}).get("kind", "none")},
         train={k: v for k, v in train_cfg.to_dict().items() if k != "device"}, license="other",
+        aggregate=cfg["score"]["aggregate"],
     )
     prm.save(tmp_dir, card=card)
     os.replace(tmp_dir, final_dir)

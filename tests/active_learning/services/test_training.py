@@ -34,6 +34,7 @@ def test_a_run_trains_evaluates_stores_and_promotes(al_campaign):
     card = Path(model.checkpoint_path, "README.md").read_text()
     assert card.startswith("---\nlicense: other\n") and "# " + campaign.name + ": PRM v1" in card
     assert "| assignments | 18 |" in card and "| step AUROC |" in card
+    assert "| solution score | `product` of the step probabilities (also possible: min, last, mean) |" in card
     assert not Path(model.checkpoint_path + ".tmp").exists()
     # Weights are readable by the web and worker containers (umask 022 here): 0644 files, 0755 directory.
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in Path(model.checkpoint_path).iterdir()}
