@@ -89,7 +89,15 @@ class ActiveLearningConfig(models.Model):
         help_text="Solution score from step scores. 'last' suits a model trained on outcomes only.",
     )
     heldout_fraction = models.FloatField(default=0.2)
-    promotion_metric = models.CharField(max_length=64, default="step_auroc")
+    class PromotionMetric(models.TextChoices):
+        # AUROCs only: the gate's "above chance" is 0.5, which means nothing for an F1.
+        STEP_AUROC = "step_auroc", "held-out step AUROC (human step labels)"
+        SOLUTION_AUROC = "solution_auroc", "held-out solution AUROC (final answers right or wrong)"
+
+    promotion_metric = models.CharField(
+        max_length=64, choices=PromotionMetric.choices, default=PromotionMetric.STEP_AUROC,
+        help_text="The held-out metric the promotion gate reads.",
+    )
     promotion_gate = models.BooleanField(
         default=True, help_text="Never promote a model whose held-out metric is missing or at most 0.5 + the margin.",
     )

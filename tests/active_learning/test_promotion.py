@@ -103,9 +103,14 @@ def test_active_learning_settings_are_checked_before_they_are_saved():
         al_config_update(campaign=c, changes={"wrong_fraction": 3.0})
     with pytest.raises(ValidationFailed, match="score_aggregate"):
         al_config_update(campaign=c, changes={"score_aggregate": "median"})
+    # A typo would have made the gate refuse every model for want of a metric nobody computes.
+    for metric in ("step_aucroc", "first_error_f1"):
+        with pytest.raises(ValidationFailed, match="promotion_metric"):
+            al_config_update(campaign=c, changes={"promotion_metric": metric})
     assert ActiveLearningConfig.objects.get(campaign=c).min_labels == 7  # nothing half-written
-    config, _ = al_config_update(campaign=c, changes={"score_aggregate": "last"})
-    assert ActiveLearningConfig.objects.get(campaign=c).score_aggregate == "last"
+    config, _ = al_config_update(campaign=c, changes={"score_aggregate": "last", "promotion_metric": "solution_auroc"})
+    got = ActiveLearningConfig.objects.get(campaign=c)
+    assert (got.score_aggregate, got.promotion_metric) == ("last", "solution_auroc")
 
 
 @pytest.mark.django_db
