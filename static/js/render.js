@@ -88,6 +88,20 @@
     return { nonce: nonce, pieces: [], re: new RegExp(MARK + nonce + "M(\\d+)" + MARK, "g") };
   }
 
+  // Raw HTML in the source is shown as the text it is, never parsed: "x<y and y>0" is an
+  // inequality to a mathematician and an open <y> tag to Markdown, and a sanitiser that
+  // drops the tag drops the words with it ("x0"). Nothing we render needs author HTML.
+  var md = null;
+  function parser() {
+    if (!md) {
+      md = new global.marked.Marked({
+        gfm: true, breaks: true, async: false,
+        renderer: { html: function (token) { return escapeHtml(token.text); } }
+      });
+    }
+    return md;
+  }
+
   function markdown(text, ctx) {
     var src = String(text == null ? "" : text).split(MARK).join("");
     src = src.replace(TOKEN, function () {
@@ -100,7 +114,7 @@
     });
     var html;
     try {
-      html = global.marked.parse(src, { gfm: true, breaks: true, async: false });
+      html = parser().parse(src);
     } catch (err) {
       html = "<p>" + escapeHtml(src) + "</p>";
     }

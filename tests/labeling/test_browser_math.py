@@ -171,18 +171,21 @@ def test_math_in_an_attribute_never_becomes_markup(login_page, text):
     page = login_page(MembershipFactory(campaign=campaign).user, f"/label/{campaign.slug}/", viewport=VIEWPORT)
     wait_task(page)
     # Even as browsers serialised attributes before 2025 (< and > left raw), nothing may escape the title.
+    # Only inside tags: text nodes were always serialised with &lt; (raw HTML in the source is now text).
     page.evaluate("""() => { const orig = DOMPurify.sanitize.bind(DOMPurify);
-        DOMPurify.sanitize = (h, o) => orig(h, o).replace(/="([^"]*)"/g,
-          (m, v) => '="' + v.replace(/&lt;/g, '<').replace(/&gt;/g, '>') + '"'); }""")
+        DOMPurify.sanitize = (h, o) => orig(h, o).replace(/<[^>]*>/g, (tag) => tag.replace(/="([^"]*)"/g,
+          (m, v) => '="' + v.replace(/&lt;/g, '<').replace(/&gt;/g, '>') + '"')); }""")
     out = page.evaluate("""(t) => { const d = document.createElement('div'); document.body.appendChild(d);
         PRMRender.renderInto(d, t);
-        return {bad: d.querySelectorAll('img, div, [style], [onerror]').length,
+        return {bad: d.querySelectorAll('img, div, [style]:not(.katex *), [onerror]').length,
                 titles: [...d.querySelectorAll('[title]')].map(e => e.getAttribute('title')),
                 katex: d.querySelectorAll('.katex').length}; }""", text)
     page.wait_for_timeout(200)
     assert out["bad"] == 0, out
     assert page.evaluate("window.__xss") is None
     assert all("katex" not in t for t in out["titles"]), out
+    if text.startswith("<a "):  # raw HTML is text now: the $x$ in it is math in the text, not in a title
+        assert out["titles"] == [] and out["katex"] == 1, out
 
 
 def test_text_cannot_reuse_a_rendered_piece(login_page):
@@ -192,3 +195,16 @@ def test_text_cannot_reuse_a_rendered_piece(login_page):
     wait_task(page)
     assert row(page, 0).locator(".katex").count() == 1  # $y$ once, not twice
     assert "M0" in row(page, 0).inner_text()
+
+
+def test_text_that_looks_like_a_tag_is_shown_not_swallowed(login_page):
+    """Plain-text inequalities are math to the annotator and a tag to Markdown: "x<y and y>0" once lost
+    "<y and y>" to the sanitiser and read "x0". Raw HTML now shows as the text it is, and is never markup."""
+    steps = ["Since x<y and y>0, we get x+y>0.", "A model wrote <b>bold</b> and <i>this</i>."]
+    campaign = CampaignFactory(qc_rate=0)
+    TaskFactory(campaign=campaign, solution=SolutionFactory(steps=steps))
+    page = login_page(MembershipFactory(campaign=campaign).user, f"/label/{campaign.slug}/", viewport=VIEWPORT)
+    wait_task(page)
+    assert "Since x<y and y>0, we get x+y>0." in row(page, 0).inner_text()
+    assert "A model wrote <b>bold</b> and <i>this</i>." in row(page, 1).inner_text()
+    assert page.locator("[data-role=steps] b, [data-role=steps] i").count() == 0
