@@ -32,11 +32,13 @@ HAVING count(*) >= 2 AND count(DISTINCT coalesce(a.first_error_index, -1)) > 1
 """
 
 
+@transaction.atomic
 def adjudications_sync(*, campaign: Campaign, solution_ids: list[int] | None = None) -> int:
     """Queue every disagreement not queued yet (optionally only among `solution_ids`); returns how many are new.
 
     Open items get their disagreement and label count refreshed; resolved
-    ones are left as resolved. Runs in the caller's transaction.
+    ones are left as resolved. Atomic (a savepoint inside a caller's
+    transaction): the rows it refreshes are locked, which needs one.
     """
     sql = DISAGREEMENTS_SQL.format(
         assignment=Assignment._meta.db_table, task=Task._meta.db_table,

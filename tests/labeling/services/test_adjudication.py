@@ -51,6 +51,18 @@ def test_sync_finds_imported_disagreements_once(dash_world):
     assert adj.label_count == 3 and adj.first_errors == [0, 1, 2]
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_rescan_outside_any_transaction_refreshes_an_open_item(dash_world):
+    # The dashboard's Rescan button calls this with no transaction around it: its row locks
+    # raised TransactionManagementError (a 500) whenever a disagreement was already open.
+    from django.db import connection
+
+    sid = _two_labels(dash_world, [1, 1, -1], [1, 1, 1, 1, 1])
+    assert not connection.in_atomic_block
+    assert adjudications_sync(campaign=dash_world["campaign"]) == 0
+    assert Adjudication.objects.get(solution_id=sid).status == "open"
+
+
 def test_resolve_checks_who_and_what(dash_world):
     c = dash_world["campaign"]
     sid = _two_labels(dash_world, [1, 1, -1], [1, 1, 1, 1, 1])
