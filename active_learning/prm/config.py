@@ -8,6 +8,7 @@ depend on the machine's speed).
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -28,7 +29,28 @@ class _JsonMixin:
         unknown = sorted(set(data) - names)
         if unknown:
             raise ValueError(f"unknown {cls.__name__} field(s): {', '.join(unknown)}")
+        for f in fields(cls):  # type: ignore[arg-type]
+            if f.name in data:
+                _check_type(cls.__name__, f.name, str(f.type), data[f.name])
         return cls(**data)
+
+
+# JSON gives us these; a field's annotation (a string, under `from __future__ import annotations`)
+# names which it takes. Checked up front so "max_steps": "lots" is a named error, not a TypeError
+# deep in training, and NaN never reaches PostgreSQL's jsonb (which refuses it).
+_JSON_TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), "None": (type(None),)}
+
+
+def _check_type(owner: str, name: str, annotation: str, value: Any) -> None:
+    parts = [p.strip() for p in annotation.split("|")]
+    if not all(p in _JSON_TYPES for p in parts):
+        return  # a container or other type: the dataclass's own checks apply
+    ok = any(isinstance(value, t) and not (isinstance(value, bool) and p in ("int", "float"))
+             for p in parts for t in _JSON_TYPES[p])
+    if ok and isinstance(value, float) and not math.isfinite(value):
+        ok = False
+    if not ok:
+        raise ValueError(f"{owner}.{name} must be {' or '.join(parts)}, not {value!r}")
 
 
 @dataclass(frozen=True)

@@ -103,6 +103,11 @@ def test_active_learning_settings_are_checked_before_they_are_saved():
         al_config_update(campaign=c, changes={"wrong_fraction": 3.0})
     with pytest.raises(ValidationFailed, match="score_aggregate"):
         al_config_update(campaign=c, changes={"score_aggregate": "median"})
+    # Wrong JSON types are named, not a TypeError from deep inside; NaN never reaches jsonb (a 500 there).
+    with pytest.raises(ValidationFailed, match="TrainConfig.max_steps must be int or None, not 'lots'"):
+        al_config_update(campaign=c, changes={"train_config": {"max_steps": "lots"}})
+    with pytest.raises(ValidationFailed, match="ModelConfig.num_hidden_layers must be int or None, not nan"):
+        al_config_update(campaign=c, changes={"model_config": {"num_hidden_layers": float("nan")}})
     # A typo would have made the gate refuse every model for want of a metric nobody computes.
     for metric in ("step_aucroc", "first_error_f1"):
         with pytest.raises(ValidationFailed, match="promotion_metric"):
