@@ -480,7 +480,7 @@ def detect_format(obj) -> str:
             return "gsm8k"
         if "problem" in obj:
             return "solutions"
-    raise RecordError("cannot detect the format of this file; pass --format")
+    raise RecordError("cannot detect the format of this file; choose its format (the Format menu, or --format)")
 
 
 def get_parser(fmt: str, split: str = "blank") -> Callable[[dict], list[ParsedSolution]]:

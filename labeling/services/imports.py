@@ -385,7 +385,9 @@ class _BatchWriter:
                     continue
                 raise ImportFailed(
                     [(lineno, f"labeler {lab.labeler} already labeled this solution in campaign "
-                              f"'{self.campaign.slug}' (at {existing[key]}); one label per labeler and solution")],
+                              f"'{self.campaign.slug}' "
+                              + (f"(at {existing[key]})" if existing[key] else "(in this app, not by an import)")
+                              + "; one label per labeler and solution")],
                     1,
                 )
             existing[key] = lab.timestamp_raw
