@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from active_learning.prm.calibration import MIN_PER_CLASS
+
 # A held-out AUROC at or below this plus the margin is no better than a coin:
 # such a model would order the queue at random (or worse, backwards).
 CHANCE = 0.5
 # An AUROC over fewer examples than this of either class is not evidence: with 2 right answers
-# and 10 wrong ones, a model that ranks at random scores 1.000 one time in six. The same floor as
-# calibration's (prm.calibration.MIN_PER_CLASS).
-MIN_SUPPORT = 5
+# and 10 wrong ones, a model that ranks at random scores 1.000 one time in six. The same floor
+# below which calibration refuses to fit.
+MIN_SUPPORT = MIN_PER_CLASS
 _UNITS = {"step_auroc": ("correct", "wrong steps"), "solution_auroc": ("right", "wrong answers")}
 
 

@@ -104,7 +104,7 @@ def calibrate(prm: PRM | FoldedPRM, examples: Sequence[SolutionExample], *, devi
                 "temperatures": [p["temperature"] for p in parts], "biases": [p["bias"] for p in parts],
                 "labeled_steps": steps, "ece_before": mean("ece_before"), "ece_after": mean("ece_after"),
                 "nll_before": mean("nll_before"), "nll_after": mean("nll_after")}
-    prm.meta = replace(prm.meta, temperature=1.0, bias=0.0)
+    reset_calibration(prm)
     cfg = ScoreConfig(device=device, quantize_cpu=False)
     scored = score(prm, [(ex.problem, ex.steps) for ex in examples], cfg)
     ys, ps = [], []
