@@ -24,8 +24,7 @@ from labeling.dashboard.views import manager_page, svg
 from labeling.errors import LabelingError
 
 
-@manager_page
-def model(request, campaign):
+def _model_page(request, campaign, form, *, status: int = 200):
     panel = sel.model_panel(campaign=campaign)
     curve = panel["curve"]
     series = {
@@ -39,14 +38,19 @@ def model(request, campaign):
         "majority vote": [(p["labels"], p["best_of_n_majority"]) for p in curve],
         "random": [(p["labels"], p["best_of_n_random"]) for p in curve],
     }
-    form = ActiveLearningSettingsForm(instance=al_config_get_or_create(campaign=campaign))
     return render(request, "active_learning/model.html", {
         "campaign": campaign, "panel": panel, "tab": "model", "form": form,
         "curve_svg": svg(charts.line_chart(series, title="Learning curve: held-out metrics by labeled solutions",
                                            x_label="labeled solutions", y_range=(0.0, 1.0), width=1100, height=300)),
         "bon_svg": svg(charts.line_chart(bon, title="Best-of-N accuracy by labeled solutions",
                                          x_label="labeled solutions", y_range=(0.0, 1.0), width=1100, height=300)),
-    })
+    }, status=status)
+
+
+@manager_page
+def model(request, campaign):
+    form = ActiveLearningSettingsForm(instance=al_config_get_or_create(campaign=campaign))
+    return _model_page(request, campaign, form)
 
 
 @require_POST
@@ -81,18 +85,29 @@ def promote(request, campaign, version: int):
 @require_POST
 @manager_page
 def settings(request, campaign):
-    config = al_config_get_or_create(campaign=campaign)
-    form = ActiveLearningSettingsForm(request.POST, instance=config)
-    if not form.is_valid():
-        messages.error(request, "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
-        return redirect("active_learning:model", slug=campaign.slug)
-    try:
-        # The form only parses; the service checks the configs build and writes.
-        _, changed = al_config_update(campaign=campaign, changes={k: form.cleaned_data[k] for k in form.fields},
-                                      by=request.user)
-    except LabelingError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, f"active-learning settings saved ({', '.join(changed) or 'nothing changed'}); "
-                                  "the next run uses them")
-    return redirect("active_learning:model", slug=campaign.slug)
+    form = ActiveLearningSettingsForm(request.POST, instance=al_config_get_or_create(campaign=campaign))
+    if form.is_valid():
+        try:
+            # The form only parses; the service checks the configs build and writes.
+            _, changed = al_config_update(campaign=campaign, changes={k: form.cleaned_data[k] for k in form.fields},
+                                          by=request.user)
+        except LabelingError as exc:
+            _add_errors(form, exc)
+        else:
+            messages.success(request, f"active-learning settings saved ({', '.join(changed) or 'nothing changed'}); "
+                                      "the next run uses them")
+            return redirect("active_learning:model", slug=campaign.slug)
+    # Shown again with what was typed and each error under its field, not reset from the database.
+    return _model_page(request, campaign, form, status=400)
+
+
+def _add_errors(form, exc: LabelingError) -> None:
+    fields = exc.details if isinstance(exc.details, dict) else {}
+    placed = False
+    for name, msgs in fields.items():
+        if name in form.fields:
+            for msg in msgs:
+                form.add_error(name, msg)
+            placed = True
+    if not placed:
+        form.add_error(None, exc.message)

@@ -1,6 +1,8 @@
 """Model registry and scores. Behaviour (training, scoring, refill) lives in services."""
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -39,6 +41,12 @@ class PRMModel(models.Model):
         return f"{self.campaign_id}/v{self.version}"
 
 
+def below_one(value: float) -> None:
+    """Field-level twin of the heldout range constraint, so the form names the field."""
+    if value is not None and value >= 1:
+        raise ValidationError("Ensure this value is less than 1.", code="max_value")
+
+
 def default_model_config() -> dict:
     # The bundled MiniLM cut to its first 2 layers. On the 2-core CPU target it
     # scores 200-250 solutions/s (all 6 layers: 65-80), and with the same 180 s
@@ -72,9 +80,11 @@ class ActiveLearningConfig(models.Model):
     campaign = models.OneToOneField("labeling.Campaign", on_delete=models.CASCADE, related_name="al_config")
     enabled = models.BooleanField(default=True, help_text="Beat starts cycles only when enabled.")
     strategy = models.CharField(max_length=64, default="convincing_wrong")
-    refill_size = models.PositiveIntegerField(default=200, help_text="Tasks queued per refill.")
-    wrong_fraction = models.FloatField(default=0.8)
-    per_problem_cap = models.PositiveSmallIntegerField(default=2)
+    refill_size = models.PositiveIntegerField(
+        default=200, validators=[MinValueValidator(1)], help_text="Tasks queued per refill."
+    )
+    wrong_fraction = models.FloatField(default=0.8, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
+    per_problem_cap = models.PositiveSmallIntegerField(default=2, validators=[MinValueValidator(1)])
     retrain_every_minutes = models.PositiveIntegerField(
         default=60, help_text="Start a cycle this often (0: never on a timer)."
     )
@@ -88,7 +98,7 @@ class ActiveLearningConfig(models.Model):
         max_length=16, choices=[(a, a) for a in SOLUTION_AGGREGATES], default="product",
         help_text="Solution score from step scores. 'last' suits a model trained on outcomes only.",
     )
-    heldout_fraction = models.FloatField(default=0.2)
+    heldout_fraction = models.FloatField(default=0.2, validators=[MinValueValidator(0.0), below_one])
     class PromotionMetric(models.TextChoices):
         # AUROCs only: the gate's "above chance" is 0.5, which means nothing for an F1.
         STEP_AUROC = "step_auroc", "held-out step AUROC (human step labels)"
@@ -101,9 +111,12 @@ class ActiveLearningConfig(models.Model):
     promotion_gate = models.BooleanField(
         default=True, help_text="Never promote a model whose held-out metric is missing or at most 0.5 + the margin.",
     )
-    chance_margin = models.FloatField(default=0.02, help_text="How far above chance (0.5) the gate asks for.")
+    chance_margin = models.FloatField(
+        default=0.02, validators=[MinValueValidator(0.0), MaxValueValidator(0.5)],
+        help_text="How far above chance (0.5) the gate asks for.",
+    )
     max_regression = models.FloatField(
-        null=True, blank=True, default=0.02,
+        null=True, blank=True, default=0.02, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="Refuse to promote a model whose held-out metric is worse than the active model's by more than "
                   "this (blank: any drop is accepted).",
     )
@@ -121,8 +134,9 @@ class ActiveLearningConfig(models.Model):
                   "fine-tune it (with warm start on).",
     )
     prior_folds = models.PositiveSmallIntegerField(
-        default=2, help_text="Cross-fitting folds for a prior made from the pool's own data (2-10): each pool "
-                             "solution is scored by a member that never saw its problem.",
+        default=2, validators=[MinValueValidator(2), MaxValueValidator(10)],
+        help_text="Cross-fitting folds for a prior made from the pool's own data (2-10): each pool "
+                  "solution is scored by a member that never saw its problem.",
     )
     eval_set = models.CharField(
         max_length=64, blank=True, default="",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import json
 from functools import lru_cache
 from pathlib import Path
 
@@ -76,3 +77,20 @@ def resolve_backbone(backbone: str) -> tuple[Path, str]:
             "models are never downloaded at run time"
         )
     return path.resolve(), str(path)
+
+
+def backbone_layer_count(directory: Path) -> int | None:
+    """How many transformer layers the model in `directory` has, from its config.json (None: not stated).
+
+    Read as plain JSON so a web process can check a layer cut without loading
+    transformers; the key names cover BERT-, GPT-2- and T5-style configs.
+    """
+    try:
+        config = json.loads((Path(directory) / "config.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise BackboneError(f"cannot read {directory}/config.json: {exc}") from exc
+    for key in ("num_hidden_layers", "n_layer", "num_layers"):
+        value = config.get(key) if isinstance(config, dict) else None
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None

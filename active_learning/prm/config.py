@@ -85,6 +85,8 @@ class ModelConfig(_JsonMixin):
             raise ValueError("max_length must be at least 32")
         if not 8 <= self.max_problem_tokens <= self.max_length // 2:
             raise ValueError("max_problem_tokens must be between 8 and max_length / 2")
+        if self.num_hidden_layers is not None and self.num_hidden_layers < 1:
+            raise ValueError("num_hidden_layers must be at least 1 (leave it unset to keep every layer)")
 
 
 @dataclass(frozen=True)

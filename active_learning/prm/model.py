@@ -138,7 +138,14 @@ class PRM:
         if tokenizer.pad_token is None:  # decoder-only tokenizers often have none
             tokenizer.pad_token = tokenizer.eos_token
         overrides = {}
+        full = None
         if config.num_hidden_layers is not None:
+            full = AutoConfig.from_pretrained(path, local_files_only=True).num_hidden_layers
+            # from_pretrained would quietly add randomly initialised layers past the
+            # checkpoint's own: a slower, worse model that still looks pretrained.
+            if config.num_hidden_layers > full:
+                raise ValueError(f"num_hidden_layers {config.num_hidden_layers} is more than the {full} layers "
+                                 f"{name} has")
             overrides["num_hidden_layers"] = config.num_hidden_layers
         torch.manual_seed(seed)  # the head's init is part of the run's determinism
         with _quiet_load_report():
@@ -151,11 +158,9 @@ class PRM:
         if separator is None:
             separator = tokenizer.sep_token if tokenizer.sep_token is not None else "\n\n"
         limit = getattr(model.config, "max_position_embeddings", None) or config.max_length
-        if config.num_hidden_layers is not None:
+        if full is not None and config.num_hidden_layers < full:
             # A cut backbone is a different model; say so wherever the name is shown.
-            full = AutoConfig.from_pretrained(path, local_files_only=True).num_hidden_layers
-            if config.num_hidden_layers < full:
-                name = f"{name} (first {config.num_hidden_layers} of {full} layers)"
+            name = f"{name} (first {config.num_hidden_layers} of {full} layers)"
         meta = PRMMeta(
             backbone=name, separator=separator, max_length=min(config.max_length, int(limit)),
             max_problem_tokens=config.max_problem_tokens, label2id=dict(LABEL2ID),

@@ -29,6 +29,8 @@ from django.utils import timezone
 
 from active_learning.evalsets import EVAL_SETS
 from active_learning.models import ActiveLearningConfig, PRMModel, TrainingRun
+from active_learning.prm.backbone import BackboneError, backbone_layer_count, resolve_backbone
+from active_learning.prm.config import ModelConfig, ScoreConfig, TrainConfig
 from active_learning.promotion import promotion_decide
 from active_learning.services.fitting import fit_run, prior_run_due
 from labeling.errors import Conflict, NotFound, ValidationFailed
@@ -55,17 +57,20 @@ MANAGER_LIMITS = {"epochs": 50, "max_steps": 100_000, "time_budget_s": 6 * 3600,
 MANAGER_MODEL_LIMITS = {"max_length": 4096}
 
 
+def _field_error(field: str, message: str, *, prefix: str = "") -> ValidationFailed:
+    """A refusal that names the setting it is about, so a form can show it under that field."""
+    return ValidationFailed(f"{prefix}{field}: {message}", details={field: [message]})
+
+
 def _manager_limits(config: ActiveLearningConfig, old_backbone: str) -> None:
     if (config.model_config or {}).get("backbone", "") != old_backbone:
-        raise ValidationFailed("only an administrator chooses the backbone (a directory on the training workers)")
-    for name, cap in MANAGER_LIMITS.items():
-        value = (config.train_config or {}).get(name)
-        if isinstance(value, int | float) and not isinstance(value, bool) and value > cap:
-            raise ValidationFailed(f"train_config.{name} may be at most {cap} (ask an administrator for more)")
-    for name, cap in MANAGER_MODEL_LIMITS.items():
-        value = (config.model_config or {}).get(name)
-        if isinstance(value, int | float) and not isinstance(value, bool) and value > cap:
-            raise ValidationFailed(f"model_config.{name} may be at most {cap} (ask an administrator for more)")
+        raise _field_error("model_config", "only an administrator chooses the backbone "
+                                           "(a directory on the training workers)")
+    for field, limits in (("train_config", MANAGER_LIMITS), ("model_config", MANAGER_MODEL_LIMITS)):
+        for name, cap in limits.items():
+            value = (getattr(config, field) or {}).get(name)
+            if isinstance(value, int | float) and not isinstance(value, bool) and value > cap:
+                raise _field_error(field, f"{name} may be at most {cap} (ask an administrator for more)")
 
 
 @transaction.atomic
@@ -76,13 +81,14 @@ def al_config_update(*, campaign: Campaign, changes: dict, by=None) -> tuple[Act
     train and score configs build (the same check a run makes), so a bad
     setting is refused here rather than failing the next cycle; someone who
     is not a superuser cannot point the workers at another backbone directory
-    or ask for budgets past MANAGER_LIMITS. The next run uses the new
-    settings; a run in progress keeps the ones it started with.
+    or ask for budgets past MANAGER_LIMITS. A refusal writes nothing and its
+    `details` map each setting at fault to its messages. The next run uses
+    the new settings; a run in progress keeps the ones it started with.
     """
     config = ActiveLearningConfig.objects.select_for_update().get(pk=al_config_get_or_create(campaign=campaign).pk)
     for name in ("model_config", "train_config", "score_config"):
         if name in changes and not isinstance(changes[name], dict):
-            raise ValidationFailed(f"{name} must be a JSON object, such as {{}}")
+            raise _field_error(name, "must be a JSON object, such as {}")
     old_backbone = (config.model_config or {}).get("backbone", "")
     changed = [k for k, v in changes.items() if getattr(config, k) != v]
     for k in changed:
@@ -90,13 +96,32 @@ def al_config_update(*, campaign: Campaign, changes: dict, by=None) -> tuple[Act
     try:
         config.full_clean(exclude=["campaign"])
     except DjangoValidationError as exc:
-        raise ValidationFailed("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())) from exc
+        errors = {("settings" if k == "__all__" else k): v for k, v in exc.message_dict.items()}
+        raise ValidationFailed("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()), details=errors) from exc
     if by is None or not by.is_superuser:
         _manager_limits(config, old_backbone)
     _run_config(config)
     if changed:
         config.save()
     return config, changed
+
+
+def _checked_layers(model: ModelConfig) -> ModelConfig:
+    """Refuse a layer cut deeper than the backbone, which would train random layers.
+
+    Checked only where this process can read the backbone's config; a custom
+    backbone that lives on the training workers alone is checked when they load it.
+    """
+    if model.num_hidden_layers is None:
+        return model
+    try:
+        directory, name = resolve_backbone(model.backbone)
+        layers = backbone_layer_count(directory)
+    except BackboneError:
+        return model
+    if layers is not None and model.num_hidden_layers > layers:
+        raise ValueError(f"num_hidden_layers {model.num_hidden_layers} is more than the {layers} layers {name} has")
+    return model
 
 
 def submitted_label_count(campaign: Campaign) -> int:
@@ -188,20 +213,23 @@ def training_run_request(
 
 
 def _run_config(config: ActiveLearningConfig) -> dict:
-    from active_learning.prm.config import ModelConfig, ScoreConfig, TrainConfig
+    """The settings a run starts with, as plain data; ValidationFailed (naming the setting) if they cannot run."""
+    def build(field: str, make):
+        try:
+            if not isinstance(getattr(config, field), dict):
+                raise TypeError("must be a JSON object, such as {}")
+            return make()
+        except (TypeError, ValueError, BackboneError) as exc:
+            raise _field_error(field, str(exc), prefix="active-learning settings for this campaign are invalid: ") \
+                from exc
 
-    try:
-        if not all(isinstance(c, dict) for c in (config.model_config, config.train_config, config.score_config)):
-            raise TypeError("model_config, train_config and score_config must be JSON objects")
-        if config.eval_set and config.eval_set not in EVAL_SETS:
-            raise ValueError(f"eval_set {config.eval_set!r} is not one of: {', '.join(sorted(EVAL_SETS))}")
-        train = {**config.train_config}
-        train.setdefault("neutral", config.neutral)
-        model = ModelConfig.from_dict(config.model_config)
-        train_cfg = TrainConfig.from_dict(train)
-        score = ScoreConfig.from_dict({"aggregate": config.score_aggregate, **config.score_config})
-    except (TypeError, ValueError) as exc:
-        raise ValidationFailed(f"active-learning settings for this campaign are invalid: {exc}") from exc
+    if config.eval_set and config.eval_set not in EVAL_SETS:
+        raise _field_error("eval_set", f"{config.eval_set!r} is not one of: {', '.join(sorted(EVAL_SETS))}",
+                           prefix="active-learning settings for this campaign are invalid: ")
+    model = build("model_config", lambda: _checked_layers(ModelConfig.from_dict(config.model_config)))
+    train_cfg = build("train_config", lambda: TrainConfig.from_dict({"neutral": config.neutral, **config.train_config}))
+    score = build("score_config",
+                  lambda: ScoreConfig.from_dict({"aggregate": config.score_aggregate, **config.score_config}))
     return {
         "model": model.to_dict(), "train": train_cfg.to_dict(), "score": score.to_dict(),
         "aggregation": config.aggregation, "heldout_fraction": config.heldout_fraction,

@@ -128,7 +128,7 @@ def test_managers_cannot_point_the_workers_at_another_directory_or_ask_for_huge_
     manager, admin = UserFactory(), UserFactory(is_superuser=True)
     with pytest.raises(ValidationFailed, match="only an administrator chooses the backbone"):
         al_config_update(campaign=c, changes={"model_config": {"backbone": "/etc"}}, by=manager)
-    with pytest.raises(ValidationFailed, match="train_config.epochs may be at most 50"):
+    with pytest.raises(ValidationFailed, match="train_config: epochs may be at most 50"):
         al_config_update(campaign=c, changes={"train_config": {"epochs": 10_000}}, by=manager)
     with pytest.raises(ValidationFailed, match="must be a JSON object"):
         al_config_update(campaign=c, changes={"train_config": [1]}, by=manager)

@@ -80,7 +80,7 @@ def test_a_set_the_campaign_trained_on_entirely_says_so_instead_of_an_empty_tabl
 
 def test_an_unknown_set_is_refused_by_name(al_campaign):
     campaign, _ = al_campaign
-    with pytest.raises(ValidationFailed, match="eval_set 'mine' is not one of: gsm8k-real"):
+    with pytest.raises(ValidationFailed, match="eval_set: 'mine' is not one of: gsm8k-real"):
         al_config_update(campaign=campaign, changes={"eval_set": "mine"})
     config, changed = al_config_update(campaign=campaign, changes={"eval_set": "gsm8k-real"})
     assert changed == ["eval_set"] and config.eval_set == "gsm8k-real"
