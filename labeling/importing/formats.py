@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from labeling.grading import extract_final_answer
 from labeling.importing.records import (
+    PRM800K_GENERATORS,
     ParsedCompletion,
     ParsedLabel,
     ParsedLabelStep,
@@ -272,7 +273,7 @@ def parse_prm800k(obj: dict) -> list[ParsedSolution]:
                 ground_truth_solution=question.get("ground_truth_solution") or "",
             ),
             steps=steps,
-            generator="prm800k-phase2" if pre is not None else "prm800k-phase1",
+            generator=PRM800K_GENERATORS[1] if pre is not None else PRM800K_GENERATORS[0],
             final_answer=final_answer,
             generation=generation,
             verifier_score=_opt_float(question.get("pre_generated_verifier_score"),

@@ -102,7 +102,13 @@ def content_hash(generator: str, steps: list[str]) -> str:
     return h.hexdigest()
 
 
+TEXT_KEY_PREFIX = "sha1:"
+# The PRM800K format names no generator: its parser stands these in. A solution under
+# one of them is the same solution as one with the same steps under any generator.
+PRM800K_GENERATORS = ("prm800k-phase1", "prm800k-phase2")
+
+
 def text_key(text: str) -> str:
     """Stable id for a problem known only by its text."""
     normalised = " ".join(text.split())
-    return "sha1:" + hashlib.sha1(normalised.encode(), usedforsecurity=False).hexdigest()[:20]
+    return TEXT_KEY_PREFIX + hashlib.sha1(normalised.encode(), usedforsecurity=False).hexdigest()[:20]

@@ -21,7 +21,7 @@ from django.utils import timezone
 from labeling.errors import ImportFailed, ValidationFailed
 from labeling.grading import GRADER_VERSION, grade_answer, grade_many
 from labeling.importing.formats import FORMATS, get_parser, split_rule
-from labeling.importing.records import ParsedSolution
+from labeling.importing.records import PRM800K_GENERATORS, TEXT_KEY_PREFIX, ParsedSolution
 from labeling.models import Assignment, Campaign, Problem, Solution, Step, StepAlternative, StepLabel, Task
 from labeling.services.adjudication import adjudications_sync
 from labeling.services.bulk import CopyInsert
@@ -226,10 +226,16 @@ class _BatchWriter:
         wanted = {(p.problem.source, p.problem.source_id): p.problem for p in parsed}
         ids: dict[tuple[str, str], int] = {}
         fill_gts: list[Problem] = []
+        # A problem known only by its text (a "sha1:" key) is the same problem whatever
+        # format brought it: our PRM800K export of GSM8K-imported problems comes back as
+        # source "prm800k", and must find them rather than make a second copy.
+        by_text: dict[str, int] = {}
         for prob in Problem.objects.filter(source_id__in={k[1] for k in wanted}).only(
             "id", "source", "source_id", "ground_truth_solution"
-        ):
+        ).order_by("pk"):
             key = (prob.source, prob.source_id)
+            if prob.source_id.startswith(TEXT_KEY_PREFIX):
+                by_text.setdefault(prob.source_id, prob.pk)
             if key in wanted:
                 ids[key] = prob.pk
                 new_gts = wanted[key].ground_truth_solution
@@ -238,6 +244,9 @@ class _BatchWriter:
                     fill_gts.append(prob)
         if fill_gts:
             Problem.objects.bulk_update(fill_gts, ["ground_truth_solution"])
+        for key in wanted:
+            if key not in ids and key[1] in by_text:
+                ids[key] = by_text[key[1]]
         missing = [
             Problem(
                 source=p.source, source_id=p.source_id, text=p.text,
@@ -264,6 +273,8 @@ class _BatchWriter:
         ).only("id", "problem_id", "content_hash", "answer_is_correct"):
             ids[(sol.problem_id, sol.content_hash)] = sol.pk
             verdicts[(sol.problem_id, sol.content_hash)] = sol.answer_is_correct
+        self._same_steps([(k, p) for k, p in keyed if k not in ids and p.generator in PRM800K_GENERATORS],
+                         ids, verdicts)
         new: dict[tuple[int, str], tuple[tuple, ParsedSolution]] = {}
         for key, p in keyed:
             if key in ids or key in new:
@@ -311,6 +322,35 @@ class _BatchWriter:
                          "file_says": reference, "grader_says": verdicts.get(key)}
                     )
         return ids
+
+    def _same_steps(self, keyed, ids, verdicts) -> None:
+        """Find PRM800K records among the solutions already here by their steps.
+
+        The format has no generator, so our export of a solution imported from
+        another format comes back under a stand-in generator and a different
+        content hash. Only solutions from other formats are candidates (PRM800K's
+        own phase-1 and phase-2 records stay apart, as their hashes keep them),
+        and only for problems already here, so a first import reads nothing.
+        """
+        if not keyed:
+            return
+        by_steps: dict[tuple[int, tuple[str, ...]], int] = {}
+        texts: dict[int, list[str]] = {}
+        meta: dict[int, tuple[int, bool | None]] = {}
+        for sid, problem_id, verdict, text in Step.objects.filter(
+            solution__problem_id__in={k[0] for k, _ in keyed}
+        ).exclude(solution__generator__in=PRM800K_GENERATORS).order_by("solution_id", "index").values_list(
+            "solution_id", "solution__problem_id", "solution__answer_is_correct", "text"
+        ):
+            texts.setdefault(sid, []).append(text)
+            meta[sid] = (problem_id, verdict)
+        for sid, steps in texts.items():
+            by_steps.setdefault((meta[sid][0], tuple(steps)), sid)
+        for key, p in keyed:
+            sid = by_steps.get((key[0], tuple(p.steps)))
+            if sid is not None:
+                ids[key] = sid
+                verdicts[key] = meta[sid][1]
 
     # -- tasks -----------------------------------------------------------------
 
@@ -361,12 +401,15 @@ class _BatchWriter:
             id(p): solution_ids[(problem_ids[(p.problem.source, p.problem.source_id)], p.content_hash)]
             for _, p in labeled
         }
+        # (timestamp_raw, submitted_at) per label already here: an imported one is the same
+        # label again when its raw timestamp is; one made in this app carries no raw timestamp,
+        # and comes back from our export with its submit time (to the microsecond, in UTC).
         existing = {
-            (a.task_id, a.annotator_id): a.extra.get("timestamp_raw")
+            (a.task_id, a.annotator_id): (a.extra.get("timestamp_raw"), a.submitted_at)
             for a in Assignment.objects.filter(
                 task_id__in={task_ids[s] for s in sol_of.values()},
                 annotator_id__in={self.labeler_ids[p.label.labeler] for _, p in labeled},
-            ).only("task_id", "annotator_id", "extra")
+            ).only("task_id", "annotator_id", "extra", "submitted_at")
         }
         step_ids = {
             (sid, idx): pk
@@ -380,17 +423,19 @@ class _BatchWriter:
             sid = sol_of[id(p)]
             key = (task_ids[sid], self.labeler_ids[lab.labeler])
             if key in existing:
-                if existing[key] == lab.timestamp_raw:
+                raw, at = existing[key]
+                if raw == lab.timestamp_raw or (not raw and at is not None and at == lab.timestamp):
                     self.result.assignments_existing += 1
                     continue
                 raise ImportFailed(
                     [(lineno, f"labeler {lab.labeler} already labeled this solution in campaign "
                               f"'{self.campaign.slug}' "
-                              + (f"(at {existing[key]})" if existing[key] else "(in this app, not by an import)")
+                              + (f"(at {raw})" if raw else
+                                 f"in this app (submitted {at.isoformat() if at else 'never'}, not by an import)")
                               + "; one label per labeler and solution")],
                     1,
                 )
-            existing[key] = lab.timestamp_raw
+            existing[key] = (lab.timestamp_raw, lab.timestamp)
             extra = {"timestamp_raw": lab.timestamp_raw, "question_keys": lab.question_keys}
             if lab.unknown:
                 extra["unknown"] = lab.unknown

@@ -67,6 +67,31 @@ def test_prm800k_export_of_native_labels_has_phase2_shape():
     assert row["timestamp"] == a.submitted_at.replace(tzinfo=None).isoformat(timespec="microseconds")
 
 
+def test_re_importing_an_export_of_labels_made_in_this_app_skips_them(demo_file, write_jsonl):
+    from labeling.errors import ImportFailed
+    from labeling.models import Assignment, Problem, Solution, Task
+
+    # GSM8K-imported solutions, labeled in the app: the export carries no source, only the problem text.
+    campaign = CampaignFactory()
+    lines = open(demo_file).readlines()[:8]
+    solutions_import(campaign=campaign, path=write_jsonl([json.loads(line) for line in lines]))
+    tasks = list(Task.objects.filter(campaign=campaign).order_by("pk")[:2])
+    made = [submitted_labels(t, UserFactory(), [1] * t.solution.steps.count()) for t in tasks]
+    counts = (Problem.objects.count(), Solution.objects.count(), Task.objects.count())
+    rows = _rows(campaign, "prm800k")
+    assert len(rows) == 2
+    result = solutions_import(campaign=campaign, path=write_jsonl(rows))
+    assert (result.assignments_existing, result.assignments_created, result.problems_created) == (2, 0, 0)
+    assert (Problem.objects.count(), Solution.objects.count(), Task.objects.count()) == counts
+    assert sorted(Assignment.objects.filter(campaign=campaign).values_list("pk", flat=True)) == [a.pk for a in made]
+    assert _rows(campaign, "prm800k") == rows
+    # Another label by the same person on the same solution is still refused, naming when theirs was made.
+    rows[0]["timestamp"] = "2020-01-01T00:00:00"
+    with pytest.raises(ImportFailed, match=r"already labeled this solution .* in this app \(submitted 20"):
+        solutions_import(campaign=campaign, path=write_jsonl(rows))
+    assert Assignment.objects.filter(campaign=campaign).count() == 2
+
+
 def test_trl_stops_at_first_negative_and_maps_neutral():
     campaign, task = _native_campaign()
     submitted_labels(task, UserFactory(), [1, 0, -1, 1], finish_reason="found_error")
