@@ -460,5 +460,7 @@ def _lineage(solution) -> dict | None:
             "adopted": solution.metadata.get("adopted", [])}
 
 
-def campaign_jobs(*, campaign: Campaign, kind: str, limit: int = 10):
-    return list(Job.objects.filter(campaign=campaign, kind=kind).order_by("-created_at")[:limit])
+def campaign_jobs(*, campaign: Campaign, kinds: tuple[str, ...], limit: int | None = 20) -> tuple[list[Job], int]:
+    """The campaign's latest jobs of these kinds (all with limit None), newest first, and how many there are."""
+    jobs = Job.objects.filter(campaign=campaign, kind__in=kinds).order_by("-created_at", "-pk")
+    return list(jobs if limit is None else jobs[:limit]), jobs.count()

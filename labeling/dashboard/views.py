@@ -253,11 +253,11 @@ def review(request, campaign, solution_id: int):
 
 @manager_page
 def data(request, campaign):
+    jobs, jobs_total = sel.campaign_jobs(campaign=campaign, kinds=(Job.Kind.IMPORT, Job.Kind.EXPORT),
+                                         limit=None if request.GET.get("jobs") == "all" else 20)
     return render(request, "dashboard/data.html", {
         "campaign": campaign, "tab": "data", "import_formats": FORMATS, "export_formats": EXPORT_FORMATS,
-        "aggregations": AGGREGATIONS, "finish_reasons": FINISH_REASONS,
-        "imports": sel.campaign_jobs(campaign=campaign, kind=Job.Kind.IMPORT),
-        "exports": sel.campaign_jobs(campaign=campaign, kind=Job.Kind.EXPORT),
+        "aggregations": AGGREGATIONS, "finish_reasons": FINISH_REASONS, "jobs": jobs, "jobs_total": jobs_total,
         "max_mb": settings.IMPORT_UPLOAD_MAX_MB,
     })
 

@@ -32,3 +32,27 @@ def test_review_adjudication_and_annotator_pages_show_everything_an_annotator_wr
     assert "I cannot tell whether step 2 follows." in queue and "1 correction" in queue and "1 flagged" in queue
     person = client.get(f"/manage/{c.slug}/annotators/{ann.pk}/").content.decode()
     assert "So $4 + 1 = 5$, not 6." in person and "step 3" in person
+
+
+@pytest.mark.django_db
+def test_the_jobs_table_lists_imports_and_exports_together_newest_first(dash_world, client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from labeling.models import Job
+
+    c = dash_world["campaign"]
+    start = timezone.now() - timedelta(days=1)
+    for i in range(23):  # imports and exports interleaved in time
+        job = Job.objects.create(campaign=c, kind="import" if i % 2 else "export", status="succeeded")
+        Job.objects.filter(pk=job.pk).update(created_at=start + timedelta(minutes=i))
+    client.force_login(dash_world["manager"])
+    page = client.get(f"/manage/{c.slug}/data/").content.decode()
+    table = page.split('id="jobs"', 1)[1].split("</table>", 1)[0]
+    shown = [int(row.split("<td>", 1)[1].split("</td>", 1)[0]) for row in table.split('<tr class="job"')[1:]]
+    newest = list(Job.objects.filter(campaign=c).order_by("-created_at").values_list("pk", flat=True))
+    assert shown == newest[:20]
+    assert "The latest 20 of 23 jobs" in page and 'href="?jobs=all#jobs"' in page
+    page = client.get(f"/manage/{c.slug}/data/?jobs=all").content.decode()
+    assert page.count('<tr class="job"') == 23 and 'data-role="jobs-more"' not in page
