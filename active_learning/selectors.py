@@ -10,14 +10,21 @@ from active_learning.models import PRMModel, ScoringChunk, SolutionScore, Traini
 from labeling.extensions import ModelPrelabels
 from labeling.models import Campaign
 
+# Below this many held-out problems a best-of-N accuracy moves in steps of 1/n or more:
+# one problem makes it 0 or 1. The curve leaves such points out rather than plot noise.
+BEST_OF_N_MIN_PROBLEMS = 10
+
 
 def model_panel(*, campaign: Campaign, limit: int = 30) -> dict:
     """Training runs (newest first), the learning curve by label count, and the active model."""
     runs = list(TrainingRun.objects.filter(campaign=campaign).select_related("model").order_by("-created_at")[:limit])
     curve = []
+    bon_left_out = 0
     for run in sorted((r for r in runs if r.status == TrainingRun.Status.SUCCEEDED and r.metrics), key=lambda r: r.pk):
         m = run.metrics
         bon = m.get("best_of_n") or {}
+        if isinstance(bon.get("problems"), int) and bon["problems"] < BEST_OF_N_MIN_PROBLEMS:
+            bon, bon_left_out = {}, bon_left_out + 1
         curve.append({
             "labels": run.label_count, "version": run.model.version if run.model else None,
             "step_auroc": m.get("step_auroc"), "first_error_f1": m.get("first_error_f1"),
@@ -29,7 +36,7 @@ def model_panel(*, campaign: Campaign, limit: int = 30) -> dict:
     running = next((r for r in runs if r.status in (TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING)), None)
     active = PRMModel.objects.filter(campaign=campaign, is_active=True).first()
     return {
-        "runs": runs, "curve": curve,
+        "runs": runs, "curve": curve, "bon_left_out": bon_left_out, "bon_min_problems": BEST_OF_N_MIN_PROBLEMS,
         "active": active,
         # With no active model, the newest run that trained one says why it is not serving.
         "unpromoted": None if active else next((r for r in runs if r.model_id and not r.promoted), None),

@@ -28,3 +28,26 @@ def test_model_panel_learning_curve():
     assert [(p["labels"], p["step_auroc"]) for p in panel["curve"]] == [(40, 0.6), (80, 0.7)]
     assert panel["active"].version == 2 and panel["last_duration_s"] == pytest.approx(100)
     assert panel["last_failure"].error == "CUDA out of memory"
+
+
+def test_best_of_n_on_too_few_held_out_problems_is_left_off_the_curve(client, django_user_model):
+    from labeling.models import Membership
+
+    c = CampaignFactory()
+    for labels, problems in [(40, 1), (80, sel.BEST_OF_N_MIN_PROBLEMS)]:
+        TrainingRun.objects.create(
+            campaign=c, status="succeeded", stage="done", label_count=labels,
+            metrics={"step_auroc": 0.6, "best_of_n": {"problems": problems, "prm": 1.0, "random": 0.5,
+                                                      "majority": 0.5}},
+        )
+    panel = sel.model_panel(campaign=c)
+    assert [(p["labels"], p["best_of_n"], p["best_of_n_majority"]) for p in panel["curve"]] == [
+        (40, None, None), (80, 1.0, 0.5)]
+    assert [p["step_auroc"] for p in panel["curve"]] == [0.6, 0.6]  # only best-of-N is left out
+    assert panel["bon_left_out"] == 1
+    boss = django_user_model.objects.create_user("boss", password="x")
+    Membership.objects.create(campaign=c, user=boss, role=Membership.Role.MANAGER)
+    client.force_login(boss)
+    page = client.get(f"/manage/{c.slug}/model/").content.decode()
+    note = page.split('data-role="bon-left-out">', 1)[1].split("</p>", 1)[0]
+    assert note.startswith("1 run left out: its held-out split had fewer than 10 problems")

@@ -277,6 +277,13 @@ def test_line_points_count_equals_non_none_values_and_gaps_split_lines():
     assert "round" in [el.text for el in marks(root, "text", "axis-label")]
 
 
+@pytest.mark.parametrize(("x", "ticks"), [(0, ["0", "1"]), (1, ["0", "1", "2"]), (40, ["39", "40", "41"]),
+                                           (-3, ["-4", "-3", "-2"])])
+def test_a_lone_point_gets_an_axis_around_it_that_never_goes_below_zero_for_counts(x, ticks):
+    root = parse(line_chart({"step AUROC": [(x, 0.6)]}, title="T", x_label="labeled solutions"))
+    assert [t.text for t in marks(root, "text", "x-tick")] == ticks
+
+
 def test_line_y_range_positions_points():
     root = parse(line_chart({"a": [(0, 0.0), (1, 0.5), (2, 1.0), (3, 1.5)]}, title="T", y_range=(0, 1)))
     cys = [float(c.get("cy")) for c in marks(root, "circle", "point")]
