@@ -62,7 +62,18 @@
   function syncLink() {
     if (!form || !link) return;
     var fmt = form.elements.format.value, agg = form.elements.aggregate;
-    if (fmt === "prm800k" || fmt === "critique") agg.value = agg.value === "" ? "" : "none";
+    // One line per labeler: majority and adjudicated do not apply, and the server refuses them.
+    // They are greyed out, with a line saying why, rather than silently swapped.
+    var perLabeler = fmt === "prm800k" || fmt === "critique";
+    Array.prototype.forEach.call(agg.options, function (o) {
+      if (o.value && o.value !== "none") o.disabled = perLabeler;
+    });
+    if (perLabeler && agg.options[agg.selectedIndex].disabled) agg.value = "";
+    var hint = form.querySelector("[data-export=aggregate-hint]");
+    if (hint) {
+      hint.hidden = !perLabeler;
+      hint.textContent = perLabeler ? fmt + " has one line per labeler and solution: aggregation does not apply." : "";
+    }
     var params = new URLSearchParams();
     new FormData(form).forEach(function (value, key) {
       if (key !== "csrfmiddlewaretoken" && value !== "") params.append(key, value);

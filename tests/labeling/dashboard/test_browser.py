@@ -193,3 +193,25 @@ def test_review_page_renders_math_under_the_real_csp(browser, live_server, dash_
         )
     finally:
         ctx.close()
+
+
+def test_the_export_menu_greys_out_aggregations_a_per_labeler_format_refuses(login_page, dash_world):
+    c = dash_world["campaign"]
+    page = login_page(dash_world["manager"], f"/manage/{c.slug}/data/")
+    hint, link = page.locator("[data-export=aggregate-hint]"), page.locator("[data-export=stream]")
+    page.select_option("#efmt", "trl")
+    page.select_option("#agg", "majority")
+    expect(hint).to_be_hidden()
+    assert "aggregate=majority" in link.get_attribute("href")
+    page.select_option("#efmt", "prm800k")  # majority does not apply: set back, greyed out, and said so
+    assert page.input_value("#agg") == ""
+    assert page.locator("#agg option[value=majority]").is_disabled()
+    assert page.locator("#agg option[value=adjudicated]").is_disabled()
+    assert not page.locator("#agg option[value=none]").is_disabled()
+    expect(hint).to_have_text("prm800k has one line per labeler and solution: aggregation does not apply.")
+    assert "aggregate" not in link.get_attribute("href")
+    page.select_option("#agg", "none")
+    assert "aggregate=none" in link.get_attribute("href")
+    page.select_option("#efmt", "trl")
+    assert not page.locator("#agg option[value=majority]").is_disabled() and page.input_value("#agg") == "none"
+    expect(hint).to_be_hidden()
