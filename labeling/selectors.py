@@ -35,14 +35,29 @@ def campaign_for_member(*, user, slug: str) -> Campaign:
     return campaign
 
 
+def _remaining_for(*, user, campaign: Campaign) -> int:
+    """Tasks this annotator may still be given, counted as assignment_next serves them.
+
+    A new open task, the one they hold (shown or fetched ahead: it is not done
+    yet), and one of theirs that expired while the task still has room (it is
+    re-let to them, drafts intact). Gold items are left out, as everywhere an
+    annotator can see.
+    """
+    theirs = Assignment.objects.filter(task_id=OuterRef("pk"), annotator=user)
+    held = theirs.filter(Q(status=Assignment.Status.LEASED)
+                         | Q(status=Assignment.Status.EXPIRED, task__is_open=True))
+    return Task.objects.filter(campaign=campaign, is_gold=False).filter(
+        (Q(is_open=True) & ~Exists(theirs)) | Exists(held)
+    ).count()
+
+
 def annotator_campaign_stats(*, user) -> list[dict]:
     """Per campaign of the user: done today, done in total, and tasks still open to them."""
     start = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
     out = []
     for c in campaigns_for_user(user=user):
         mine = Assignment.objects.filter(campaign=c, annotator=user, status=Assignment.Status.SUBMITTED)
-        seen = Assignment.objects.filter(task_id=OuterRef("pk"), annotator=user)
-        remaining = Task.objects.filter(campaign=c, is_open=True, is_gold=False).filter(~Exists(seen)).count()
+        remaining = _remaining_for(user=user, campaign=c)
         out.append(
             {
                 "campaign": c,

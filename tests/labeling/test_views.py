@@ -49,3 +49,44 @@ def test_label_page_sends_security_headers(client):
 def test_label_page_is_404_for_non_members(client):
     client.force_login(UserFactory())
     assert client.get(reverse("label", args=[CampaignFactory().slug])).status_code == 404
+
+
+def test_remaining_for_you_counts_what_the_queue_would_still_give_you(client):
+    import random
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from labeling.models import Assignment
+    from labeling.selectors import annotator_campaign_stats
+    from labeling.services.assignments import assignment_next, assignment_skip
+    from labeling.services.leases import assignments_expire_stale
+    from tests.factories import submitted_labels
+
+    user = UserFactory()
+    campaign = CampaignFactory(overlap=1, qc_rate=0)
+    tasks = [TaskFactory(campaign=campaign) for _ in range(4)]
+    MembershipFactory(campaign=campaign, user=user)
+
+    def remaining():
+        return annotator_campaign_stats(user=user)[0]["remaining"]
+
+    assert remaining() == 4
+    held = assignment_next(user=user, campaign=campaign, rng=random.Random(0))
+    assert remaining() == 4  # the task on screen is not done yet
+    Assignment.objects.filter(pk=held.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert assignments_expire_stale() == 1
+    assert remaining() == 4  # an expired lease with room comes back to them, drafts intact
+    skipped = assignment_next(user=user, campaign=campaign, rng=random.Random(0))
+    assert skipped.pk == held.pk
+    assignment_skip(assignment_id=skipped.pk, user=user)
+    assert remaining() == 3  # a skipped task never comes back to them
+    other = next(t for t in tasks if t.pk != held.task_id)
+    submitted_labels(other, user, [1])
+    assert remaining() == 2
+    client.force_login(user)
+    assert "4 solutions," in client.get("/").content.decode()
+    lone = CampaignFactory(name="Lone")
+    TaskFactory(campaign=lone)
+    MembershipFactory(campaign=lone, user=user)
+    assert "1 solution," in client.get("/").content.decode()
