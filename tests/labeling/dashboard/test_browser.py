@@ -215,3 +215,24 @@ def test_the_export_menu_greys_out_aggregations_a_per_labeler_format_refuses(log
     page.select_option("#efmt", "trl")
     assert not page.locator("#agg option[value=majority]").is_disabled() and page.input_value("#agg") == "none"
     expect(hint).to_be_hidden()
+
+
+def test_the_error_types_table_fits_a_1000_px_screen_with_the_default_taxonomy(login_page, dash_world):
+    import uuid
+
+    from labeling.models.campaigns import DEFAULT_ERROR_TAXONOMY
+    from labeling.services.assignments import assignment_next
+    from labeling.services.submissions import RatingIn, assignment_submit
+
+    c = dash_world["campaign"]
+    keys = [k for k, _, _ in DEFAULT_ERROR_TAXONOMY]
+    for n, user in enumerate(dash_world["annotators"] * 2):  # every type in use: a column each
+        a = assignment_next(user=user, campaign=c)
+        assignment_submit(assignment_id=a.pk, user=user, submission_id=uuid.uuid4(), active_ms=9000, ratings=[
+            RatingIn(step=0, rating=1), RatingIn(step=1, rating=-1, error_types=(keys[n], keys[(n + 3) % 8]))])
+    page = login_page(dash_world["manager"], f"/manage/{c.slug}/annotators/", viewport={"width": 1000, "height": 800})
+    table = page.locator("#error-types")
+    assert table.locator("thead th").count() == 3 + len(keys) + 1
+    expect(table.locator("[data-role=error-types-total] td").nth(2)).to_have_text("6 · 0")
+    scroll, client = table.evaluate("t => [t.parentElement.scrollWidth, t.parentElement.clientWidth]")
+    assert scroll <= client, f"the table scrolls sideways: {scroll} px in {client}"
