@@ -6,9 +6,17 @@ from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from active_learning.models import TrainingRun
+from active_learning.evalsets import EVAL_SETS
+from active_learning.forms import EDITABLE
+from active_learning.models import ActiveLearningConfig, TrainingRun
 from active_learning.selectors import score_stage_progress
-from active_learning.services.training import model_promote, training_run_request
+from active_learning.services.training import (
+    al_config_get_or_create,
+    al_config_update,
+    model_promote,
+    training_run_request,
+)
+from active_learning.strategies import STRATEGIES
 from labeling.api.manage import ManagerView
 from labeling.errors import NotFound, ValidationFailed
 
@@ -105,3 +113,46 @@ class TrainingRunView(ManagerView):
         if run is None:
             raise NotFound(f"campaign '{slug}' has no training run {run_id}")
         return Response(TrainingRunOut(run).data)
+
+
+class ActiveLearningSettings(serializers.ModelSerializer):
+    """The settings the Model page edits; the model's field checks come with the fields."""
+
+    strategy = serializers.ChoiceField(choices=sorted(STRATEGIES))
+    eval_set = serializers.ChoiceField(choices=["", *sorted(EVAL_SETS)], allow_blank=True,
+                                       help_text=ActiveLearningConfig._meta.get_field("eval_set").help_text)
+
+    class Meta:
+        model = ActiveLearningConfig
+        fields = EDITABLE
+
+
+class ActiveLearningSettingsOut(serializers.Serializer):
+    settings = ActiveLearningSettings()
+    changed = serializers.ListField(child=serializers.CharField(), required=False,
+                                    help_text="the settings this PATCH changed (PATCH only)")
+
+
+class ActiveLearningSettingsView(ManagerView):
+    @extend_schema(responses={200: ActiveLearningSettingsOut},
+                   description="The campaign's active-learning settings, as on the dashboard's Model page.")
+    def get(self, request, slug):
+        config = al_config_get_or_create(campaign=self.campaign(request, slug))
+        return Response({"settings": ActiveLearningSettings(config).data})
+
+    @extend_schema(request=ActiveLearningSettings(partial=True), responses={200: ActiveLearningSettingsOut},
+                   description="Change some settings; the rest stay. Checked as on the Model page (the configs "
+                               "must build, budgets within the manager limits); a refusal changes nothing and "
+                               "names each setting at fault in `details`. The next run uses the new settings.")
+    def patch(self, request, slug):
+        campaign = self.campaign(request, slug)
+        if not isinstance(request.data, dict):
+            raise ValidationFailed("send a JSON object of settings, such as {\"refill_size\": 100}")
+        unknown = sorted(set(request.data) - set(EDITABLE))
+        if unknown:
+            raise ValidationFailed(f"unknown setting(s): {', '.join(unknown)}",
+                                   details={k: ["not a setting"] for k in unknown})
+        parsed = ActiveLearningSettings(al_config_get_or_create(campaign=campaign), data=request.data, partial=True)
+        parsed.is_valid(raise_exception=True)
+        config, changed = al_config_update(campaign=campaign, changes=dict(parsed.validated_data), by=request.user)
+        return Response({"settings": ActiveLearningSettings(config).data, "changed": changed})

@@ -19,4 +19,6 @@ api_urls = [
          name="api-manage-training-runs"),
     path("manage/campaigns/<slug:slug>/training-runs/<int:run_id>/", api.TrainingRunView.as_view(),
          name="api-manage-training-run"),
+    path("manage/campaigns/<slug:slug>/active-learning/", api.ActiveLearningSettingsView.as_view(),
+         name="api-manage-active-learning"),
 ]

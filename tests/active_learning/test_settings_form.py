@@ -96,3 +96,39 @@ def test_the_page_shows_each_error_under_its_field_and_keeps_what_was_typed(mana
     r = client.post(url, _form_body(campaign, refill_size="350"))
     assert r.status_code == 302 and r.url.endswith(f"/manage/{campaign.slug}/model/")
     assert ActiveLearningConfig.objects.get(campaign=campaign).refill_size == 350
+
+
+@pytest.mark.django_db
+def test_the_settings_api_reads_and_patches_with_the_same_checks(manager_client):
+    from rest_framework.test import APIClient
+
+    _, campaign = manager_client
+    boss = Membership.objects.get(campaign=campaign, role=Membership.Role.MANAGER).user
+    api = APIClient()
+    api.force_authenticate(boss)
+    url = f"/api/manage/campaigns/{campaign.slug}/active-learning/"
+    got = api.get(url).json()["settings"]
+    assert got["refill_size"] == 200 and got["strategy"] == "convincing_wrong" and "campaign" not in got
+
+    r = api.patch(url, {"refill_size": 50, "eval_set": "gsm8k-real"}, format="json")
+    assert r.status_code == 200 and sorted(r.json()["changed"]) == ["eval_set", "refill_size"]
+    assert r.json()["settings"]["min_labels"] == got["min_labels"]  # the rest stay
+    config = ActiveLearningConfig.objects.get(campaign=campaign)
+    assert (config.refill_size, config.eval_set) == (50, "gsm8k-real")
+
+    refusals = [
+        ({"refill_size": 0}, "refill_size"),
+        ({"heldout_fraction": 1}, "heldout_fraction"),
+        ({"model_config": {"num_hidden_layers": 99}}, "model_config"),
+        ({"train_config": {"epochs": 10_000}}, "train_config"),
+        ({"strategy": "clairvoyant"}, "strategy"),
+        ({"refil_size": 10}, "refil_size"),
+    ]
+    for body, field in refusals:
+        r = api.patch(url, {"min_labels": 3, **body}, format="json")
+        assert r.status_code == 400, (body, r.content)
+        assert r.json()["error"] == "validation_failed" and field in r.json()["details"], (body, r.json())
+    r = api.patch(url, [1, 2], format="json")
+    assert r.status_code == 400 and "JSON object" in r.json()["detail"]
+    config = ActiveLearningConfig.objects.get(campaign=campaign)
+    assert (config.min_labels, config.refill_size) == (got["min_labels"], 50)  # no refusal wrote anything

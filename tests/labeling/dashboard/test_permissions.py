@@ -294,6 +294,10 @@ ENDPOINTS = {
         state=_model_active,
     ),
     "api_training_runs": Endpoint(True, "get", lambda w, s: f"/api/manage/campaigns/{s}/training-runs/"),
+    "api_al_settings": Endpoint(
+        True, "patch", lambda w, s: f"/api/manage/campaigns/{s}/active-learning/", body=lambda w: {"min_labels": 7},
+        state=lambda w: ActiveLearningConfig.objects.get(campaign=w["campaign"]).min_labels,
+    ),
     "api_training_run": Endpoint(True, "get", lambda w, s: f"/api/manage/campaigns/{s}/training-runs/{_a_run(w)}/"),
     "member_rate": Endpoint(
         False, "post", lambda w, s: f"/manage/{s}/members/{w['ann'].pk}/rate/", body=lambda w: {"hourly_rate": "41.50"},
@@ -426,6 +430,7 @@ EXPECTED = {
     "promote":             [302,     403,     403,      403,   403,      302,    302],
     "api_promote":         [403,     403,     403,      403,   403,      200,    200],
     "api_training_runs":   [403,     403,     403,      403,   403,      200,    200],
+    "api_al_settings":     [403,     403,     403,      403,   403,      200,    200],
     "api_training_run":    [403,     403,     403,      403,   403,      200,    200],
     "member_rate":         [302,     403,     403,      403,   403,      302,    302],
     "cost":                [302,     403,     403,      403,   403,      200,    200],
@@ -516,6 +521,7 @@ def test_matrix_covers_every_manager_route():
         "api-manage-promote",
         "api-manage-training-runs",
         "api-manage-training-run",
+        "api-manage-active-learning",
     }
     assert html == covered_html, "a dashboard page was added or removed: update ENDPOINTS and EXPECTED"
     assert api == covered_api, "a manager API endpoint was added or removed: update ENDPOINTS and EXPECTED"
