@@ -42,8 +42,11 @@ def _model_page(request, campaign, form, *, status: int = 200):
         "campaign": campaign, "panel": panel, "tab": "model", "form": form,
         "curve_svg": svg(charts.line_chart(series, title="Learning curve: held-out metrics by labeled solutions",
                                            x_label="labeled solutions", y_range=(0.0, 1.0), width=1100, height=300)),
-        "bon_svg": svg(charts.line_chart(bon, title="Best-of-N accuracy by labeled solutions",
-                                         x_label="labeled solutions", y_range=(0.0, 1.0), width=1100, height=300)),
+        "bon_svg": svg(charts.line_chart(
+            bon, title="Best-of-N accuracy by labeled solutions", x_label="labeled solutions", y_range=(0.0, 1.0),
+            width=1100, height=300,
+            empty_text="No run has a best-of-N figure: its held-out split needs problems with several solutions"
+            if curve else charts.EMPTY_TEXT)),
     }, status=status)
 
 

@@ -135,12 +135,12 @@ def _root(kind: str, title: str, width: float, height: float, body: Iterable[str
     return head + desc_el + "".join(body) + "</svg>"
 
 
-def _empty(kind: str, title: str, width: float) -> str:
+def _empty(kind: str, title: str, width: float, message: str = EMPTY_TEXT) -> str:
     text = (
         f'<text class="chart-empty" x="{_n(width / 2)}" y="{_n(_EMPTY_HEIGHT / 2)}" '
-        f'text-anchor="middle" dominant-baseline="middle" fill="{_MUTED_COLOR}">{EMPTY_TEXT}</text>'
+        f'text-anchor="middle" dominant-baseline="middle" fill="{_MUTED_COLOR}">{_esc(message)}</text>'
     )
-    return _root(kind, title, width, _EMPTY_HEIGHT, [text], desc=EMPTY_TEXT)
+    return _root(kind, title, width, _EMPTY_HEIGHT, [text], desc=message)
 
 
 def _summary(pairs: Iterable[str]) -> str:
@@ -427,6 +427,7 @@ def line_chart(
     y_label: str = "",
     y_range: tuple[float, float] | None = None,
     value_format: str = "{:.3f}",
+    empty_text: str = EMPTY_TEXT,
 ) -> str:
     """One line with circle points per series, x and y axes and a legend.
 
@@ -449,7 +450,7 @@ def line_chart(
     xs = [x for _, pts in cleaned for x, y in pts if y is not None]
     ys = [y for _, pts in cleaned for _, y in pts if y is not None]
     if not ys:
-        return _empty("line", title, width)
+        return _empty("line", title, width, empty_text)
 
     if y_range is not None:
         y_lo, y_hi = float(y_range[0]), float(y_range[1])

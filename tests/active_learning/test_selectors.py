@@ -51,3 +51,6 @@ def test_best_of_n_on_too_few_held_out_problems_is_left_off_the_curve(client, dj
     page = client.get(f"/manage/{c.slug}/model/").content.decode()
     note = page.split('data-role="bon-left-out">', 1)[1].split("</p>", 1)[0]
     assert note.startswith("1 run left out: its held-out split had fewer than 10 problems")
+    TrainingRun.objects.filter(campaign=c, label_count=80).delete()
+    page = client.get(f"/manage/{c.slug}/model/").content.decode()
+    assert "No run has a best-of-N figure: its held-out split needs problems with several solutions" in page

@@ -146,6 +146,11 @@ def test_empty_data(kind, render):
     assert not marks(root, "rect", "bar") and not marks(root, "circle", "point")
 
 
+def test_an_empty_line_chart_can_say_why_it_is_empty_escaped():
+    svg = line_chart({"PRM": [(40, None)]}, title="Empty", empty_text="needs <several> solutions")
+    assert "needs &lt;several&gt; solutions" in svg and "No data yet" not in svg
+
+
 @pytest.mark.parametrize("kind", ["bar", "hbar", "line", "stack"])
 def test_coordinates_have_at_most_one_decimal_and_output_is_deterministic(kind):
     svg = render_all("a")[kind]
