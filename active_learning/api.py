@@ -143,7 +143,9 @@ class ActiveLearningSettingsView(ManagerView):
     @extend_schema(request=ActiveLearningSettings(partial=True), responses={200: ActiveLearningSettingsOut},
                    description="Change some settings; the rest stay. Checked as on the Model page (the configs "
                                "must build, budgets within the manager limits); a refusal changes nothing and "
-                               "names each setting at fault in `details`. The next run uses the new settings.")
+                               "names each setting at fault in `details`. The JSON configs (model_config, "
+                               "train_config, score_config) are replaced whole, as on the page: send the backbone "
+                               "an administrator set along with your change. The next run uses the new settings.")
     def patch(self, request, slug):
         campaign = self.campaign(request, slug)
         if not isinstance(request.data, dict):

@@ -108,9 +108,8 @@ def _add_errors(form, exc: LabelingError) -> None:
     fields = exc.details if isinstance(exc.details, dict) else {}
     placed = False
     for name, msgs in fields.items():
-        if name in form.fields:
-            for msg in msgs:
-                form.add_error(name, msg)
-            placed = True
+        for msg in msgs if isinstance(msgs, list) else [msgs]:
+            form.add_error(name if name in form.fields else None, msg)
+        placed = True
     if not placed:
         form.add_error(None, exc.message)

@@ -43,12 +43,14 @@ def _remaining_for(*, user, campaign: Campaign) -> int:
     re-let to them, drafts intact). Gold items are left out, as everywhere an
     annotator can see.
     """
+    # Two disjoint counts (untouched tasks; tasks with an assignment of theirs), so the
+    # first keeps to the open-task index instead of walking the whole pool.
     theirs = Assignment.objects.filter(task_id=OuterRef("pk"), annotator=user)
-    held = theirs.filter(Q(status=Assignment.Status.LEASED)
-                         | Q(status=Assignment.Status.EXPIRED, task__is_open=True))
-    return Task.objects.filter(campaign=campaign, is_gold=False).filter(
-        (Q(is_open=True) & ~Exists(theirs)) | Exists(held)
-    ).count()
+    untouched = Task.objects.filter(campaign=campaign, is_open=True, is_gold=False).filter(~Exists(theirs)).count()
+    held = Assignment.objects.filter(campaign=campaign, annotator=user, task__is_gold=False).filter(
+        Q(status=Assignment.Status.LEASED) | Q(status=Assignment.Status.EXPIRED, task__is_open=True)
+    ).values("task_id").distinct().count()
+    return untouched + held
 
 
 def annotator_campaign_stats(*, user) -> list[dict]:

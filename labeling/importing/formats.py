@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from labeling.grading import extract_final_answer
 from labeling.importing.records import (
     PRM800K_GENERATORS,
+    PRM800K_SOURCE,
     ParsedCompletion,
     ParsedLabel,
     ParsedLabelStep,
@@ -266,7 +267,7 @@ def parse_prm800k(obj: dict) -> list[ParsedSolution]:
     return [
         ParsedSolution(
             problem=ParsedProblem(
-                source="prm800k",
+                source=PRM800K_SOURCE,
                 source_id=text_key(problem_text),
                 text=problem_text,
                 ground_truth_answer=gt_answer,

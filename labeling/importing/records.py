@@ -103,8 +103,10 @@ def content_hash(generator: str, steps: list[str]) -> str:
 
 
 TEXT_KEY_PREFIX = "sha1:"
-# The PRM800K format names no generator: its parser stands these in. A solution under
-# one of them is the same solution as one with the same steps under any generator.
+# The PRM800K format names no source or generator: its parser stands these in. A
+# problem under this source is found by its text key, and a solution under one of
+# these generators by its steps, in whatever format they first came.
+PRM800K_SOURCE = "prm800k"
 PRM800K_GENERATORS = ("prm800k-phase1", "prm800k-phase2")
 
 

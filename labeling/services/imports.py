@@ -21,7 +21,7 @@ from django.utils import timezone
 from labeling.errors import ImportFailed, ValidationFailed
 from labeling.grading import GRADER_VERSION, grade_answer, grade_many
 from labeling.importing.formats import FORMATS, get_parser, split_rule
-from labeling.importing.records import PRM800K_GENERATORS, TEXT_KEY_PREFIX, ParsedSolution
+from labeling.importing.records import PRM800K_GENERATORS, PRM800K_SOURCE, TEXT_KEY_PREFIX, ParsedSolution
 from labeling.models import Assignment, Campaign, Problem, Solution, Step, StepAlternative, StepLabel, Task
 from labeling.services.adjudication import adjudications_sync
 from labeling.services.bulk import CopyInsert
@@ -226,27 +226,30 @@ class _BatchWriter:
         wanted = {(p.problem.source, p.problem.source_id): p.problem for p in parsed}
         ids: dict[tuple[str, str], int] = {}
         fill_gts: list[Problem] = []
-        # A problem known only by its text (a "sha1:" key) is the same problem whatever
-        # format brought it: our PRM800K export of GSM8K-imported problems comes back as
-        # source "prm800k", and must find them rather than make a second copy.
+        # PRM800K records name no source: their parser keys a problem by its text. Such a
+        # problem is the one with that text key from any format (our PRM800K export of
+        # GSM8K-imported problems must find them, not make second copies). Other formats
+        # name their source, and a problem of another source stays apart.
         by_text: dict[str, int] = {}
+        fetched: dict[int, Problem] = {}
         for prob in Problem.objects.filter(source_id__in={k[1] for k in wanted}).only(
             "id", "source", "source_id", "ground_truth_solution"
         ).order_by("pk"):
-            key = (prob.source, prob.source_id)
+            fetched[prob.pk] = prob
             if prob.source_id.startswith(TEXT_KEY_PREFIX):
                 by_text.setdefault(prob.source_id, prob.pk)
-            if key in wanted:
-                ids[key] = prob.pk
-                new_gts = wanted[key].ground_truth_solution
-                if new_gts and not prob.ground_truth_solution:
-                    prob.ground_truth_solution = new_gts
-                    fill_gts.append(prob)
+            if (prob.source, prob.source_id) in wanted:
+                ids[(prob.source, prob.source_id)] = prob.pk
+        for key in wanted:
+            if key not in ids and key[0] == PRM800K_SOURCE and key[1] in by_text:
+                ids[key] = by_text[key[1]]
+        for key, p in wanted.items():
+            prob = fetched.get(ids.get(key))
+            if prob is not None and p.ground_truth_solution and not prob.ground_truth_solution:
+                prob.ground_truth_solution = p.ground_truth_solution
+                fill_gts.append(prob)
         if fill_gts:
             Problem.objects.bulk_update(fill_gts, ["ground_truth_solution"])
-        for key in wanted:
-            if key not in ids and key[1] in by_text:
-                ids[key] = by_text[key[1]]
         missing = [
             Problem(
                 source=p.source, source_id=p.source_id, text=p.text,
@@ -327,28 +330,38 @@ class _BatchWriter:
         """Find PRM800K records among the solutions already here by their steps.
 
         The format has no generator, so our export of a solution imported from
-        another format comes back under a stand-in generator and a different
-        content hash. Only solutions from other formats are candidates (PRM800K's
-        own phase-1 and phase-2 records stay apart, as their hashes keep them),
-        and only for problems already here, so a first import reads nothing.
+        another format (or of a phase-1 record, which it writes in the phase-2
+        shape) comes back under another generator and content hash. A record
+        matches a solution of the same problem with the same steps under a
+        different generator; where several do, the one this campaign already
+        queues wins, then the oldest. SQL narrows the candidates to solutions
+        whose first step is a record's first step before any step text is read.
         """
         if not keyed:
             return
-        by_steps: dict[tuple[int, tuple[str, ...]], int] = {}
+        generator_of = dict(
+            Step.objects.filter(index=0, solution__problem_id__in={k[0] for k, _ in keyed},
+                                text__in={p.steps[0] for _, p in keyed})
+            .values_list("solution_id", "solution__generator")
+        )
+        if not generator_of:
+            return
         texts: dict[int, list[str]] = {}
         meta: dict[int, tuple[int, bool | None]] = {}
-        for sid, problem_id, verdict, text in Step.objects.filter(
-            solution__problem_id__in={k[0] for k, _ in keyed}
-        ).exclude(solution__generator__in=PRM800K_GENERATORS).order_by("solution_id", "index").values_list(
-            "solution_id", "solution__problem_id", "solution__answer_is_correct", "text"
-        ):
+        for sid, problem_id, verdict, text in Step.objects.filter(solution_id__in=generator_of).order_by(
+            "solution_id", "index"
+        ).values_list("solution_id", "solution__problem_id", "solution__answer_is_correct", "text"):
             texts.setdefault(sid, []).append(text)
             meta[sid] = (problem_id, verdict)
+        by_steps: dict[tuple[int, tuple[str, ...]], list[int]] = {}
         for sid, steps in texts.items():
-            by_steps.setdefault((meta[sid][0], tuple(steps)), sid)
+            by_steps.setdefault((meta[sid][0], tuple(steps)), []).append(sid)
+        queued = set(Task.objects.filter(campaign=self.campaign, solution_id__in=generator_of)
+                     .values_list("solution_id", flat=True))
         for key, p in keyed:
-            sid = by_steps.get((key[0], tuple(p.steps)))
-            if sid is not None:
+            options = [sid for sid in by_steps.get((key[0], tuple(p.steps)), ()) if generator_of[sid] != p.generator]
+            if options:
+                sid = min(options, key=lambda s: (s not in queued, s))
                 ids[key] = sid
                 verdicts[key] = meta[sid][1]
 

@@ -81,9 +81,16 @@ def test_remaining_for_you_counts_what_the_queue_would_still_give_you(client):
     assert skipped.pk == held.pk
     assignment_skip(assignment_id=skipped.pk, user=user)
     assert remaining() == 3  # a skipped task never comes back to them
+    lapsed = assignment_next(user=user, campaign=campaign, rng=random.Random(0))
+    Assignment.objects.filter(pk=lapsed.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert assignments_expire_stale() == 1 and remaining() == 3
+    submitted_labels(lapsed.task, UserFactory(), [1])  # someone else filled it: it will not come back
+    type(lapsed.task).objects.filter(pk=lapsed.task_id).update(is_open=False)
+    assert remaining() == 2
+    tasks = [t for t in tasks if t.pk != lapsed.task_id]
     other = next(t for t in tasks if t.pk != held.task_id)
     submitted_labels(other, user, [1])
-    assert remaining() == 2
+    assert remaining() == 1
     client.force_login(user)
     assert "4 solutions," in client.get("/").content.decode()
     lone = CampaignFactory(name="Lone")

@@ -92,6 +92,48 @@ def test_re_importing_an_export_of_labels_made_in_this_app_skips_them(demo_file,
     assert Assignment.objects.filter(campaign=campaign).count() == 2
 
 
+@pytest.mark.parametrize("source", ["prm800k_records", "math_demo"])
+def test_labels_made_in_this_app_on_prm800k_solutions_come_back_as_themselves(source, prm800k_records_path,
+                                                                             write_jsonl):
+    """Phase-1 solutions too: our export writes them in the phase-2 shape, under another stand-in generator."""
+    from pathlib import Path
+
+    from labeling.models import Assignment, Problem, Solution, Task
+
+    path = prm800k_records_path if source == "prm800k_records" else (
+        Path(__file__).resolve().parents[3] / "labeling" / "demo_data" / "prm800k_math_solutions.jsonl")
+    campaign = CampaignFactory()
+    solutions_import(campaign=campaign, path=path)
+    phase1 = Task.objects.filter(campaign=campaign, solution__generator="prm800k-phase1").order_by("pk").first()
+    phase2 = Task.objects.filter(campaign=campaign, solution__generator="prm800k-phase2").order_by("pk").first()
+    native = UserFactory()
+    for t in (phase1, phase2):
+        submitted_labels(t, native, [1] * t.solution.steps.count())
+    counts = (Problem.objects.count(), Solution.objects.count(), Task.objects.count(), Assignment.objects.count())
+    rows = _rows(campaign, "prm800k")
+    result = solutions_import(campaign=campaign, path=write_jsonl(rows))
+    assert (result.assignments_created, result.problems_created, result.solutions_created) == (0, 0, 0)
+    assert result.assignments_existing == len(rows)
+    assert (Problem.objects.count(), Solution.objects.count(), Task.objects.count(),
+            Assignment.objects.count()) == counts
+
+
+def test_a_step_match_prefers_the_solution_this_campaign_queues(write_jsonl):
+    from labeling.models import Assignment, Solution
+
+    campaign = CampaignFactory()
+    lines = [{"problem": "What is 1 + 1?", "ground_truth_answer": "2", "steps": ["1 + 1 = 2.", "# Answer\n\n2"],
+              "generator": g} for g in ("model-a", "model-b")]
+    solutions_import(campaign=CampaignFactory(), path=write_jsonl(lines[:1]))  # same steps, another campaign
+    solutions_import(campaign=campaign, path=write_jsonl(lines[1:]))
+    ours = Solution.objects.get(generator="model-b")
+    submitted_labels(campaign.tasks.get(), UserFactory(), [1, 1])
+    rows = _rows(campaign, "prm800k")
+    result = solutions_import(campaign=campaign, path=write_jsonl(rows))
+    assert (result.assignments_existing, result.assignments_created, result.solutions_created) == (1, 0, 0)
+    assert list(Assignment.objects.filter(campaign=campaign).values_list("solution_id", flat=True)) == [ours.pk]
+
+
 def test_trl_stops_at_first_negative_and_maps_neutral():
     campaign, task = _native_campaign()
     submitted_labels(task, UserFactory(), [1, 0, -1, 1], finish_reason="found_error")
