@@ -13,6 +13,8 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("label/<slug:slug>/", views.label, name="label"),
+    path("account/", views.account, name="account"),
+    path("account/token/", views.account_token, name="account-token"),
     path("invite/<str:token>/", campaign_views.invite, name="invite"),
     path("manage/", include("labeling.dashboard.urls")),
     path("manage/", include((al_urls.dashboard_urls, "active_learning"))),

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
+from rest_framework.authtoken.models import Token
 
 from labeling.errors import NotFound
 from labeling.models import Assignment, Campaign, Step, StepAlternative, StepLabel, Task
 from labeling.services.prelabels import step_hints
 
 EMPTY_UI = {"cursor": 0, "flags": [], "history": []}
+
+
+def api_token_of(*, user) -> Token | None:
+    """The person's API token, if they made one."""
+    return Token.objects.filter(user=user).first()
 
 
 def campaigns_for_user(*, user):

@@ -1,10 +1,17 @@
+from django.contrib import messages
+from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.views.decorators.csrf import ensure_csrf_cookie
+from django.views.decorators.http import require_POST
 
 from labeling import selectors
-from labeling.errors import NotFound
+from labeling.errors import LabelingError, NotFound
+from labeling.services import accounts
+from labeling.services.users import profile_get_or_create
+
+NEW_TOKEN_KEY = "account_new_api_token"  # noqa: S105 - the session entry's name, not a secret
 
 
 @login_required
@@ -20,3 +27,45 @@ def label(request, slug):
     except NotFound as exc:
         raise Http404(exc.message) from exc
     return render(request, "labeling/label.html", {"campaign": campaign})
+
+
+@login_required
+def account(request):
+    """One's own account: the labeler id in exports, the password and the API token for scripts."""
+    error = None
+    if request.method == "POST":
+        p1, p2 = request.POST.get("new_password1", ""), request.POST.get("new_password2", "")
+        if p1 != p2:
+            error = "the two new passwords differ"
+        else:
+            try:
+                accounts.user_password_change(user=request.user, old_password=request.POST.get("old_password", ""),
+                                              new_password=p1)
+            except LabelingError as exc:
+                error = exc.message.rstrip(".")
+            else:
+                update_session_auth_hash(request, request.user)  # stay signed in here, out everywhere else
+                messages.success(request, "your password is changed")
+                return redirect("account")
+    return render(request, "labeling/account.html", {
+        "profile": profile_get_or_create(user=request.user),
+        "token": selectors.api_token_of(user=request.user),
+        # A new key is shown once, on the page right after it was made.
+        "new_token": request.session.pop(NEW_TOKEN_KEY, None),
+        "password_error": error,
+    }, status=400 if error else 200)
+
+
+@require_POST
+@login_required
+def account_token(request):
+    action = request.POST.get("action")
+    if action == "create":
+        request.session[NEW_TOKEN_KEY] = accounts.api_token_create(user=request.user).key
+        messages.success(request, "a new API token is made; any earlier one no longer works")
+    elif action == "revoke":
+        revoked = accounts.api_token_revoke(user=request.user)
+        messages.success(request, "your API token no longer works" if revoked else "you had no API token")
+    else:
+        messages.error(request, "unknown action: use create or revoke")
+    return redirect("account")

@@ -13,14 +13,13 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.password_validation import validate_password
-from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
 from labeling.errors import NotFound, ValidationFailed
 from labeling.models import Campaign, Invite, Membership
+from labeling.services.accounts import user_password_set
 from labeling.services.campaigns import membership_remove, membership_set, user_create
 
 User = get_user_model()
@@ -233,12 +232,7 @@ def invite_accept(*, token: str, password: str):
     if invite.used_at is not None:
         raise NotFound("this invite link was already used")
     user = invite.user
-    try:
-        validate_password(password, user=user)
-    except ValidationError as exc:
-        raise ValidationFailed(" ".join(exc.messages)) from exc
-    user.set_password(password)
-    user.save(update_fields=["password"])
+    user_password_set(user=user, password=password)
     invite.used_at = timezone.now()
     invite.save(update_fields=["used_at"])
     return user
