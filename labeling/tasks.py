@@ -34,6 +34,16 @@ def refresh_agreement() -> list[int]:
     return agreement_refresh_due()
 
 
+@shared_task(name="labeling.tasks.refresh_campaign_agreement")
+def refresh_campaign_agreement(campaign_id: int) -> int | None:
+    """A manager asked for fresh agreement now; returns the snapshot's id (None: the campaign is gone)."""
+    from labeling.models import Campaign
+    from labeling.services.agreement import agreement_refresh
+
+    campaign = Campaign.objects.filter(pk=campaign_id).first()
+    return agreement_refresh(campaign=campaign).pk if campaign else None
+
+
 # Import/export jobs ack early (no replay after a worker dies mid-way): a
 # replay would double the work, and the service refuses a job that is not
 # pending. A job whose worker died is failed by reap_stale_jobs instead.

@@ -209,6 +209,12 @@ def agreement_latest(*, campaign: Campaign) -> AgreementSnapshot | None:
     return AgreementSnapshot.objects.filter(campaign=campaign).order_by("-computed_at").first()
 
 
+def agreement_behind(*, campaign: Campaign, snapshot: AgreementSnapshot | None) -> int:
+    """Submitted labels the snapshot does not count yet (beat catches up every AGREEMENT_REFRESH_SECONDS)."""
+    submitted = Assignment.objects.filter(campaign=campaign, status=Assignment.Status.SUBMITTED).count()
+    return max(0, submitted - (snapshot.assignment_count if snapshot else 0))
+
+
 def agreement_pairs(*, snapshot: AgreementSnapshot | None, limit: int = 20) -> list[dict]:
     """The snapshot's best-covered annotator pairs, with usernames."""
     if snapshot is None:

@@ -17,6 +17,7 @@ urlpatterns = [
     path("<slug:slug>/cost/", campaign_views.cost, name="cost"),
     path("<slug:slug>/cost.csv", campaign_views.cost_csv, name="cost-csv"),
     path("<slug:slug>/annotators/", views.annotators, name="annotators"),
+    path("<slug:slug>/agreement/refresh/", views.agreement_refresh, name="agreement-refresh"),
     path("<slug:slug>/annotators/<int:user_id>/", views.annotator, name="annotator"),
     path("<slug:slug>/annotators/<int:user_id>/status/", views.annotator_status, name="annotator-status"),
     path("<slug:slug>/adjudication/", views.adjudication, name="adjudication"),

@@ -32,6 +32,7 @@ from labeling.exporting.formats import AGGREGATIONS, DIRECTORY_FORMATS, EXPORT_F
 from labeling.importing.formats import FORMATS
 from labeling.models import Adjudication, Job, Membership
 from labeling.services import adjudication as adj_svc
+from labeling.services import agreement as agreement_svc
 from labeling.services import jobs as job_svc
 from labeling.services import quality as qc_svc
 from labeling.services import segments as seg_svc
@@ -122,9 +123,21 @@ def overview(request, campaign):
     snap = sel.agreement_latest(campaign=campaign)
     return render(request, "dashboard/overview.html", {
         "campaign": campaign, "o": o, "charts": _overview_charts(o), "snap": snap, "tab": "overview",
+        "behind": sel.agreement_behind(campaign=campaign, snapshot=snap),
         "panels": [render_to_string(p.template, {"campaign": campaign, **p.context(campaign)}, request=request)
                    for p in extensions.overview_panels()],
     })
+
+
+@require_POST
+@manager_page
+def agreement_refresh(request, campaign):
+    if agreement_svc.agreement_refresh_request(campaign=campaign):
+        messages.success(request, "agreement is being recomputed by a worker: reload in a moment")
+    else:
+        messages.success(request, "agreement is up to date: it counts every submitted label")
+    back = "dashboard:overview" if request.POST.get("back") == "overview" else "dashboard:annotators"
+    return redirect(back, slug=campaign.slug)
 
 
 @manager_page
@@ -139,6 +152,7 @@ def annotators(request, campaign):
     snap = sel.agreement_latest(campaign=campaign)
     return render(request, "dashboard/annotators.html", {
         "campaign": campaign, "rows": rows, "sort": sort, "snap": snap, "pairs": sel.agreement_pairs(snapshot=snap),
+        "behind": sel.agreement_behind(campaign=campaign, snapshot=snap),
         "tab": "annotators", "errors": error_type_report(campaign=campaign),
         "prelabels": prelabel_report(campaign=campaign),
         "columns": [("name", "Annotator"), ("status", "Status"), ("tasks", "Tasks"), ("steps", "Steps"),

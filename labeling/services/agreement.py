@@ -22,9 +22,12 @@ from labeling.quality.metrics import (
     coincidence_from_units,
     first_error_agreement,
 )
+from labeling.services.outbox import outbox_enqueue
 
 # Units (steps) with >= 2 ratings, collapsed to their rating pattern: a
 # campaign has at most a few hundred distinct patterns whatever its size.
+REFRESH_TASK = "labeling.tasks.refresh_campaign_agreement"
+
 UNIT_PATTERNS_SQL = """
 SELECT neg, neu, pos, count(*) FROM (
   SELECT count(*) FILTER (WHERE l.rating = -1) AS neg,
@@ -169,3 +172,19 @@ def agreement_refresh_due(*, min_age_seconds: int = 60) -> list[int]:
         agreement_refresh(campaign=campaign)
         refreshed.append(campaign.pk)
     return refreshed
+
+
+@transaction.atomic
+def agreement_refresh_request(*, campaign: Campaign) -> bool:
+    """Have a worker recompute `campaign`'s agreement now rather than at beat's next pass.
+
+    Enqueued through the outbox, so it is sent once this transaction commits
+    (and later, if the broker is down). Returns False, enqueuing nothing, when
+    the latest snapshot already counts every submitted label.
+    """
+    last = AgreementSnapshot.objects.filter(campaign=campaign).order_by("-computed_at").first()
+    count = Assignment.objects.filter(campaign=campaign, status=Assignment.Status.SUBMITTED).count()
+    if last is not None and last.assignment_count == count:
+        return False
+    outbox_enqueue(task=REFRESH_TASK, args=[campaign.pk], ref=f"agreement:{campaign.pk}")
+    return True

@@ -23,7 +23,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from active_learning.models import ActiveLearningConfig, PRMModel, ScoringChunk, TrainingRun
-from labeling.models import Adjudication, Campaign, GoldStepLabel, Job, Membership, Task
+from labeling.models import Adjudication, Campaign, GoldStepLabel, Job, Membership, OutboxMessage, Task
 from labeling.services.campaigns import membership_set
 from tests.factories import CampaignFactory, SolutionFactory, TaskFactory, UserFactory
 from tests.labeling.conftest import label
@@ -235,6 +235,10 @@ ENDPOINTS = {
         state=_membership_status,
     ),
     "adjudication": Endpoint(False, "get", lambda w, s: f"/manage/{s}/adjudication/"),
+    "agreement_refresh": Endpoint(
+        False, "post", lambda w, s: f"/manage/{s}/agreement/refresh/", body=lambda w: {},
+        state=lambda w: OutboxMessage.objects.filter(ref=f"agreement:{w['campaign'].pk}").count(),
+    ),
     "adjudication_rescan": Endpoint(
         False,
         "post",
@@ -401,6 +405,7 @@ EXPECTED = {
     "annotator":           [302,     403,     403,      403,   403,      200,    200],
     "annotator_status":    [302,     403,     403,      403,   403,      302,    302],
     "adjudication":        [302,     403,     403,      200,   403,      200,    200],
+    "agreement_refresh":   [302,     403,     403,      403,   403,      302,    302],
     "adjudication_rescan": [302,     403,     403,      403,   403,      302,    302],
     "grader":              [302,     403,     403,      200,   403,      200,    200],
     "grader_scan":         [302,     403,     403,      403,   403,      302,    302],
@@ -481,6 +486,7 @@ def test_matrix_covers_every_manager_route():
         "annotators",
         "annotator",
         "annotator-status",
+        "agreement-refresh",
         "adjudication",
         "adjudication-rescan",
         "grader",
