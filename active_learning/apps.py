@@ -10,6 +10,7 @@ class ActiveLearningConfig(AppConfig):
         # Plug into labeling's extension points; labeling never imports this app.
         from active_learning import selectors
         from active_learning.services.demo import demo_campaign_setup
+        from active_learning.services.training import al_config_copy
         from labeling import extensions
 
         extensions.dashboard_tab_register(
@@ -21,3 +22,4 @@ class ActiveLearningConfig(AppConfig):
         )
         extensions.demo_hook_register("active_learning", demo_campaign_setup)
         extensions.model_prelabels_register("active_learning", selectors.model_prelabels)
+        extensions.campaign_copy_hook_register("active_learning", al_config_copy)

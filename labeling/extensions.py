@@ -2,7 +2,8 @@
 
 `labeling` is the core; `active_learning` depends on it and plugs in here from
 its AppConfig.ready() (the model tab and overview panel of the dashboard, its
-part of the demo, the model's step probabilities as pre-labels). Registration
+part of the demo, the model's step probabilities as pre-labels, its settings
+when a campaign is copied). Registration
 is idempotent per key, so a re-run of ready() (tests, autoreload) never
 doubles an entry.
 """
@@ -43,6 +44,9 @@ class Registry:
     # Called with (campaign=..., solution_id=...); returns ModelPrelabels or None (no active model,
     # or it has not scored this solution). Used by campaigns with prelabels="model".
     model_prelabels: dict[str, Callable[..., ModelPrelabels | None]] = field(default_factory=dict)
+    # Called with (source=..., target=...) inside the transaction that made `target` as a copy of
+    # `source`'s settings, so an app copies its own per-campaign settings along (or not at all).
+    copy_hooks: dict[str, Callable[..., None]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,14 @@ def demo_hook_register(key: str, hook: Callable[..., None]) -> None:
 
 def model_prelabels_register(key: str, provider: Callable[..., ModelPrelabels | None]) -> None:
     registry.model_prelabels[key] = provider
+
+
+def campaign_copy_hook_register(key: str, hook: Callable[..., None]) -> None:
+    registry.copy_hooks[key] = hook
+
+
+def campaign_copy_hooks() -> list[Callable[..., None]]:
+    return [registry.copy_hooks[k] for k in sorted(registry.copy_hooks)]
 
 
 def model_prelabels(*, campaign, solution_id: int) -> ModelPrelabels | None:

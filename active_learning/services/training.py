@@ -57,6 +57,23 @@ MANAGER_LIMITS = {"epochs": 50, "max_steps": 100_000, "time_budget_s": 6 * 3600,
 MANAGER_MODEL_LIMITS = {"max_length": 4096}
 
 
+@transaction.atomic
+def al_config_copy(*, source: Campaign, target: Campaign) -> ActiveLearningConfig | None:
+    """Give `target` the active-learning settings of `source` (labeling's campaign-copy hook).
+
+    Invariants: settings only (no model, run or score is copied: the copy trains its own
+    first model); a source that never had settings leaves the target on the defaults.
+    """
+    config = ActiveLearningConfig.objects.filter(campaign=source).first()
+    if config is None:
+        return None
+    skip = ("id", "campaign", "updated_at")
+    names = [f.name for f in ActiveLearningConfig._meta.concrete_fields if f.name not in skip]
+    copied, _ = ActiveLearningConfig.objects.update_or_create(
+        campaign=target, defaults={name: getattr(config, name) for name in names})
+    return copied
+
+
 def _field_error(field: str, message: str, *, prefix: str = "") -> ValidationFailed:
     """A refusal that names the setting it is about, so a form can show it under that field."""
     return ValidationFailed(f"{prefix}{field}: {message}", details={field: [message]})

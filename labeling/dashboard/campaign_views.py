@@ -11,12 +11,13 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from labeling.dashboard import campaign_selectors as csel
 from labeling.dashboard import costs
+from labeling.dashboard import selectors as sel
 from labeling.dashboard.forms import CampaignSettingsForm, MembersAddForm, NewCampaignForm
 from labeling.dashboard.views import manager_page
 from labeling.errors import LabelingError, NotFound
@@ -42,17 +43,33 @@ def _settings(form) -> dict:
 def campaign_new(request):
     if not csel.can_create_campaigns(user=request.user):
         raise PermissionDenied("creating campaigns needs the labeling.add_campaign permission")
-    form = NewCampaignForm.defaults(data=request.POST or None)
+    source = None
+    if request.GET.get("from"):
+        try:  # only a campaign you manage can be copied: its settings are a manager's to see
+            source = sel.campaign_for_manager(user=request.user, slug=request.GET["from"])
+        except NotFound as exc:
+            raise Http404(exc.message) from exc
+        except LabelingError as exc:
+            raise PermissionDenied(exc.message) from exc
+    data = request.POST or None
+    form = NewCampaignForm.copy_of(source, data=data) if source else NewCampaignForm.defaults(data=data)
     if request.method == "POST" and form.is_valid():
         try:
-            campaign = camp_svc.campaign_create(slug=form.cleaned_data["slug"], created_by=request.user,
-                                                **_settings(form))
+            if source:
+                campaign, added = camp_svc.campaign_copy(
+                    source=source, slug=form.cleaned_data["slug"], created_by=request.user,
+                    members=form.cleaned_data["copy_members"], **_settings(form))
+            else:
+                campaign, added = camp_svc.campaign_create(slug=form.cleaned_data["slug"], created_by=request.user,
+                                                           **_settings(form)), 0
         except LabelingError as exc:
             form.add_error(None, exc.message)
         else:
-            messages.success(request, f"campaign '{campaign.slug}' created: add people, then import solutions")
+            people = f", with {added} {'person' if added == 1 else 'people'} from '{source.slug}'" if added else ""
+            messages.success(request, f"campaign '{campaign.slug}' created{people}: "
+                                      f"{'check the people' if added else 'add people'}, then import solutions")
             return redirect("dashboard:members", slug=campaign.slug)
-    return render(request, "dashboard/campaign_form.html", {"form": form, "new": True})
+    return render(request, "dashboard/campaign_form.html", {"form": form, "new": True, "source": source})
 
 
 @manager_page
@@ -68,7 +85,7 @@ def campaign_settings(request, campaign):
             return redirect("dashboard:settings", slug=campaign.slug)
     return render(request, "dashboard/campaign_form.html", {
         "form": form, "campaign": campaign, "tab": "settings", "new": False,
-        "buttons": STATUS_BUTTONS[campaign.status],
+        "buttons": STATUS_BUTTONS[campaign.status], "can_copy": csel.can_create_campaigns(user=request.user),
     })
 
 

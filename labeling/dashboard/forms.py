@@ -67,6 +67,17 @@ class NewCampaignForm(CampaignSettingsForm):
     slug = forms.SlugField(max_length=64, help_text="used in URLs and commands; it cannot change later")
     field_order = ["slug", "name"]
 
+    @classmethod
+    def copy_of(cls, source: Campaign, data=None) -> NewCampaignForm:
+        """The form filled in with `source`'s settings, and a choice to bring its people along."""
+        form = cls.for_campaign(source, data=data)
+        if data is None:
+            form.initial["name"] = f"{source.name} (copy)"
+            form.initial["slug"] = f"{source.slug[:59]}-copy"  # the source's own would only be refused
+        form.fields["copy_members"] = forms.BooleanField(
+            required=False, initial=True, label=f"Also add the people of '{source.slug}', with their roles")
+        return form
+
 
 class MembersAddForm(forms.Form):
     people = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), label="People",

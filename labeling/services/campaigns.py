@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from labeling import extensions
 from labeling.errors import Conflict, NotFound, ValidationFailed
 from labeling.models import Assignment, Campaign, Membership, Task
 from labeling.models.campaigns import MAX_ERROR_TYPES
@@ -207,6 +208,34 @@ def campaign_create(*, slug: str, name: str, created_by=None, **settings) -> Cam
     if created_by is not None:
         membership_set(campaign=campaign, user=created_by, role=Membership.Role.MANAGER)
     return campaign
+
+
+@transaction.atomic
+def campaign_copy(*, source: Campaign, slug: str, name: str, created_by=None, members: bool = False,
+                  **settings) -> tuple[Campaign, int]:
+    """A new campaign made from `source`: the given settings (the form starts from source's), plus, with
+    `members`, source's people with their roles, adjudication rights and hourly rates.
+
+    Invariants: all or nothing (one transaction, copy hooks included); nothing of the
+    source's pool is copied (no solution, task, label or gold item): the new campaign
+    starts empty; a copied annotator joins as any new member does (in screening when
+    the new campaign screens); people whose accounts are inactive (imported PRM800K
+    labelers) are not copied. Returns the campaign and how many people were added.
+    """
+    campaign = campaign_create(slug=slug, name=name, created_by=created_by, **settings)
+    added = 0
+    if members:
+        for m in source.memberships.select_related("user").filter(user__is_active=True).order_by("pk"):
+            if created_by is not None and m.user_id == created_by.pk:
+                continue
+            copied = membership_set(campaign=campaign, user=m.user, role=m.role, can_adjudicate=m.can_adjudicate)
+            if m.hourly_rate is not None:
+                copied.hourly_rate = m.hourly_rate
+                copied.save(update_fields=["hourly_rate"])
+            added += 1
+    for hook in extensions.campaign_copy_hooks():
+        hook(source=source, target=campaign)
+    return campaign, added
 
 
 @dataclass
