@@ -20,7 +20,7 @@ import orjson
 
 from labeling.errors import ValidationFailed
 from labeling.exporting import selectors
-from labeling.exporting.filters import ExportFilters, export_filters_parse
+from labeling.exporting.filters import LIST_PARAMS, ExportFilters, export_filters_parse
 from labeling.exporting.formats import (
     AGGREGATIONS,
     DIRECTORY_FORMATS,
@@ -101,10 +101,19 @@ def _flag(raw, name: str, default: bool) -> bool:
     raise ValidationFailed(f"{name}: use true or false, not {raw!r}")
 
 
+EXPORT_PARAMS = frozenset({"format", "aggregate", "neutral", "alternatives", "test_fraction", "seed", "license",
+                           "submitted_after", "submitted_before", "gold", "qc", *LIST_PARAMS})
+
+
 def export_options_parse(params: Mapping) -> ExportOptions:
     """ExportOptions from text values (query parameters, form fields, a job's stored params):
     format, aggregate, neutral (positive|negative), alternatives, test_fraction, seed, license and
-    the filters of export_filters_parse. Raises ValidationFailed naming the parameter."""
+    the filters of export_filters_parse. Raises ValidationFailed naming the parameter, an unknown
+    one included: a misspelt filter (submitted-after) must not export everything unfiltered."""
+    unknown = sorted(set(params) - EXPORT_PARAMS - {"csrfmiddlewaretoken"})
+    if unknown:
+        raise ValidationFailed(f"unknown export parameter(s): {', '.join(unknown)}; known: "
+                               f"{', '.join(sorted(EXPORT_PARAMS))}", details={k: ["unknown"] for k in unknown})
     fmt = str(params.get("format") or "").strip()
     aggregate = str(params.get("aggregate") or "").strip() or None
     neutral = str(params.get("neutral") or "positive").strip()
