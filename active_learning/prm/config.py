@@ -138,8 +138,7 @@ class TrainConfig(_JsonMixin):
             raise ValueError("mixed_precision must be no, fp16 or bf16")
         if self.neutral not in {"positive", "negative", "ignore"}:
             raise ValueError("neutral must be positive, negative or ignore")
-        if self.device not in {"auto", "cpu", "cuda"} and not self.device.startswith("cuda:"):
-            raise ValueError("device must be auto, cpu, cuda or cuda:N")
+        _check_device(self.device)
         if self.epochs <= 0 or self.batch_size < 1 or self.learning_rate <= 0:
             raise ValueError("epochs, batch_size and learning_rate must be positive")
         if self.time_budget_s is not None and self.time_budget_s <= 0:
@@ -179,11 +178,22 @@ class ScoreConfig(_JsonMixin):
             raise ValueError(f"aggregate must be one of {', '.join(SOLUTION_AGGREGATES)}")
         if self.max_batch_tokens is not None and self.max_batch_tokens < 32:
             raise ValueError("max_batch_tokens must be at least 32")
+        if self.max_batch_size < 1:
+            raise ValueError("max_batch_size must be at least 1")
+        _check_device(self.device)
 
     def batch_tokens(self, device) -> int:
         if self.max_batch_tokens is not None:
             return self.max_batch_tokens
         return 2048 if device.type == "cpu" else 32768
+
+
+def _check_device(name: str) -> None:
+    # The syntax only: whether this worker has that GPU is known where it loads the model
+    # (resolve_device), not on the web process that checks a setting.
+    if name in {"auto", "cpu", "cuda"} or (name.startswith("cuda:") and name[5:].isdigit()):
+        return
+    raise ValueError(f"device must be auto, cpu, cuda or cuda:N, not {name!r}")
 
 
 def resolve_device(name: str):

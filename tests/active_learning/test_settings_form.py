@@ -28,6 +28,9 @@ from tests.factories import CampaignFactory, UserFactory
     ({"train_config": {"epochs": 10_000}}, "train_config", "epochs may be at most 50"),
     ({"train_config": {"epochz": 3}}, "train_config", "unknown TrainConfig field(s): epochz"),
     ({"score_config": {"aggregate": "median"}}, "score_config", "aggregate must be one of"),
+    ({"score_config": {"max_batch_size": 0}}, "score_config", "max_batch_size must be at least 1"),
+    ({"score_config": {"device": "gpu"}}, "score_config", "device must be auto, cpu, cuda or cuda:N, not 'gpu'"),
+    ({"train_config": {"device": "cuda:x"}}, "train_config", "device must be auto, cpu, cuda or cuda:N"),
     ({"model_config": {"backbone": "/etc"}}, "model_config", "only an administrator chooses the backbone"),
 ])
 def test_a_refused_setting_names_its_field_and_writes_nothing(changes, field, says):
