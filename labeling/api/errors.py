@@ -15,6 +15,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.db import DataError, InterfaceError, OperationalError
 from django.http import HttpResponse, JsonResponse
 from django.template.loader import render_to_string
+from django.urls import Resolver404, resolve
 from django.views.defaults import bad_request, page_not_found, permission_denied, server_error
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
@@ -97,6 +98,14 @@ def json_error(status: int, detail: str, code: str | None = None) -> JsonRespons
     return JsonResponse(body(code or CODES.get(status, "error"), detail), status=status)
 
 
+def _resolves(path: str) -> bool:
+    try:
+        resolve(path)
+    except Resolver404:
+        return False
+    return True
+
+
 class ApiErrorShapeMiddleware:
     """Whatever answers an /api/ request with a non-JSON error (Django's CSRF page, a 405 from a
     plain view, a proxy-style HTML page) is turned into the API's JSON shape with the same status."""
@@ -105,6 +114,11 @@ class ApiErrorShapeMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        if _api(request) and not request.path_info.endswith("/") and _resolves(request.path_info + "/"):
+            # Django would answer with a redirect (a POST turns into a GET on the way) or, in
+            # DEBUG, a 500 for a body it cannot carry over: say what is wrong instead.
+            return json_error(404, f"no such endpoint: {request.method} {request.path}; "
+                                   f"the API's paths end with a slash: {request.path}/")
         response = self.get_response(request)
         if (_api(request) and response.status_code >= 400
                 and not response.get("Content-Type", "").startswith("application/json")):

@@ -41,6 +41,18 @@ def test_unknown_endpoints_and_methods(world):
     _shape(APIClient().get("/api/campaigns/"), 403, "not_authenticated")
 
 
+@pytest.mark.parametrize("debug", [False, True])
+def test_a_path_without_its_trailing_slash_is_a_json_404_that_says_so(world, settings, debug):
+    # With DEBUG on, Django's APPEND_SLASH raised a RuntimeError (a 500) on a POST it cannot redirect.
+    settings.DEBUG = debug
+    campaign, _, client, a = world
+    for method, path in [("post", f"/api/campaigns/{campaign.slug}/next"), ("put", f"/api/assignments/{a.pk}/draft"),
+                         ("patch", f"/api/manage/campaigns/{campaign.slug}"), ("get", "/api/campaigns")]:
+        data = _shape(getattr(client, method)(path, {}, format="json"), 404, "not_found")
+        assert data["detail"].endswith(f"the API's paths end with a slash: {path}/"), data
+    assert client.post(f"/api/campaigns/{campaign.slug}/next/", {}, format="json").status_code == 200
+
+
 @pytest.mark.parametrize("payload", [
     {"active_ms": 9223372036854775808},
     {"active_ms": -1},
