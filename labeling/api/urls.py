@@ -1,6 +1,6 @@
 from django.urls import path
 
-from labeling.api import campaigns, exports, manage, views
+from labeling.api import campaigns, exports, jobs, manage, views
 
 urlpatterns = [
     path("campaigns/", views.CampaignListView.as_view(), name="api-campaigns"),
@@ -27,6 +27,12 @@ urlpatterns = [
     path("manage/campaigns/<slug:slug>/prelabels/", campaigns.PrelabelReportView.as_view(),
          name="api-manage-prelabels"),
     path("manage/campaigns/<slug:slug>/export/", exports.ExportView.as_view(), name="api-manage-export"),
+    path("manage/campaigns/<slug:slug>/imports/", jobs.ImportView.as_view(), name="api-manage-import"),
+    path("manage/campaigns/<slug:slug>/exports/", jobs.ExportJobView.as_view(), name="api-manage-export-job"),
+    path("manage/campaigns/<slug:slug>/jobs/", jobs.JobListView.as_view(), name="api-manage-jobs"),
+    path("manage/campaigns/<slug:slug>/jobs/<int:job_id>/", jobs.JobView.as_view(), name="api-manage-job"),
+    path("manage/campaigns/<slug:slug>/jobs/<int:job_id>/download/", jobs.JobDownloadView.as_view(),
+         name="api-manage-job-download"),
     path("manage/campaigns/<slug:slug>/overview/", manage.OverviewView.as_view(), name="api-manage-overview"),
     path("manage/campaigns/<slug:slug>/annotators/", manage.AnnotatorsView.as_view(), name="api-manage-annotators"),
     path("manage/campaigns/<slug:slug>/agreement/", manage.AgreementView.as_view(), name="api-manage-agreement"),

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Count, F, Max, Min, Q, Sum
@@ -464,6 +466,24 @@ def _lineage(solution) -> dict | None:
         return None
     return {"parent_id": solution.parent_id, "edits": describe(solution.segment_spans or []),
             "adopted": solution.metadata.get("adopted", [])}
+
+
+def campaign_job(*, campaign: Campaign, job_id: int) -> Job:
+    """One of the campaign's jobs; NotFound for another campaign's or none."""
+    job = Job.objects.filter(pk=job_id, campaign=campaign).first()
+    if job is None:
+        raise NotFound(f"campaign '{campaign.slug}' has no job {job_id}")
+    return job
+
+
+def job_export_file(*, job: Job) -> Path:
+    """The file a finished export job wrote; NotFound while there is none or if it left EXPORT_DIR."""
+    path = Path(job.result.get("path", ""))
+    if job.kind != Job.Kind.EXPORT or job.status != Job.Status.SUCCEEDED or not path.is_file():
+        raise NotFound(f"job {job.pk} has no export file (yet)")
+    if Path(settings.EXPORT_DIR).resolve() not in path.resolve().parents:
+        raise NotFound(f"job {job.pk}'s file is outside the export directory")
+    return path
 
 
 def campaign_jobs(*, campaign: Campaign, kinds: tuple[str, ...], limit: int | None = 20) -> tuple[list[Job], int]:

@@ -7,7 +7,6 @@ Every page requires the campaign's manager role (or admin); anyone else gets
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 
 from django.conf import settings
 from django.contrib import messages
@@ -335,10 +334,10 @@ def export_stream(request, campaign):
 
 
 def _job(campaign, job_id: int) -> Job:
-    job = Job.objects.filter(pk=job_id, campaign=campaign).first()
-    if job is None:
-        raise Http404("no such job")
-    return job
+    try:
+        return sel.campaign_job(campaign=campaign, job_id=job_id)
+    except NotFound as exc:
+        raise Http404(exc.message) from exc
 
 
 @manager_page
@@ -358,12 +357,10 @@ def job_json(request, campaign, job_id: int):
 @manager_page
 def job_download(request, campaign, job_id: int):
     job = _job(campaign, job_id)
-    path = Path(job.result.get("path", ""))
-    export_root = Path(settings.EXPORT_DIR).resolve()
-    if job.kind != Job.Kind.EXPORT or job.status != Job.Status.SUCCEEDED or not path.is_file():
-        raise Http404("this export has no file (yet)")
-    if export_root not in path.resolve().parents:
-        raise Http404("export file outside the export directory")
+    try:
+        path = sel.job_export_file(job=job)
+    except NotFound as exc:
+        raise Http404(exc.message) from exc
     return FileResponse(open(path, "rb"), as_attachment=True, filename=job.result.get("filename", path.name))
 
 

@@ -298,6 +298,13 @@ ENDPOINTS = {
         state=_model_active,
     ),
     "api_training_runs": Endpoint(True, "get", lambda w, s: f"/api/manage/campaigns/{s}/training-runs/"),
+    "api_import": Endpoint(True, "post", lambda w, s: f"/api/manage/campaigns/{s}/imports/", body=_upload,
+                           state=_jobs(Job.Kind.IMPORT)),
+    "api_export_job": Endpoint(True, "post", lambda w, s: f"/api/manage/campaigns/{s}/exports/",
+                               body=lambda w: {"format": "trl"}, state=_jobs(Job.Kind.EXPORT)),
+    "api_jobs": Endpoint(True, "get", lambda w, s: f"/api/manage/campaigns/{s}/jobs/"),
+    "api_job": Endpoint(True, "get", lambda w, s: f"/api/manage/campaigns/{s}/jobs/{w['job'].pk}/"),
+    "api_job_download": Endpoint(True, "get", lambda w, s: f"/api/manage/campaigns/{s}/jobs/{w['job'].pk}/download/"),
     "api_al_settings": Endpoint(
         True, "patch", lambda w, s: f"/api/manage/campaigns/{s}/active-learning/", body=lambda w: {"min_labels": 7},
         state=lambda w: ActiveLearningConfig.objects.get(campaign=w["campaign"]).min_labels,
@@ -435,6 +442,11 @@ EXPECTED = {
     "promote":             [302,     403,     403,      403,   403,      302,    302],
     "api_promote":         [403,     403,     403,      403,   403,      200,    200],
     "api_training_runs":   [403,     403,     403,      403,   403,      200,    200],
+    "api_import":          [403,     403,     403,      403,   403,      202,    202],
+    "api_export_job":      [403,     403,     403,      403,   403,      202,    202],
+    "api_jobs":            [403,     403,     403,      403,   403,      200,    200],
+    "api_job":             [403,     403,     403,      403,   403,      200,    200],
+    "api_job_download":    [403,     403,     403,      403,   403,      200,    200],
     "api_al_settings":     [403,     403,     403,      403,   403,      200,    200],
     "api_training_run":    [403,     403,     403,      403,   403,      200,    200],
     "member_rate":         [302,     403,     403,      403,   403,      302,    302],
@@ -528,6 +540,11 @@ def test_matrix_covers_every_manager_route():
         "api-manage-training-runs",
         "api-manage-training-run",
         "api-manage-active-learning",
+        "api-manage-import",
+        "api-manage-export-job",
+        "api-manage-jobs",
+        "api-manage-job",
+        "api-manage-job-download",
     }
     assert html == covered_html, "a dashboard page was added or removed: update ENDPOINTS and EXPECTED"
     assert api == covered_api, "a manager API endpoint was added or removed: update ENDPOINTS and EXPECTED"
@@ -550,7 +567,8 @@ def _call(w, role, ep: Endpoint, slug: str):
     url = ep.url(w, slug)
     body = ep.body(w) if ep.body else None
     if ep.api:
-        resp = getattr(client, ep.method)(url, body, format="json")
+        uploads = isinstance(body, dict) and any(isinstance(v, SimpleUploadedFile) for v in body.values())
+        resp = getattr(client, ep.method)(url, body, format="multipart" if uploads else "json")
     elif ep.method == "get":
         resp = client.get(url)
     else:
