@@ -165,3 +165,21 @@ class PrelabelReportView(ManagerView):
                                "arm, and accuracy on gold of annotators and of the suggestions.")
     def get(self, request, slug):
         return Response(prelabel_report(campaign=self.campaign(request, slug)))
+
+
+class RoleIn(serializers.Serializer):
+    role = serializers.ChoiceField(choices=list(camp_svc.MEMBER_ROLES),
+                                   help_text="expert: an annotator who may also adjudicate")
+
+
+class MemberRoleView(ManagerView):
+    @extend_schema(request=RoleIn, responses={200: out.MemberOut},
+                   description="Change a member's role, down as well as up (re-adding someone never demotes a "
+                               "manager); the campaign keeps at least one manager.")
+    def post(self, request, slug, user_id):
+        campaign = self.campaign(request, slug)
+        ser = RoleIn(data=request.data)
+        ser.is_valid(raise_exception=True)
+        camp_svc.membership_role_change(campaign=campaign, user_id=user_id, role=ser.validated_data["role"])
+        row = next(m for m in csel.campaign_members(campaign=campaign) if m["user_id"] == user_id)
+        return Response(row)

@@ -123,6 +123,8 @@ class MemberOut(s.Serializer):
     username = s.CharField()
     email = s.CharField(allow_blank=True)
     role = s.ChoiceField(choices=Membership.Role.choices)
+    role_name = s.ChoiceField(choices=["annotator", "expert", "manager"],
+                              help_text="the role as the Members page names it (expert: an annotator who adjudicates)")
     expert = s.BooleanField(help_text="may adjudicate")
     status = s.ChoiceField(choices=Membership.Status.choices)
     status_reason = s.CharField(allow_blank=True)

@@ -16,6 +16,8 @@ urlpatterns = [
     path("manage/campaigns/", campaigns.CampaignCreateView.as_view(), name="api-manage-campaign-create"),
     path("manage/campaigns/<slug:slug>/", campaigns.CampaignDetailView.as_view(), name="api-manage-campaign"),
     path("manage/campaigns/<slug:slug>/members/", campaigns.MembersView.as_view(), name="api-manage-members"),
+    path("manage/campaigns/<slug:slug>/members/<int:user_id>/role/", campaigns.MemberRoleView.as_view(),
+         name="api-manage-member-role"),
     path("manage/campaigns/<slug:slug>/cost/", campaigns.CostView.as_view(), name="api-manage-cost"),
     path("manage/campaigns/<slug:slug>/history/", campaigns.HistoryView.as_view(), name="api-manage-history"),
     path("manage/campaigns/<slug:slug>/grader-reviews/", manage.GraderReviewListView.as_view(),

@@ -49,6 +49,7 @@ def campaign_members(*, campaign: Campaign) -> list[dict]:
     return [
         {
             "user_id": m.user_id, "username": m.user.get_username(), "email": m.user.email, "role": m.role,
+            "role_name": "expert" if m.role == Membership.Role.ANNOTATOR and m.can_adjudicate else m.role,
             "expert": m.can_adjudicate, "status": m.status, "status_reason": m.status_reason,
             "invite_pending": m.invited and not m.user.has_usable_password(), "labels": labels.get(m.user_id, 0),
             "hourly_rate": str(m.hourly_rate) if m.hourly_rate is not None else None,

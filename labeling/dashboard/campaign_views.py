@@ -121,7 +121,7 @@ def members(request, campaign):
             form = MembersAddForm()
     return render(request, "dashboard/members.html", {
         "campaign": campaign, "tab": "members", "form": form, "added": added,
-        "rows": csel.campaign_members(campaign=campaign),
+        "rows": csel.campaign_members(campaign=campaign), "member_roles": camp_svc.MEMBER_ROLES,
     })
 
 
@@ -134,6 +134,19 @@ def member_remove(request, campaign):
         messages.error(request, exc.message)
     else:
         messages.success(request, f"removed {request.POST.get('who')}" if n else "nothing to remove")
+    return redirect("dashboard:members", slug=campaign.slug)
+
+
+@require_POST
+@manager_page
+def member_role(request, campaign, user_id: int):
+    try:
+        m = camp_svc.membership_role_change(campaign=campaign, user_id=user_id, role=request.POST.get("role", ""))
+    except LabelingError as exc:
+        messages.error(request, exc.message)
+    else:
+        role = "expert" if m.role == "annotator" and m.can_adjudicate else m.role
+        messages.success(request, f"{m.user.get_username()} is now {'an' if role[0] in 'ae' else 'a'} {role}")
     return redirect("dashboard:members", slug=campaign.slug)
 
 

@@ -14,6 +14,7 @@ urlpatterns = [
     path("<slug:slug>/members/", campaign_views.members, name="members"),
     path("<slug:slug>/members/remove/", campaign_views.member_remove, name="member-remove"),
     path("<slug:slug>/members/<int:user_id>/rate/", campaign_views.member_rate, name="member-rate"),
+    path("<slug:slug>/members/<int:user_id>/role/", campaign_views.member_role, name="member-role"),
     path("<slug:slug>/cost/", campaign_views.cost, name="cost"),
     path("<slug:slug>/cost.csv", campaign_views.cost_csv, name="cost-csv"),
     path("<slug:slug>/annotators/", views.annotators, name="annotators"),

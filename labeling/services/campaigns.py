@@ -410,6 +410,29 @@ def campaign_creator_grant(*, user) -> None:
     user.user_permissions.add(Permission.objects.get(content_type__app_label="labeling", codename="add_campaign"))
 
 
+MEMBER_ROLES = ("annotator", "expert", "manager")  # an expert is an annotator who may also adjudicate
+
+
+@transaction.atomic
+def membership_role_change(*, campaign: Campaign, user_id: int, role: str) -> Membership:
+    """Give a member another role: annotator, expert (an annotator who may adjudicate) or manager.
+
+    Invariants: the campaign keeps at least one manager; the member's status (screening,
+    paused) and everything they submitted stay as they are; NotFound for a non-member.
+    """
+    if role not in MEMBER_ROLES:
+        raise ValidationFailed(f"role must be one of {', '.join(MEMBER_ROLES)}, not {role!r}",
+                               details={"role": ["not a role"]})
+    membership = Membership.objects.select_for_update().filter(campaign=campaign, user_id=user_id).first()
+    if membership is None:
+        raise NotFound(f"user {user_id} is not a member of campaign '{campaign.slug}'")
+    if role == "expert":
+        return membership_set(campaign=campaign, user=membership.user, role=Membership.Role.ANNOTATOR,
+                              can_adjudicate=True)
+    return membership_set(campaign=campaign, user=membership.user, role=role,
+                          can_adjudicate=False if role == Membership.Role.ANNOTATOR else None)
+
+
 @transaction.atomic
 def membership_rate_set(*, campaign: Campaign, user_id: int, hourly_rate) -> Membership:
     """Set a member's own hourly rate for the cost report (blank: the campaign's rate applies)."""
