@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from labeling.api import manage_serializers as out
 from labeling.api.manage import ManagerView
+from labeling.api.serializers import StrictSerializer
 from labeling.dashboard import campaign_selectors as csel
 from labeling.dashboard import costs
 from labeling.dashboard.error_types import error_type_report
@@ -30,7 +31,7 @@ class CampaignIn(serializers.Serializer):
     name = serializers.CharField(max_length=200)
 
 
-class MembersIn(serializers.Serializer):
+class MembersIn(StrictSerializer):
     entries = serializers.ListField(child=serializers.CharField(max_length=254), required=False, max_length=500)
     text = serializers.CharField(required=False, allow_blank=True, max_length=200000,
                                  help_text="a pasted list or CSV: one person per line, `who[,role]`")
@@ -42,7 +43,7 @@ class MembersIn(serializers.Serializer):
         return attrs
 
 
-class RemoveIn(serializers.Serializer):
+class RemoveIn(StrictSerializer):
     who = serializers.ListField(child=serializers.CharField(max_length=254), min_length=1, max_length=500)
 
 
@@ -167,7 +168,7 @@ class PrelabelReportView(ManagerView):
         return Response(prelabel_report(campaign=self.campaign(request, slug)))
 
 
-class RoleIn(serializers.Serializer):
+class RoleIn(StrictSerializer):
     role = serializers.ChoiceField(choices=list(camp_svc.MEMBER_ROLES),
                                    help_text="expert: an annotator who may also adjudicate")
 

@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from labeling.api import manage_serializers as out
 from labeling.api.filters import AdjudicationFilter, checked
+from labeling.api.serializers import StrictSerializer
 from labeling.dashboard import selectors as sel
 from labeling.dashboard.grader_selectors import grader_review_queue
 from labeling.errors import Forbidden, NotFound
@@ -24,12 +25,12 @@ from labeling.services import quality as qc_svc
 RATING = serializers.IntegerField(min_value=-1, max_value=1, allow_null=True)
 
 
-class RatingsIn(serializers.Serializer):
+class RatingsIn(StrictSerializer):
     ratings = serializers.ListField(child=RATING, min_length=1)
     note = serializers.CharField(required=False, allow_blank=True, default="")
 
 
-class GoldTypesIn(serializers.Serializer):
+class GoldTypesIn(StrictSerializer):
     step = serializers.IntegerField(min_value=0, max_value=32767)
     types = serializers.ListField(child=serializers.CharField(max_length=32), max_length=9)
 
@@ -43,7 +44,7 @@ class ResolveIn(RatingsIn):
     as_gold = serializers.BooleanField(required=False, default=False)
 
 
-class StatusIn(serializers.Serializer):
+class StatusIn(StrictSerializer):
     status = serializers.CharField()
     reason = serializers.CharField(required=False, allow_blank=True, default="")
 
@@ -146,7 +147,7 @@ class GraderQuery(serializers.Serializer):
     status = serializers.ChoiceField(choices=["open", "resolved"], default="open", required=False)
 
 
-class GraderResolveIn(serializers.Serializer):
+class GraderResolveIn(StrictSerializer):
     verdict = serializers.BooleanField(help_text="true: the final answer is correct")
     note = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
 

@@ -1,3 +1,5 @@
+from collections.abc import Mapping
+
 from rest_framework import serializers
 
 from labeling.models import Assignment, Campaign
@@ -12,7 +14,19 @@ MAX_ID = 2**63 - 1
 MAX_STEP = 32767
 
 
-class RatingSerializer(serializers.Serializer):
+class StrictSerializer(serializers.Serializer):
+    """An input that refuses keys it does not know, naming them (a 400): DRF would drop them silently,
+    and a misspelt field (`error_type`, a top-level `error_types`) would be lost without a word."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            unknown = sorted(str(k) for k in set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({k: ["not a field here"] for k in unknown})
+        return super().to_internal_value(data)
+
+
+class RatingSerializer(StrictSerializer):
     step = serializers.IntegerField(min_value=0, max_value=MAX_STEP)
     rating = serializers.ChoiceField(choices=[-1, 0, 1])
     flagged = serializers.BooleanField(default=False)
@@ -23,13 +37,13 @@ class RatingSerializer(serializers.Serializer):
         help_text="on a negative step: keys from the campaign's error_taxonomy")
 
 
-class StepStateSerializer(serializers.Serializer):
+class StepStateSerializer(StrictSerializer):
     step = serializers.IntegerField(min_value=0, max_value=MAX_STEP)
     rating = serializers.ChoiceField(choices=[-1, 0, 1], allow_null=True)
     flagged = serializers.BooleanField(default=False)
 
 
-class UiStateSerializer(serializers.Serializer):
+class UiStateSerializer(StrictSerializer):
     """The page's state kept with a draft, so a reload restores it: cursor, flags on unrated steps, undo stack."""
 
     cursor = serializers.IntegerField(min_value=0, max_value=MAX_STEP, default=0)
@@ -51,7 +65,7 @@ class SegmentsField(serializers.ListField):
                          max_length=MAX_SEGMENTS, **kwargs)
 
 
-class LabelsSerializer(serializers.Serializer):
+class LabelsSerializer(StrictSerializer):
     ratings = RatingSerializer(many=True, max_length=MAX_STEP)
     segments = SegmentsField(required=False, allow_null=True, help_text=(
         "step split and merge: the steps as labeled, each a list of pieces [served step, start, end] that read "
@@ -73,11 +87,11 @@ class SubmitSerializer(LabelsSerializer):
     )
 
 
-class HeartbeatSerializer(serializers.Serializer):
+class HeartbeatSerializer(StrictSerializer):
     active_ms = serializers.IntegerField(min_value=0, max_value=MAX_ACTIVE_MS, default=0)
 
 
-class NextSerializer(serializers.Serializer):
+class NextSerializer(StrictSerializer):
     exclude = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_ID,
                                        help_text="the task on screen, when fetching one ahead of it")
     prefetch = serializers.BooleanField(
@@ -109,7 +123,7 @@ class ReleasedSerializer(serializers.Serializer):
     released = serializers.BooleanField(help_text="false when the task was on screen and keeps its lease")
 
 
-class SkipSerializer(serializers.Serializer):
+class SkipSerializer(StrictSerializer):
     note = serializers.CharField(allow_blank=True, default="", max_length=5000)
 
 

@@ -60,11 +60,31 @@ def test_a_path_without_its_trailing_slash_is_a_json_404_that_says_so(world, set
 ])
 def test_out_of_range_numbers_are_400(world, payload):
     _, _, client, a = world
-    for path, method in [("draft", "put"), ("heartbeat", "post"), ("submit", "post")]:
-        body = {"ratings": [], "submission_id": str(uuid.uuid4()), **payload}
+    for path, method, body in [("draft", "put", {"ratings": []}), ("heartbeat", "post", {}),
+                               ("submit", "post", {"ratings": [], "submission_id": str(uuid.uuid4())})]:
+        body = {**body, **payload}
         data = _shape(getattr(client, method)(f"/api/assignments/{a.pk}/{path}/", body, format="json"), 400,
                       "validation_failed")
         assert "active_ms" in data["detail"]
+
+
+def test_unknown_fields_are_named_not_dropped(world):
+    campaign, _, client, a = world
+    sid = str(uuid.uuid4())
+    cases = [
+        ("post", f"/api/assignments/{a.pk}/submit/",  # a top-level error_types, meant for a rating
+         {"submission_id": sid, "ratings": [{"step": 0, "rating": -1}], "error_types": ["calc"]}, "error_types"),
+        ("put", f"/api/assignments/{a.pk}/draft/", {"ratings": [{"step": 0, "rating": 1, "flaged": True}]},
+         "ratings"),
+        ("put", f"/api/assignments/{a.pk}/draft/", {"ratings": [], "ui": {"cursor": 0, "scroll": 3}}, "ui"),
+        ("post", f"/api/assignments/{a.pk}/heartbeat/", {"active_ms": 5, "idle_ms": 1}, "idle_ms"),
+        ("post", f"/api/campaigns/{campaign.slug}/next/", {"exclude": a.pk, "prefetch_ahead": True}, "prefetch_ahead"),
+    ]
+    for method, path, body, field in cases:
+        data = _shape(getattr(client, method)(path, body, format="json"), 400, "validation_failed")
+        assert field in data["details"], (path, data)
+    a.refresh_from_db()
+    assert a.status == "leased"  # the refused submit wrote nothing
 
 
 def test_a_deeply_nested_body_is_400(world):
