@@ -298,6 +298,8 @@ SPECTACULAR_SETTINGS = {
         "TrainingRunStatusEnum": "active_learning.models.TrainingRun.Status",
         "RevealEnum": "labeling.models.Campaign.Reveal",
         "AskEnum": "labeling.models.Campaign.Ask",
+        "MemberRoleEnum": "labeling.services.campaigns.MEMBER_ROLES",
+        "MembershipRoleEnum": "labeling.models.Membership.Role",
     },
 }
 

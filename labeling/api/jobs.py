@@ -102,6 +102,7 @@ class ExportJobView(ManagerView):
 class JobListView(ManagerView):
     @extend_schema(responses={200: inline_serializer("JobList", {"results": JobOut(many=True),
                                                                  "count": serializers.IntegerField()})},
+                   operation_id="manage_campaigns_jobs_list",
                    description="The campaign's import and export jobs, newest first (the latest 50).")
     def get(self, request, slug):
         jobs, total = sel.campaign_jobs(campaign=self.campaign(request, slug), kinds=(Job.Kind.IMPORT, Job.Kind.EXPORT),

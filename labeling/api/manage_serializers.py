@@ -11,6 +11,7 @@ from __future__ import annotations
 from rest_framework import serializers as s
 
 from labeling.models import Campaign, GraderReview, Membership
+from labeling.services.campaigns import MEMBER_ROLES
 
 MONEY = {"allow_null": True, "help_text": "a decimal amount as a string"}
 
@@ -123,7 +124,7 @@ class MemberOut(s.Serializer):
     username = s.CharField()
     email = s.CharField(allow_blank=True)
     role = s.ChoiceField(choices=Membership.Role.choices)
-    role_name = s.ChoiceField(choices=["annotator", "expert", "manager"],
+    role_name = s.ChoiceField(choices=list(MEMBER_ROLES),
                               help_text="the role as the Members page names it (expert: an annotator who adjudicates)")
     expert = s.BooleanField(help_text="may adjudicate")
     status = s.ChoiceField(choices=Membership.Status.choices)

@@ -410,7 +410,7 @@ def campaign_creator_grant(*, user) -> None:
     user.user_permissions.add(Permission.objects.get(content_type__app_label="labeling", codename="add_campaign"))
 
 
-MEMBER_ROLES = ("annotator", "expert", "manager")  # an expert is an annotator who may also adjudicate
+MEMBER_ROLES = ("annotator", "manager", "expert")  # an expert is an annotator who may also adjudicate
 
 
 @transaction.atomic

@@ -20,12 +20,12 @@ from django.utils import timezone
 from labeling.errors import NotFound, ValidationFailed
 from labeling.models import Campaign, Invite, Membership
 from labeling.services.accounts import user_password_set
-from labeling.services.campaigns import membership_remove, membership_set, user_create
+from labeling.services.campaigns import MEMBER_ROLES, membership_remove, membership_set, user_create
 
 User = get_user_model()
 log = logging.getLogger(__name__)
 
-ROLES = ("annotator", "manager", "expert")  # an expert is an annotator who may also adjudicate
+ROLES = MEMBER_ROLES
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 USERNAME = re.compile(r"^[\w.@+-]{1,150}$")
 MAX_ENTRIES = 500
