@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 
@@ -94,13 +94,15 @@ class TrainingRunOut(serializers.ModelSerializer):
 
 
 class TrainingRunsView(ManagerView):
-    @extend_schema(responses={200: TrainingRunOut(many=True)},
+    @extend_schema(responses={200: inline_serializer("TrainingRunList", {
+                       "results": TrainingRunOut(many=True), "count": serializers.IntegerField()})},
+                   operation_id="manage_campaigns_training_runs_list",
                    description="The campaign's latest 50 training runs, newest first, each with its score stage "
-                               "by chunk.")
+                               "by chunk; `count` is how many runs the campaign has.")
     def get(self, request, slug):
-        runs = (TrainingRun.objects.filter(campaign=self.campaign(request, slug)).select_related("model")
-                .order_by("-created_at")[:50])
-        return Response(TrainingRunOut(runs, many=True).data)
+        runs = TrainingRun.objects.filter(campaign=self.campaign(request, slug))
+        latest = runs.select_related("model").order_by("-created_at")[:50]
+        return Response({"results": TrainingRunOut(latest, many=True).data, "count": runs.count()})
 
 
 class TrainingRunView(ManagerView):

@@ -317,7 +317,7 @@ def test_progress_names_each_worker_and_flags_a_silent_one(scoring_run, settings
     body = api.get(f"/api/manage/campaigns/{campaign.slug}/training-runs/{run.pk}/").json()
     assert body["stage"] == "scoring" and body["scoring"]["done"] == 2 and len(body["scoring"]["workers"]) == 3
     listed = api.get(f"/api/manage/campaigns/{campaign.slug}/training-runs/").json()
-    assert [r["id"] for r in listed] == [run.pk]
+    assert [r["id"] for r in listed["results"]] == [run.pk] and listed["count"] == 1
     missing = api.get(f"/api/manage/campaigns/{campaign.slug}/training-runs/{run.pk + 999}/")
     assert missing.status_code == 404 and "no training run" in missing.json()["detail"]
 
