@@ -34,12 +34,7 @@ def submitted(campaign: Campaign, filters: ExportFilters = NO_FILTERS) -> QueryS
     if f.submitted_before:
         qs = qs.filter(submitted_at__lt=f.submitted_before)
     if f.annotators:
-        names = list(f.annotators)
-        uuids = [n for n in names if _is_uuid(n)]
-        who = Q(username__in=names) | Q(profile__external_id__in=names)
-        if uuids:
-            who |= Q(profile__labeler_uid__in=uuids)
-        qs = qs.filter(annotator_id__in=get_user_model().objects.filter(who).values("pk"))
+        qs = qs.filter(annotator_id__in=get_user_model().objects.filter(_who(list(f.annotators))).values("pk"))
     if f.generations:
         qs = qs.filter(queue_generation__in=f.generations)
     if f.finish_reasons:
@@ -50,6 +45,26 @@ def submitted(campaign: Campaign, filters: ExportFilters = NO_FILTERS) -> QueryS
         qc = Q(is_quality_control=True) | Q(is_screening=True)
         qs = qs.filter(qc) if f.qc == "only" else qs.exclude(qc)
     return qs
+
+
+def _who(names: list[str]) -> Q:
+    uuids = [n for n in names if _is_uuid(n)]
+    who = Q(username__in=names) | Q(profile__external_id__in=names)
+    if uuids:
+        who |= Q(profile__labeler_uid__in=uuids)
+    return who
+
+
+def unknown_annotators(names) -> list[str]:
+    """The names (usernames, labeler ids, imported labeler ids) that match no one at all."""
+    names = list(names)
+    if not names:
+        return []
+    known = set()
+    for username, external, uid in get_user_model().objects.filter(_who(names)).values_list(
+            "username", "profile__external_id", "profile__labeler_uid"):
+        known.update({username, external, str(uid)})
+    return [n for n in names if n not in known]
 
 
 def _is_uuid(text: str) -> bool:

@@ -137,6 +137,11 @@ def export_options_parse(params: Mapping) -> ExportOptions:
         filters=export_filters_parse(params), test_fraction=test_fraction, seed=seed, license=license_,
     )
     _check(options)
+    # A misspelt name would otherwise be an empty export that looks like "no labels yet".
+    unknown = selectors.unknown_annotators(options.filters.annotators)
+    if unknown:
+        raise ValidationFailed(f"annotator: no one is called {', '.join(map(repr, unknown))} (give usernames or "
+                               "labeler ids)", details={"annotator": [f"unknown: {n}" for n in unknown]})
     return options
 
 

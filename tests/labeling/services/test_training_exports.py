@@ -149,7 +149,9 @@ def test_filters_select_labelings():
 
     assert ids() == [("0", 4), ("1", 2), ("1", 2), ("2", 1)]
     assert ids(annotator=["bob"]) == [("1", 2), ("2", 1)]
-    assert ids(annotators="alice,nobody") == [("0", 4), ("1", 2)]
+    assert ids(annotators="alice") == [("0", 4), ("1", 2)]
+    with pytest.raises(ValidationFailed, match="no one is called 'nobody'"):  # a typo is named, not dropped
+        ids(annotators="alice,nobody")
     assert ids(submitted_before="2026-06-01") == [("1", 2), ("2", 1)]
     assert ids(submitted_after=(old + timedelta(days=1)).isoformat()) == [("0", 4), ("1", 2)]
     assert ids(generation=["3"]) == [("1", 2)]
