@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import sys
 
+from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import DataError, InterfaceError, OperationalError
 from django.http import HttpResponse, JsonResponse
@@ -98,6 +99,15 @@ def json_error(status: int, detail: str, code: str | None = None) -> JsonRespons
     return JsonResponse(body(code or CODES.get(status, "error"), detail), status=status)
 
 
+def _too_big(request) -> bool:
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return False
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return limit is not None and length > limit
+
+
 def _resolves(path: str) -> bool:
     try:
         resolve(path)
@@ -122,6 +132,9 @@ class ApiErrorShapeMiddleware:
         response = self.get_response(request)
         if (_api(request) and response.status_code >= 400
                 and not response.get("Content-Type", "").startswith("application/json")):
+            if response.status_code == 400 and _too_big(request):
+                # DEBUG answers RequestDataTooBig with its own 400 page, not handler400.
+                return json_error(413, "the request body is larger than the server accepts")
             reason = getattr(response, "reason_phrase", "") or "error"
             return json_error(response.status_code, reason.lower() if reason else "error")
         return response

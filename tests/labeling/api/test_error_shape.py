@@ -124,8 +124,10 @@ def test_validation_errors_name_the_field(world):
     assert data["detail"].startswith("ratings.0.rating:") and "details" in data
 
 
-def test_a_body_over_the_limit_is_413(world, settings):
+@pytest.mark.parametrize("debug", [False, True])
+def test_a_body_over_the_limit_is_413(world, settings, debug):
     _, _, client, a = world
+    settings.DEBUG = debug  # DEBUG answers with its own 400 page, not handler400
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
     resp = client.generic("PUT", f"/api/assignments/{a.pk}/draft/", json.dumps({"note": "x" * 5000}),
                           content_type="application/json")
