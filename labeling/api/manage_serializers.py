@@ -178,10 +178,10 @@ class QueueRowOut(s.Serializer):
 class BadReportOut(s.Serializer):
     id = s.IntegerField()
     solution_id = s.IntegerField()
-    solution__problem_id = s.IntegerField()
+    problem_id = s.IntegerField()
     finish_note = s.CharField(allow_blank=True)
     submitted_at = s.DateTimeField()
-    annotator__username = s.CharField()
+    username = s.CharField(help_text="who reported it")
 
 
 class RatingCountsOut(s.Serializer):

@@ -176,9 +176,8 @@ def overview(*, campaign: Campaign, now=None, headline_only: bool = False) -> di
     bad = list(
         subs.filter(finish_reason="bad_problem")
         .order_by("-submitted_at")
-        .values("id", "solution_id", "solution__problem_id", "finish_note", "submitted_at", "annotator__username")[
-            :10
-        ]
+        .values("id", "solution_id", "finish_note", "submitted_at",
+                problem_id=F("solution__problem_id"), username=F("annotator__username"))[:10]
     )
     adjudications = dict(
         Adjudication.objects.filter(campaign=campaign).values_list("status").annotate(n=Count("id"))

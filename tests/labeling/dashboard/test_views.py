@@ -56,3 +56,22 @@ def test_the_jobs_table_lists_imports_and_exports_together_newest_first(dash_wor
     assert "The latest 20 of 23 jobs" in page and 'href="?jobs=all#jobs"' in page
     page = client.get(f"/manage/{c.slug}/data/?jobs=all").content.decode()
     assert page.count('<tr class="job"') == 23 and 'data-role="jobs-more"' not in page
+
+
+@pytest.mark.django_db
+def test_bad_problem_reports_read_plainly_on_the_page_and_in_the_api(dash_world, client):
+    from rest_framework.test import APIClient
+
+    from tests.labeling.conftest import label
+
+    c = dash_world["campaign"]
+    ann = dash_world["annotators"][0]
+    a = label(ann, c, [], finish_reason="bad_problem", note="The problem states two different prices.")
+    client.force_login(dash_world["manager"])
+    page = client.get(f"/manage/{c.slug}/").content.decode()
+    assert f"solution {a.solution_id}</a> · ann ·" in page and "two different prices" in page
+    api = APIClient()
+    api.force_authenticate(dash_world["manager"])
+    [report] = api.get(f"/api/manage/campaigns/{c.slug}/overview/").json()["bad_reports"]
+    assert set(report) == {"id", "solution_id", "problem_id", "finish_note", "submitted_at", "username"}
+    assert (report["username"], report["problem_id"]) == ("ann", a.solution.problem_id)
