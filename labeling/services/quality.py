@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from labeling.errors import ValidationFailed
+from labeling.errors import NotFound, ValidationFailed
 from labeling.models import (
     Assignment,
     Campaign,
@@ -271,7 +271,7 @@ def membership_status_set(*, campaign: Campaign, member_id: int, status: str, by
         raise ValidationFailed(f"status must be one of {', '.join(Membership.Status.values)}")
     membership = Membership.objects.select_for_update().filter(campaign=campaign, user_id=member_id).first()
     if membership is None:
-        raise ValidationFailed(f"user {member_id} is not a member of '{campaign.slug}'")
+        raise NotFound(f"user {member_id} is not a member of '{campaign.slug}'")
     text = reason.strip() or f"set to {status} by a campaign manager"
     _set_status(membership, status, f"{text} ({by.username}, {timezone.now():%Y-%m-%d %H:%M})", by=by)
     return membership

@@ -59,3 +59,16 @@ def test_the_members_page_and_the_api_change_a_role(client):
     assert r.status_code == 400 and "needs a manager" in r.json()["detail"]
     r = api.post(f"/api/manage/campaigns/{c.slug}/members/{ann.pk}/role/", {"role": "boss"}, format="json")
     assert r.status_code == 400 and "role" in r.json()["details"]
+
+
+def test_a_non_member_is_not_found_for_status_as_for_role_and_removal():
+    c = CampaignFactory()
+    boss = UserFactory()
+    membership_set(campaign=c, user=boss, role="manager")
+    api = APIClient()
+    api.force_authenticate(boss)
+    stranger = UserFactory()
+    for path, body in [(f"members/{stranger.pk}/status/", {"status": "paused"}),
+                       (f"members/{stranger.pk}/role/", {"role": "expert"})]:
+        r = api.post(f"/api/manage/campaigns/{c.slug}/{path}", body, format="json")
+        assert r.status_code == 404 and "is not a member" in r.json()["detail"], (path, r.content)
