@@ -64,15 +64,15 @@ def spans_clean(segments, base_texts: list[str]) -> Spans:
             if i != step or a != pos or not a < b <= len(base_texts[i]):
                 raise ValidationFailed(
                     f"segments[{k}][{j}] = [{i}, {a}, {b}]: the pieces must cover the served steps in order, "
-                    f"without gaps or overlaps (expected step {step + 1} from character {pos})")
+                    f"without gaps or overlaps (expected a piece [{step}, {pos}, end])")
             pos = b
             pieces.append((i, a, b))
         if not segment_text(pieces, base_texts):
             raise ValidationFailed(f"step {k + 1} after splitting would be empty (split inside the text)")
         out.append(pieces)
     if step != len(base_texts) - 1 or pos != len(base_texts[step]):
-        raise ValidationFailed(f"the segments stop at step {step + 1}, character {pos}: every served step must be "
-                               "covered to its end")
+        raise ValidationFailed(f"the segments stop at [{step}, {pos}] (served step, character): every served step "
+                               "must be covered to its end")
     return out
 
 

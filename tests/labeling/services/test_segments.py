@@ -45,8 +45,10 @@ def _submit(user, campaign, ratings, segments=None):
 
 
 @pytest.mark.parametrize("segments, message", [
-    ([[[0, 0, 16]]], "covered to its end"),
-    ([[[0, 0, 10]], [[0, 11, 16]], [[1, 0, 47]], [[2, 0, 10]], [[3, 0, 16]]], "without gaps or overlaps"),
+    ([[[0, 0, 16]]], r"stop at \[0, 16\] \(served step, character\): every served step must be covered to its end"),
+    # Counted as the pieces are, from 0: the gap is at character 10 of served step 0.
+    ([[[0, 0, 10]], [[0, 11, 16]], [[1, 0, 47]], [[2, 0, 10]], [[3, 0, 16]]],
+     r"without gaps or overlaps \(expected a piece \[0, 10, end\]\)"),
     ([[[1, 0, 47]], [[0, 0, 16]], [[2, 0, 10]], [[3, 0, 16]]], "in order"),
     ([[[0, 0, 16]], [[1, 0, 47]], [[2, 0, 10]], [[3, 0, 99]]], "in order"),
     ([[[0, 0, 16]], [], [[1, 0, 47]]], "non-empty list of pieces"),
