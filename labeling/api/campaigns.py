@@ -134,7 +134,8 @@ class CostView(ManagerView):
 
 class HistoryQuery(serializers.Serializer):
     solution = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
-    annotator = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+    annotator = serializers.CharField(required=False, max_length=150,
+                                      help_text="a user id or a username (as export filters take)")
     limit = serializers.IntegerField(required=False, min_value=1, max_value=1000, default=200)
 
 
@@ -147,8 +148,10 @@ class HistoryView(ManagerView):
         q = HistoryQuery(data=request.query_params)
         q.is_valid(raise_exception=True)
         d = q.validated_data
+        who = d.get("annotator")
+        annotator_id = csel.user_id_for(who=who) if who else None
         return Response({"results": campaign_history(campaign=campaign, solution_id=d.get("solution"),
-                                                     annotator_id=d.get("annotator"), limit=d["limit"])})
+                                                     annotator_id=annotator_id, limit=d["limit"])})
 
 
 class ErrorTypesView(ManagerView):

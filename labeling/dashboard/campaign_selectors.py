@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
 from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
+from labeling.errors import ValidationFailed
 from labeling.models import Assignment, Campaign, Invite, Membership, Task
 from labeling.services.campaigns import SETTINGS
 
@@ -56,3 +58,14 @@ def campaign_members(*, campaign: Campaign) -> list[dict]:
         }
         for m in rows
     ]
+
+
+def user_id_for(*, who: str) -> int:
+    """A user id from an id or a username; ValidationFailed (a 400 naming the parameter) when it names no one."""
+    text = who.strip()
+    if text.isdigit() and get_user_model().objects.filter(pk=int(text)).exists():
+        return int(text)
+    found = get_user_model().objects.filter(username=text).values_list("pk", flat=True).first()
+    if found is None:
+        raise ValidationFailed(f"annotator: no user {text!r}", details={"annotator": ["no such user"]})
+    return found

@@ -58,5 +58,9 @@ def test_memberships_settings_gold_and_adjudications_are_in_the_trail(dash_world
     api.force_authenticate(boss)
     rows = api.get(f"/api/manage/campaigns/{c.slug}/history/?annotator={ann.pk}").json()["results"]
     assert [(r["what"], r["change"]) for r in rows] == [("Membership", "changed"), ("Membership", "created")]
+    by_name = api.get(f"/api/manage/campaigns/{c.slug}/history/?annotator={ann.username}").json()["results"]
+    assert by_name == rows  # a username works as export filters take it
+    r = api.get(f"/api/manage/campaigns/{c.slug}/history/?annotator=nobody-here")
+    assert r.status_code == 400 and "annotator" in r.json()["details"]
     assert api.get(f"/api/manage/campaigns/{c.slug}/history/?solution=abc").status_code == 400
     assert Membership.objects.get(campaign=c, user=ann).status == "paused"
