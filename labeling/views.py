@@ -1,5 +1,5 @@
 from django.contrib import messages
-from django.contrib.auth import update_session_auth_hash
+from django.contrib.auth import authenticate, update_session_auth_hash
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -37,10 +37,13 @@ def account(request):
         p1, p2 = request.POST.get("new_password1", ""), request.POST.get("new_password2", "")
         if p1 != p2:
             error = "the two new passwords differ"
+        # Through authenticate(), so django-axes counts wrong guesses here as at the login form.
+        elif authenticate(request, username=request.user.get_username(),
+                          password=request.POST.get("old_password", "")) is None:
+            error = "your current password is not right"
         else:
             try:
-                accounts.user_password_change(user=request.user, old_password=request.POST.get("old_password", ""),
-                                              new_password=p1)
+                accounts.user_password_set(user=request.user, password=p1)
             except LabelingError as exc:
                 error = exc.message.rstrip(".")
             else:

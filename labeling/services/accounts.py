@@ -22,14 +22,6 @@ def user_password_set(*, user, password: str) -> None:
 
 
 @transaction.atomic
-def user_password_change(*, user, old_password: str, new_password: str) -> None:
-    """Change one's own password: the current one must be right and the new one valid; nothing changes otherwise."""
-    if not user.has_usable_password() or not user.check_password(old_password):
-        raise ValidationFailed("your current password is not right", details={"old_password": ["not right"]})
-    user_password_set(user=user, password=new_password)
-
-
-@transaction.atomic
 def api_token_create(*, user) -> Token:
     """A new API token for `user`; any earlier one stops working at once (one token per person)."""
     Token.objects.filter(user=user).delete()

@@ -80,3 +80,18 @@ def test_a_password_change_checks_the_current_one_and_the_rules_and_keeps_you_si
 def test_the_account_page_needs_a_login():
     r = Client().get("/account/")
     assert r.status_code == 302 and r["Location"].startswith("/login/")
+
+
+def test_guessing_the_current_password_locks_out_as_at_the_login_form(client, settings):
+    settings.AXES_FAILURE_LIMIT = 3
+    user = UserFactory()
+    user.set_password("old-passphrase-2026")
+    user.save()
+    client.force_login(user)
+    body = {"old_password": "guess", "new_password1": STRONG, "new_password2": STRONG}
+    statuses = [client.post("/account/", body).status_code for _ in range(4)]
+    assert statuses[:2] == [400, 400] and statuses[-1] in (403, 429), statuses  # django-axes's lockout
+    r = Client().post("/login/", {"username": user.username, "password": "old-passphrase-2026"})
+    assert r.status_code in (403, 429)  # the right password no longer logs in during the cool-off
+    user.refresh_from_db()
+    assert user.check_password("old-passphrase-2026")
