@@ -3,6 +3,7 @@ from django.contrib.auth import authenticate, update_session_auth_hash
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_POST
 
@@ -29,6 +30,7 @@ def label(request, slug):
     return render(request, "labeling/label.html", {"campaign": campaign})
 
 
+@never_cache  # the page right after "make a token" shows the key: no cache may keep it
 @login_required
 def account(request):
     """One's own account: the labeler id in exports, the password and the API token for scripts."""
@@ -64,8 +66,14 @@ def account(request):
 def account_token(request):
     action = request.POST.get("action")
     if action == "create":
-        request.session[NEW_TOKEN_KEY] = accounts.api_token_create(user=request.user).key
-        messages.success(request, "a new API token is made; any earlier one no longer works")
+        # The password, not only the session: a borrowed or stolen session must not turn into
+        # API access that outlives it (a password change signs other sessions out, not tokens).
+        if authenticate(request, username=request.user.get_username(),
+                        password=request.POST.get("password", "")) is None:
+            messages.error(request, "enter your current password to make a token")
+        else:
+            request.session[NEW_TOKEN_KEY] = accounts.api_token_create(user=request.user).key
+            messages.success(request, "a new API token is made; any earlier one no longer works")
     elif action == "revoke":
         revoked = accounts.api_token_revoke(user=request.user)
         messages.success(request, "your API token no longer works" if revoked else "you had no API token")

@@ -132,7 +132,7 @@ class CostView(ManagerView):
                          "hourly_rate": str(campaign.hourly_rate) if campaign.hourly_rate is not None else None})
 
 
-class HistoryQuery(serializers.Serializer):
+class HistoryQuery(StrictSerializer):
     solution = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
     annotator = serializers.CharField(required=False, max_length=150,
                                       help_text="a user id or a username (as export filters take)")
@@ -149,7 +149,7 @@ class HistoryView(ManagerView):
         q.is_valid(raise_exception=True)
         d = q.validated_data
         who = d.get("annotator")
-        annotator_id = csel.user_id_for(who=who) if who else None
+        annotator_id = csel.user_id_for(campaign=campaign, who=who) if who else None
         return Response({"results": campaign_history(campaign=campaign, solution_id=d.get("solution"),
                                                      annotator_id=annotator_id, limit=d["limit"])})
 

@@ -124,9 +124,11 @@ class ApiErrorShapeMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if _api(request) and not request.path_info.endswith("/") and _resolves(request.path_info + "/"):
+        if (_api(request) and request.method not in ("GET", "HEAD") and not request.path_info.endswith("/")
+                and _resolves(request.path_info + "/")):
             # Django would answer with a redirect (a POST turns into a GET on the way) or, in
-            # DEBUG, a 500 for a body it cannot carry over: say what is wrong instead.
+            # DEBUG, a 500 for a body it cannot carry over: say what is wrong instead. A GET
+            # keeps Django's redirect, which loses nothing.
             return json_error(404, f"no such endpoint: {request.method} {request.path}; "
                                    f"the API's paths end with a slash: {request.path}/")
         response = self.get_response(request)

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 
 from labeling.api.manage import ManagerView
 from labeling.api.parsers import JSONParser
+from labeling.api.serializers import StrictSerializer
 from labeling.dashboard import selectors as sel
 from labeling.errors import ValidationFailed
 from labeling.importing.formats import FORMATS
@@ -55,11 +56,12 @@ class JobOut(serializers.ModelSerializer):
         return reverse("api-manage-job-download", kwargs={"slug": job.campaign.slug, "job_id": job.pk})
 
 
-class ImportIn(serializers.Serializer):
+class ImportIn(StrictSerializer):
     file = serializers.FileField(help_text="the JSONL file (up to IMPORT_UPLOAD_MAX_MB)")
     format = serializers.ChoiceField(choices=list(FORMATS), default="auto")
-    split = serializers.CharField(default="blank", help_text="how steps are split (solutions format): blank, "
-                                                             "newline or a regular expression")
+    split = serializers.CharField(default="blank", allow_blank=True,
+                                  help_text="how steps are split (solutions format): blank, newline or a regular "
+                                            "expression")
     as_gold = serializers.BooleanField(default=False, help_text="labeled records become gold items, not labels")
 
 

@@ -60,12 +60,19 @@ def campaign_members(*, campaign: Campaign) -> list[dict]:
     ]
 
 
-def user_id_for(*, who: str) -> int:
-    """A user id from an id or a username; ValidationFailed (a 400 naming the parameter) when it names no one."""
+def user_id_for(*, campaign: Campaign, who: str) -> int:
+    """The id of the campaign's member or past labeler named by username (first) or user id.
+
+    ValidationFailed (a 400 naming the parameter) when it names no one there; people outside
+    the campaign are never looked up, so the answer says nothing about other campaigns.
+    """
     text = who.strip()
-    if text.isdigit() and get_user_model().objects.filter(pk=int(text)).exists():
-        return int(text)
-    found = get_user_model().objects.filter(username=text).values_list("pk", flat=True).first()
+    people = get_user_model().objects.filter(
+        Q(memberships__campaign=campaign) | Q(assignments__campaign=campaign)).distinct()
+    found = people.filter(username=text).values_list("pk", flat=True).first()
+    if found is None and text.isascii() and text.isdigit():
+        found = people.filter(pk=int(text)).values_list("pk", flat=True).first()
     if found is None:
-        raise ValidationFailed(f"annotator: no user {text!r}", details={"annotator": ["no such user"]})
+        raise ValidationFailed(f"annotator: no one called {text!r} in this campaign",
+                               details={"annotator": ["no such member"]})
     return found

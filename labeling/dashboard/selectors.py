@@ -487,5 +487,6 @@ def job_export_file(*, job: Job) -> Path:
 
 def campaign_jobs(*, campaign: Campaign, kinds: tuple[str, ...], limit: int | None = 20) -> tuple[list[Job], int]:
     """The campaign's latest jobs of these kinds (all with limit None), newest first, and how many there are."""
-    jobs = Job.objects.filter(campaign=campaign, kind__in=kinds).order_by("-created_at", "-pk")
+    jobs = (Job.objects.filter(campaign=campaign, kind__in=kinds).select_related("campaign")
+            .order_by("-created_at", "-pk"))
     return list(jobs if limit is None else jobs[:limit]), jobs.count()

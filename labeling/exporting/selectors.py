@@ -64,7 +64,8 @@ def unknown_annotators(names) -> list[str]:
     for username, external, uid in get_user_model().objects.filter(_who(names)).values_list(
             "username", "profile__external_id", "profile__labeler_uid"):
         known.update({username, external, str(uid)})
-    return [n for n in names if n not in known]
+    # A labeler id matches in any spelling the filter accepts (upper case, no hyphens).
+    return [n for n in names if n not in known and not (_is_uuid(n) and str(uuid.UUID(n)) in known)]
 
 
 def _is_uuid(text: str) -> bool:

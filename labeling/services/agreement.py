@@ -14,7 +14,7 @@ from datetime import timedelta
 from django.db import connection, transaction
 from django.utils import timezone
 
-from labeling.models import AgreementSnapshot, Assignment, Campaign, StepLabel
+from labeling.models import AgreementSnapshot, Assignment, Campaign, OutboxMessage, StepLabel
 from labeling.quality.metrics import (
     alpha_from_pair_counts,
     alpha_ordinal,
@@ -180,11 +180,14 @@ def agreement_refresh_request(*, campaign: Campaign) -> bool:
 
     Enqueued through the outbox, so it is sent once this transaction commits
     (and later, if the broker is down). Returns False, enqueuing nothing, when
-    the latest snapshot already counts every submitted label.
+    the latest snapshot already counts every submitted label; a request while
+    one is still waiting to be sent is folded into it (True: it is coming).
     """
     last = AgreementSnapshot.objects.filter(campaign=campaign).order_by("-computed_at").first()
     count = Assignment.objects.filter(campaign=campaign, status=Assignment.Status.SUBMITTED).count()
     if last is not None and last.assignment_count == count:
         return False
-    outbox_enqueue(task=REFRESH_TASK, args=[campaign.pk], ref=f"agreement:{campaign.pk}")
+    ref = f"agreement:{campaign.pk}"
+    if not OutboxMessage.objects.filter(ref=ref, sent_at__isnull=True).exists():
+        outbox_enqueue(task=REFRESH_TASK, args=[campaign.pk], ref=ref)
     return True

@@ -219,8 +219,9 @@ def campaign_copy(*, source: Campaign, slug: str, name: str, created_by=None, me
     Invariants: all or nothing (one transaction, copy hooks included); nothing of the
     source's pool is copied (no solution, task, label or gold item): the new campaign
     starts empty; a copied annotator joins as any new member does (in screening when
-    the new campaign screens); people whose accounts are inactive (imported PRM800K
-    labelers) are not copied. Returns the campaign and how many people were added.
+    the new campaign screens), except that someone paused there stays paused, with why;
+    people whose accounts are inactive (imported PRM800K labelers) are not copied.
+    Returns the campaign and how many people were added.
     """
     campaign = campaign_create(slug=slug, name=name, created_by=created_by, **settings)
     added = 0
@@ -229,9 +230,11 @@ def campaign_copy(*, source: Campaign, slug: str, name: str, created_by=None, me
             if created_by is not None and m.user_id == created_by.pk:
                 continue
             copied = membership_set(campaign=campaign, user=m.user, role=m.role, can_adjudicate=m.can_adjudicate)
-            if m.hourly_rate is not None:
-                copied.hourly_rate = m.hourly_rate
-                copied.save(update_fields=["hourly_rate"])
+            copied.hourly_rate = m.hourly_rate
+            if m.status == Membership.Status.PAUSED:  # paused for a reason (QC): still paused in the copy
+                copied.status, copied.status_reason = m.status, f"paused in '{source.slug}': {m.status_reason}"
+                copied.status_changed_at = timezone.now()
+            copied.save(update_fields=["hourly_rate", "status", "status_reason", "status_changed_at"])
             added += 1
     for hook in extensions.campaign_copy_hooks():
         hook(source=source, target=campaign)

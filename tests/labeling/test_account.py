@@ -4,6 +4,7 @@ import re
 
 import pytest
 from django.test import Client
+from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from tests.factories import CampaignFactory, MembershipFactory, UserFactory
@@ -21,20 +22,28 @@ def _api_status(key: str) -> int:
 
 def test_anyone_signed_in_makes_rotates_and_revokes_their_own_token(client):
     user = UserFactory()
+    user.set_password(STRONG)
+    user.save()
     MembershipFactory(campaign=CampaignFactory(), user=user)
     client.force_login(user)
+    # A session alone does not make a token: it takes the password.
+    assert client.post("/account/token/", {"action": "create", "password": "wrong"}).status_code == 302
+    assert not Token.objects.filter(user=user).exists()
+    r = client.get("/account/")
+    assert "enter your current password to make a token" in r.content.decode()
+    assert "no-cache" in r["Cache-Control"] and "no-store" in r["Cache-Control"]
     page = client.get("/account/").content.decode()
     assert 'data-role="account-link"' in page and "You have no API token." in page
     assert str(user.profile.labeler_uid) in page
 
-    assert client.post("/account/token/", {"action": "create"}).status_code == 302
+    assert client.post("/account/token/", {"action": "create", "password": STRONG}).status_code == 302
     page = client.get("/account/").content.decode()
     first = re.search(r'value="([0-9a-f]{40})" data-role="new-token"', page)[1]
     assert _api_status(first) == 200
     again = client.get("/account/").content.decode()
     assert first not in again and f"…{first[-4:]}" in again  # shown once, then only its end
 
-    client.post("/account/token/", {"action": "create"})
+    client.post("/account/token/", {"action": "create", "password": STRONG})
     second = re.search(r'value="([0-9a-f]{40})" data-role="new-token"', client.get("/account/").content.decode())[1]
     assert second != first and _api_status(first) in (401, 403) and _api_status(second) == 200
 

@@ -48,6 +48,33 @@ def test_a_copy_takes_settings_and_people_but_no_pool(source):
     assert (config.refill_size, config.strategy) == (77, "uncertainty")
 
 
+def test_a_paused_annotator_stays_paused_in_the_copy(source):
+    from labeling.services.quality import membership_status_set
+
+    boss = Membership.objects.get(campaign=source, user__username="boss").user
+    ann = Membership.objects.get(campaign=source, user__username="ann").user
+    membership_status_set(campaign=source, member_id=ann.pk, status="paused", by=boss, reason="QC below 60%")
+    copy, _ = campaign_copy(source=source, slug="math-jan", name="MATH, January", created_by=boss, members=True)
+    m = Membership.objects.get(campaign=copy, user=ann)
+    assert m.status == "paused" and "paused in 'math-dec'" in m.status_reason and "QC below 60%" in m.status_reason
+    assert Membership.objects.get(campaign=copy, user__username="eve").status == "active"
+
+
+def test_a_copy_whose_hook_fails_writes_nothing(source, monkeypatch):
+    from labeling import extensions
+
+    def broken(**_):
+        raise RuntimeError("the other app failed")
+
+    monkeypatch.setitem(extensions.registry.copy_hooks, "zz-broken", broken)
+    boss = Membership.objects.get(campaign=source, user__username="boss").user
+    with pytest.raises(RuntimeError):
+        campaign_copy(source=source, slug="math-jan", name="MATH, January", created_by=boss, members=True)
+    assert not Campaign.objects.filter(slug="math-jan").exists()
+    assert not Membership.objects.exclude(campaign=source).exists()
+    assert not ActiveLearningConfig.objects.filter(campaign__slug="math-jan").exists()
+
+
 def test_a_copy_onto_a_taken_slug_writes_nothing(source):
     boss = Membership.objects.get(campaign=source, user__username="boss").user
     with pytest.raises(Conflict):

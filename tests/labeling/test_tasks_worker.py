@@ -73,3 +73,16 @@ def test_a_manager_asks_for_agreement_now_and_a_worker_computes_it(settings, cli
     assert 'data-role="agreement-refresh"' not in page  # up to date: nothing to offer
     r = client.post(f"/manage/{campaign.slug}/agreement/refresh/")
     assert r.status_code == 302 and r.url == f"/manage/{campaign.slug}/annotators/"
+
+
+def test_repeated_recompute_requests_wait_for_the_one_already_queued(settings):
+    from labeling.models import OutboxMessage
+    from labeling.services.agreement import agreement_refresh_request
+    from tests.factories import SolutionFactory, TaskFactory, UserFactory, submitted_labels
+
+    settings.OUTBOX_PUBLISH_ON_COMMIT = False  # the broker "down": the first request waits in the outbox
+    task = TaskFactory(solution=SolutionFactory())
+    submitted_labels(task, UserFactory(), [1, 1])
+    assert agreement_refresh_request(campaign=task.campaign) is True
+    assert agreement_refresh_request(campaign=task.campaign) is True
+    assert OutboxMessage.objects.filter(ref=f"agreement:{task.campaign_id}").count() == 1

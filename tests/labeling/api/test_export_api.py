@@ -88,6 +88,7 @@ def test_an_hf_dataset_comes_as_a_zip(campaign):
     ("format=trl&submitted-after=2020-01-01", "unknown export parameter(s): submitted-after"),
     ("format=trl&bogus=1", "unknown export parameter(s): bogus"),
     ("format=trl&annotator=nobody", "annotator: no one is called 'nobody'"),
+    ("format=trl&annotator=5A1D6C1E-0000-4000-8000-00000000FFFF", "no one is called"),  # a labeler id, but no one's
 ])
 def test_bad_parameters_are_a_400_in_the_error_shape(campaign, query, message):
     resp = _token_client(campaign).get(f"/api/manage/campaigns/{campaign.slug}/export/?{query}")

@@ -90,9 +90,16 @@ def test_bad_uploads_and_unknown_jobs_are_named_4xx(settings, tmp_path):
     r = api.post(f"{base}/exports/", ["trl"], format="json")
     assert r.status_code == 400 and "JSON object" in r.json()["detail"]
     assert api.get(f"{base}/jobs/999/").status_code == 404
+    ours = api.post(f"{base}/exports/", {"format": "trl"}, format="json").json()["id"]
     other = CampaignFactory()
-    theirs = api.post(f"{base}/exports/", {"format": "trl"}, format="json").json()["id"]
-    _, _ = _script(other)
-    assert api.get(f"/api/manage/campaigns/{other.slug}/jobs/{theirs}/").status_code == 403  # not their manager
-    r = api.get(f"{base}/jobs/{theirs}/download/")
+    their_api, _ = _script(other)
+    assert api.get(f"/api/manage/campaigns/{other.slug}/jobs/{ours}/").status_code == 403  # not our campaign
+    # Their manager, under their own slug, cannot reach our job by its id either.
+    r = their_api.get(f"/api/manage/campaigns/{other.slug}/jobs/{ours}/")
+    assert r.status_code == 404 and f"has no job {ours}" in r.json()["detail"]
+    assert their_api.get(f"/api/manage/campaigns/{other.slug}/jobs/{ours}/download/").status_code == 404
+    r = api.get(f"{base}/jobs/{ours}/download/")
     assert r.status_code == 404 and "no export file (yet)" in r.json()["detail"]
+    r = api.post(f"{base}/imports/", {"file": SimpleUploadedFile("x.jsonl", b"{}\n"), "as-gold": "true"},
+                 format="multipart")  # misspelt: gold records must not come in as labels
+    assert r.status_code == 400 and "as-gold" in r.json()["details"]

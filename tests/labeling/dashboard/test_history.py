@@ -8,7 +8,7 @@ from labeling.dashboard.history import campaign_history
 from labeling.models import Membership, StepLabel
 from labeling.services.campaigns import campaign_update
 from labeling.services.quality import gold_set, membership_status_set
-from tests.factories import SolutionFactory
+from tests.factories import SolutionFactory, UserFactory
 from tests.labeling.conftest import label
 
 pytestmark = pytest.mark.django_db
@@ -60,7 +60,9 @@ def test_memberships_settings_gold_and_adjudications_are_in_the_trail(dash_world
     assert [(r["what"], r["change"]) for r in rows] == [("Membership", "changed"), ("Membership", "created")]
     by_name = api.get(f"/api/manage/campaigns/{c.slug}/history/?annotator={ann.username}").json()["results"]
     assert by_name == rows  # a username works as export filters take it
-    r = api.get(f"/api/manage/campaigns/{c.slug}/history/?annotator=nobody-here")
-    assert r.status_code == 400 and "annotator" in r.json()["details"]
+    for who in ("nobody-here", "²", str(UserFactory().pk)):  # nobody; not a number; not in this campaign
+        r = api.get(f"/api/manage/campaigns/{c.slug}/history/?annotator={who}")
+        assert r.status_code == 400 and "annotator" in r.json()["details"], (who, r.content)
+    assert api.get(f"/api/manage/campaigns/{c.slug}/history/?anotator={ann.pk}").status_code == 400
     assert api.get(f"/api/manage/campaigns/{c.slug}/history/?solution=abc").status_code == 400
     assert Membership.objects.get(campaign=c, user=ann).status == "paused"

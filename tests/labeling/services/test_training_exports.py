@@ -322,3 +322,12 @@ def test_a_value_the_database_refuses_surfaces_as_a_data_error():
     odd = datetime(275, 12, 17, 23, 31, tzinfo=tz(timedelta(hours=19, minutes=16)))
     with pytest.raises(DataError, match="time zone displacement"):
         _rows(campaign, "trl", options=ExportOptions(fmt="trl", filters=ExportFilters(submitted_after=odd)))
+
+
+def test_a_labeler_id_filter_matches_in_any_spelling_it_accepts():
+    from labeling.exporting.selectors import unknown_annotators
+    from tests.factories import UserFactory
+
+    uid = str(UserFactory().profile.labeler_uid)
+    assert unknown_annotators([uid, uid.upper(), uid.replace("-", "")]) == []
+    assert unknown_annotators(["5a1d6c1e-0000-4000-8000-00000000ffff"]) == ["5a1d6c1e-0000-4000-8000-00000000ffff"]
