@@ -30,6 +30,11 @@ def label(request, slug):
     return render(request, "labeling/label.html", {"campaign": campaign})
 
 
+def _password_ok(request, field: str) -> bool:
+    # Through authenticate(), so django-axes counts wrong guesses as at the login form.
+    return authenticate(request, username=request.user.get_username(), password=request.POST.get(field, "")) is not None
+
+
 @never_cache  # the page right after "make a token" shows the key: no cache may keep it
 @login_required
 def account(request):
@@ -39,9 +44,7 @@ def account(request):
         p1, p2 = request.POST.get("new_password1", ""), request.POST.get("new_password2", "")
         if p1 != p2:
             error = "the two new passwords differ"
-        # Through authenticate(), so django-axes counts wrong guesses here as at the login form.
-        elif authenticate(request, username=request.user.get_username(),
-                          password=request.POST.get("old_password", "")) is None:
+        elif not _password_ok(request, "old_password"):
             error = "your current password is not right"
         else:
             try:
@@ -68,8 +71,7 @@ def account_token(request):
     if action == "create":
         # The password, not only the session: a borrowed or stolen session must not turn into
         # API access that outlives it (a password change signs other sessions out, not tokens).
-        if authenticate(request, username=request.user.get_username(),
-                        password=request.POST.get("password", "")) is None:
+        if not _password_ok(request, "password"):
             messages.error(request, "enter your current password to make a token")
         else:
             request.session[NEW_TOKEN_KEY] = accounts.api_token_create(user=request.user).key

@@ -229,6 +229,9 @@ def training_run_request(
     return run
 
 
+INVALID = "active-learning settings for this campaign are invalid: "
+
+
 def _run_config(config: ActiveLearningConfig) -> dict:
     """The settings a run starts with, as plain data; ValidationFailed (naming the setting) if they cannot run."""
     def build(field: str, make):
@@ -237,12 +240,11 @@ def _run_config(config: ActiveLearningConfig) -> dict:
                 raise TypeError("must be a JSON object, such as {}")
             return make()
         except (TypeError, ValueError, BackboneError) as exc:
-            raise _field_error(field, str(exc), prefix="active-learning settings for this campaign are invalid: ") \
-                from exc
+            raise _field_error(field, str(exc), prefix=INVALID) from exc
 
     if config.eval_set and config.eval_set not in EVAL_SETS:
         raise _field_error("eval_set", f"{config.eval_set!r} is not one of: {', '.join(sorted(EVAL_SETS))}",
-                           prefix="active-learning settings for this campaign are invalid: ")
+                           prefix=INVALID)
     model = build("model_config", lambda: _checked_layers(ModelConfig.from_dict(config.model_config)))
     train_cfg = build("train_config", lambda: TrainConfig.from_dict({"neutral": config.neutral, **config.train_config}))
     score = build("score_config",

@@ -123,6 +123,6 @@ class JobDownloadView(ManagerView):
                    description="The file a succeeded export job wrote (404 until then).")
     def get(self, request, slug, job_id):
         job = sel.campaign_job(campaign=self.campaign(request, slug), job_id=job_id)
-        path = sel.job_export_file(job=job)
-        return FileResponse(open(path, "rb"), as_attachment=True, filename=job.result.get("filename", path.name))
+        path, name = sel.job_export_file(job=job)
+        return FileResponse(open(path, "rb"), as_attachment=True, filename=name)
 

@@ -475,14 +475,15 @@ def campaign_job(*, campaign: Campaign, job_id: int) -> Job:
     return job
 
 
-def job_export_file(*, job: Job) -> Path:
-    """The file a finished export job wrote; NotFound while there is none or if it left EXPORT_DIR."""
+def job_export_file(*, job: Job) -> tuple[Path, str]:
+    """The file a finished export job wrote and the name to download it as; NotFound while there is
+    none or if it left EXPORT_DIR."""
     path = Path(job.result.get("path", ""))
     if job.kind != Job.Kind.EXPORT or job.status != Job.Status.SUCCEEDED or not path.is_file():
         raise NotFound(f"job {job.pk} has no export file (yet)")
     if Path(settings.EXPORT_DIR).resolve() not in path.resolve().parents:
         raise NotFound(f"job {job.pk}'s file is outside the export directory")
-    return path
+    return path, job.result.get("filename", path.name)
 
 
 def campaign_jobs(*, campaign: Campaign, kinds: tuple[str, ...], limit: int | None = 20) -> tuple[list[Job], int]:

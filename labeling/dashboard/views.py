@@ -358,10 +358,10 @@ def job_json(request, campaign, job_id: int):
 def job_download(request, campaign, job_id: int):
     job = _job(campaign, job_id)
     try:
-        path = sel.job_export_file(job=job)
+        path, name = sel.job_export_file(job=job)
     except NotFound as exc:
         raise Http404(exc.message) from exc
-    return FileResponse(open(path, "rb"), as_attachment=True, filename=job.result.get("filename", path.name))
+    return FileResponse(open(path, "rb"), as_attachment=True, filename=name)
 
 
 @require_POST

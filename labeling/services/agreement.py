@@ -24,10 +24,10 @@ from labeling.quality.metrics import (
 )
 from labeling.services.outbox import outbox_enqueue
 
-# Units (steps) with >= 2 ratings, collapsed to their rating pattern: a
-# campaign has at most a few hundred distinct patterns whatever its size.
 REFRESH_TASK = "labeling.tasks.refresh_campaign_agreement"
 
+# Units (steps) with >= 2 ratings, collapsed to their rating pattern: a
+# campaign has at most a few hundred distinct patterns whatever its size.
 UNIT_PATTERNS_SQL = """
 SELECT neg, neu, pos, count(*) FROM (
   SELECT count(*) FILTER (WHERE l.rating = -1) AS neg,
@@ -155,6 +155,11 @@ def agreement_refresh(*, campaign: Campaign) -> AgreementSnapshot:
     return snap
 
 
+def _latest_and_submitted(campaign: Campaign) -> tuple[AgreementSnapshot | None, int]:
+    last = AgreementSnapshot.objects.filter(campaign=campaign).order_by("-computed_at").first()
+    return last, Assignment.objects.filter(campaign=campaign, status=Assignment.Status.SUBMITTED).count()
+
+
 def agreement_refresh_due(*, min_age_seconds: int = 60) -> list[int]:
     """Refresh every active campaign whose labels changed since its last snapshot; returns their ids.
 
@@ -163,8 +168,7 @@ def agreement_refresh_due(*, min_age_seconds: int = 60) -> list[int]:
     """
     refreshed = []
     for campaign in Campaign.objects.filter(status=Campaign.Status.ACTIVE):
-        last = AgreementSnapshot.objects.filter(campaign=campaign).order_by("-computed_at").first()
-        count = Assignment.objects.filter(campaign=campaign, status=Assignment.Status.SUBMITTED).count()
+        last, count = _latest_and_submitted(campaign)
         if last is not None and (
             last.assignment_count == count or last.computed_at > timezone.now() - timedelta(seconds=min_age_seconds)
         ):
@@ -183,8 +187,7 @@ def agreement_refresh_request(*, campaign: Campaign) -> bool:
     the latest snapshot already counts every submitted label; a request while
     one is still waiting to be sent is folded into it (True: it is coming).
     """
-    last = AgreementSnapshot.objects.filter(campaign=campaign).order_by("-computed_at").first()
-    count = Assignment.objects.filter(campaign=campaign, status=Assignment.Status.SUBMITTED).count()
+    last, count = _latest_and_submitted(campaign)
     if last is not None and last.assignment_count == count:
         return False
     ref = f"agreement:{campaign.pk}"
