@@ -1,6 +1,6 @@
 from django.urls import path
 
-from labeling.api import campaigns, exports, jobs, manage, views
+from labeling.api import campaigns, creators, exports, jobs, manage, views
 
 urlpatterns = [
     path("campaigns/", views.CampaignListView.as_view(), name="api-campaigns"),
@@ -13,6 +13,8 @@ urlpatterns = [
     path("assignments/<int:pk>/skip/", views.SkipView.as_view(), name="api-skip"),
     path("assignments/<int:pk>/open/", views.OpenView.as_view(), name="api-open"),
     path("assignments/<int:pk>/release/", views.ReleaseView.as_view(), name="api-release"),
+    path("manage/creators/", creators.CreatorsView.as_view(), name="api-manage-creators"),
+    path("manage/creators/<str:username>/", creators.CreatorView.as_view(), name="api-manage-creator"),
     path("manage/campaigns/", campaigns.CampaignCreateView.as_view(), name="api-manage-campaign-create"),
     path("manage/campaigns/<slug:slug>/", campaigns.CampaignDetailView.as_view(), name="api-manage-campaign"),
     path("manage/campaigns/<slug:slug>/members/", campaigns.MembersView.as_view(), name="api-manage-members"),

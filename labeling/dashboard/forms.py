@@ -84,3 +84,9 @@ class MembersAddForm(forms.Form):
                              help_text="usernames or email addresses, one per line or comma-separated; a CSV "
                                        "with a role column (annotator, manager, expert) works too")
     role = forms.ChoiceField(choices=[(r, r) for r in ROLES], initial="annotator")
+
+
+class CreatorsAddForm(forms.Form):
+    people = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), label="People", max_length=20000,
+                             help_text="usernames or email addresses of existing accounts, one per line or "
+                                       "comma-separated")

@@ -1,12 +1,14 @@
 from django.urls import path
 
-from labeling.dashboard import campaign_views, grader_views, views
+from labeling.dashboard import campaign_views, creator_views, grader_views, views
 
 app_name = "dashboard"
 
 urlpatterns = [
     path("", views.index, name="index"),
     path("new/", campaign_views.campaign_new, name="new"),
+    path("creators/", creator_views.creators, name="creators"),
+    path("creators/revoke/", creator_views.creator_revoke, name="creator-revoke"),
     path("<slug:slug>/", views.overview, name="overview"),
     path("<slug:slug>/overview.json", views.overview_json, name="overview-json"),
     path("<slug:slug>/settings/", campaign_views.campaign_settings, name="settings"),

@@ -1,3 +1,4 @@
+from labeling.models import access  # noqa: F401 - registers the permission audit trigger
 from labeling.models.campaigns import Campaign, Membership, Profile, Task
 from labeling.models.grading import GraderReview
 from labeling.models.invites import Invite

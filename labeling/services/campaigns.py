@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
@@ -174,7 +173,7 @@ def settings_clean(changes: dict) -> dict:
 
 
 # Slugs the dashboard's own URLs use (/manage/new/).
-RESERVED_SLUGS = {"new"}
+RESERVED_SLUGS = {"new", "creators"}  # dashboard pages at /manage/<name>/
 
 
 def _slug_clean(slug: str) -> str:
@@ -405,12 +404,6 @@ def user_create(*, username: str, password: str | None, email: str = "", is_staf
     user.save()
     profile_get_or_create(user=user)
     return user
-
-
-@transaction.atomic
-def campaign_creator_grant(*, user) -> None:
-    """Let `user` create campaigns (the labeling.add_campaign permission); idempotent."""
-    user.user_permissions.add(Permission.objects.get(content_type__app_label="labeling", codename="add_campaign"))
 
 
 MEMBER_ROLES = ("annotator", "manager", "expert")  # an expert is an annotator who may also adjudicate

@@ -11,7 +11,8 @@ from django.db import transaction
 from labeling import extensions
 from labeling.demo_accounts import DEMO_PASSWORD, DEMO_USERS
 from labeling.models import Campaign, Membership
-from labeling.services.campaigns import campaign_create, campaign_creator_grant, membership_set, user_create
+from labeling.services.campaigns import campaign_create, membership_set, user_create
+from labeling.services.creators import campaign_creator_grant
 from labeling.services.imports import ImportResult, solutions_import
 
 User = get_user_model()

@@ -21,6 +21,7 @@ from labeling.errors import NotFound, ValidationFailed
 from labeling.models import Campaign, Invite, Membership
 from labeling.services.accounts import user_password_set
 from labeling.services.campaigns import MEMBER_ROLES, membership_remove, membership_set, user_create
+from labeling.services.users import user_find
 
 User = get_user_model()
 log = logging.getLogger(__name__)
@@ -84,13 +85,6 @@ def member_entries_parse(text: str, *, default_role: str = "annotator") -> list[
 
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def _find(who: str):
-    user = User.objects.filter(username=who).first()
-    if user is None and EMAIL.match(who):
-        user = User.objects.filter(email__iexact=who).order_by("pk").first()
-    return user
 
 
 def _new_username(who: str) -> str:
@@ -172,7 +166,7 @@ def members_add(*, campaign: Campaign, entries: list[MemberEntry], by, base_url:
     results: list[MemberResult] = []
     done: set[int] = set()
     for n, e in enumerate(entries, start=1):
-        user = _find(e.who)
+        user = user_find(e.who)
         created = False
         if user is None:
             if not EMAIL.match(e.who):

@@ -12,6 +12,16 @@ from labeling.models import Profile
 User = get_user_model()
 
 
+def user_find(who: str):
+    """The account named by a username, or else by an email address (case-insensitive; the oldest
+    account where several share it); None if there is none."""
+    who = who.strip()
+    user = User.objects.filter(username=who).first()
+    if user is None and "@" in who:
+        user = User.objects.filter(email__iexact=who).order_by("pk").first()
+    return user
+
+
 @transaction.atomic
 def profile_get_or_create(*, user) -> Profile:
     """Every user has exactly one Profile (its PRM800K `labeler` id)."""

@@ -83,6 +83,9 @@ def world(dash_world, settings, tmp_path):
                             metrics={"step_auroc": 0.4})
     # Creating campaigns takes the labeling.add_campaign permission: the manager has it, the other manager not.
     dash_world["manager"].user_permissions.add(Permission.objects.get(codename="add_campaign"))
+    # For the campaign-creator endpoints: one to grant it to, one who has it to revoke.
+    UserFactory(username="colleague")
+    UserFactory(username="co-creator").user_permissions.add(Permission.objects.get(codename="add_campaign"))
     users = {
         "outsider": UserFactory(username="outsider"),
         "annotator": ann,
@@ -168,6 +171,10 @@ def _model_active(w):
 
 def _campaigns(w):
     return Campaign.objects.count()
+
+
+def _can_create(username):
+    return lambda w: Permission.objects.get(codename="add_campaign").user_set.filter(username=username).exists()
 
 
 def _members(w):
@@ -330,6 +337,16 @@ ENDPOINTS = {
     "api_prelabels": Endpoint(True, "get", lambda w, s: f"/api/manage/campaigns/{s}/prelabels/"),
     "api_export": Endpoint(True, "get", lambda w, s: f"/api/manage/campaigns/{s}/export/?format=trl"),
     "new": Endpoint(False, "get", lambda w, s: "/manage/new/"),
+    "creators": Endpoint(False, "get", lambda w, s: "/manage/creators/"),
+    "creators_grant": Endpoint(False, "post", lambda w, s: "/manage/creators/", body=lambda w: {"people": "colleague"},
+                               state=_can_create("colleague")),
+    "creator_revoke": Endpoint(False, "post", lambda w, s: "/manage/creators/revoke/",
+                               body=lambda w: {"username": "co-creator"}, state=_can_create("co-creator")),
+    "api_creators": Endpoint(True, "get", lambda w, s: "/api/manage/creators/"),
+    "api_creators_add": Endpoint(True, "post", lambda w, s: "/api/manage/creators/",
+                                 body=lambda w: {"who": ["colleague"]}, state=_can_create("colleague")),
+    "api_creator_revoke": Endpoint(True, "delete", lambda w, s: "/api/manage/creators/co-creator/",
+                                   state=_can_create("co-creator")),
     "new_create": Endpoint(
         False, "post", lambda w, s: "/manage/new/",
         body=lambda w: _settings_form(w, slug="made-on-the-page", name="Made on the page"), state=_campaigns,
@@ -469,6 +486,12 @@ EXPECTED = {
     "api_export":          [403,     403,     403,      403,   403,      200,    200],
     "new":                 [302,     403,     403,      403,   403,      200,    200],
     "new_create":          [302,     403,     403,      403,   403,      302,    302],
+    "creators":            [302,     403,     403,      403,   403,      200,    200],
+    "creators_grant":      [302,     403,     403,      403,   403,      302,    302],
+    "creator_revoke":      [302,     403,     403,      403,   403,      302,    302],
+    "api_creators":        [403,     403,     403,      403,   403,      200,    200],
+    "api_creators_add":    [403,     403,     403,      403,   403,      200,    200],
+    "api_creator_revoke":  [403,     403,     403,      403,   403,      200,    200],
     "settings":            [302,     403,     403,      403,   403,      200,    200],
     "settings_save":       [302,     403,     403,      403,   403,      302,    302],
     "status":              [302,     403,     403,      403,   403,      302,    302],
@@ -496,6 +519,8 @@ def test_matrix_covers_every_manager_route():
     covered_html = {
         "index",
         "new",
+        "creators",
+        "creator-revoke",
         "settings",
         "status",
         "members",
@@ -530,6 +555,8 @@ def test_matrix_covers_every_manager_route():
     }
     covered_api = {
         "api-manage-campaign-create",
+        "api-manage-creators",
+        "api-manage-creator",
         "api-manage-campaign",
         "api-manage-members",
         "api-manage-cost",
@@ -607,7 +634,8 @@ def test_permission_matrix(world, endpoint, role):
         to_login = resp["Location"].startswith("/login/?next=")
         assert to_login == (role == "anonymous"), resp["Location"]
         if allowed:
-            home = "/manage/made-on-the-page/" if endpoint == "new_create" else f"/manage/{world['campaign'].slug}/"
+            home = {"new_create": "/manage/made-on-the-page/", "creators_grant": "/manage/creators/",
+                    "creator_revoke": "/manage/creators/"}.get(endpoint, f"/manage/{world['campaign'].slug}/")
             assert resp["Location"].startswith(home), resp["Location"]
             errors = [str(m) for m in get_messages(resp.wsgi_request) if m.level_tag == "error"]
             assert errors == [], f"{endpoint} as {role}: the POST body was refused: {errors}"
@@ -618,8 +646,9 @@ def test_permission_matrix(world, endpoint, role):
         assert (after != before) == allowed, f"{endpoint} as {role}: state {before!r} -> {after!r}"
 
 
-@pytest.mark.parametrize("endpoint", [e for e in ENDPOINTS if e not in ("index", "new", "new_create",
-                                                                        "api_campaign_create")])
+@pytest.mark.parametrize("endpoint", [e for e in ENDPOINTS if e not in (
+    "index", "new", "new_create", "api_campaign_create", "creators", "creators_grant", "creator_revoke", "api_creators",
+    "api_creators_add", "api_creator_revoke")])
 @pytest.mark.parametrize("role", ["manager", "admin"])
 def test_unknown_campaign_is_404(world, endpoint, role):
     ep = ENDPOINTS[endpoint]
