@@ -14,15 +14,67 @@ MAX_ID = 2**63 - 1
 MAX_STEP = 32767
 
 
+_JSON_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+
+
+def _json_kind(field) -> tuple[type, ...] | None:
+    """The JSON types a field takes from a JSON body; None where DRF's own parsing is the rule."""
+    if isinstance(field, serializers.BooleanField):
+        return (bool,)
+    if isinstance(field, serializers.IntegerField):
+        return (int,)
+    if isinstance(field, serializers.FloatField):
+        return (int, float)
+    if isinstance(field, serializers.ChoiceField):
+        keys = list(field.choices)
+        if keys and all(isinstance(k, int) and not isinstance(k, bool) for k in keys):
+            return (int,)
+        if keys and all(isinstance(k, str) for k in keys):
+            return (str,)
+        return None
+    if isinstance(field, serializers.CharField | serializers.DateField | serializers.DateTimeField):
+        return (str,)
+    return None
+
+
+def _json_type_error(field, value) -> str | None:
+    if value is None:
+        return None  # allow_null decides
+    if isinstance(field, serializers.ListField) and isinstance(value, list):
+        for i, item in enumerate(value):
+            if (msg := _json_type_error(field.child, item)) is not None:
+                return f"item {i}: {msg}"
+        return None
+    kinds = _json_kind(field)
+    if kinds is None:
+        return None
+    ok = isinstance(value, kinds) and (bool in kinds or not isinstance(value, bool))
+    if ok:
+        return None
+    got = _JSON_NAMES.get(type(value), "a list" if isinstance(value, list) else "an object")
+    return f"expected {_JSON_NAMES[kinds[-1]] if kinds != (int, float) else 'a number'}, got {got}"
+
+
 class StrictSerializer(serializers.Serializer):
     """An input that refuses keys it does not know, naming them (a 400): DRF would drop them silently,
-    and a misspelt field (`error_type`, a top-level `error_types`) would be lost without a word."""
+    and a misspelt field (`error_type`, a top-level `error_types`) would be lost without a word.
+
+    In a JSON body it also refuses values of the wrong JSON type, which DRF would coerce: `"rating": "1"`,
+    `"flagged": "no"`, `"step": 1.0`, a number for a string. A form or query string, where every value is
+    text, keeps DRF's parsing.
+    """
 
     def to_internal_value(self, data):
         if isinstance(data, Mapping):
             unknown = sorted(str(k) for k in set(data) - set(self.fields))
             if unknown:
                 raise serializers.ValidationError({k: ["not a field here"] for k in unknown})
+        if type(data) is dict:  # a JSON object; a QueryDict (form, query, multipart) is a dict subclass
+            wrong = {name: [msg] for name, field in self.fields.items()
+                     if name in data and not field.read_only
+                     and (msg := _json_type_error(field, data[name])) is not None}
+            if wrong:
+                raise serializers.ValidationError(wrong)
         return super().to_internal_value(data)
 
 
