@@ -25,8 +25,8 @@ from labeling.services import jobs as job_svc
 from labeling.services.exports import export_options_parse
 
 # What a job's answer shows of its stored parameters: never the server-side paths.
-SHOWN_PARAMS = ("filename", "format", "split", "as_gold", "bytes", "aggregate", "neutral", "alternatives",
-                "test_fraction", "seed", "license", "submitted_after", "submitted_before", "annotators",
+SHOWN_PARAMS = ("filename", "format", "split", "as_gold", "drop_labels", "bytes", "aggregate", "neutral",
+                "alternatives", "test_fraction", "seed", "license", "submitted_after", "submitted_before", "annotators",
                 "generations", "gold", "qc", "finish_reasons")
 
 
@@ -62,7 +62,15 @@ class ImportIn(StrictSerializer):
     split = serializers.CharField(default="blank", allow_blank=True,
                                   help_text="how steps are split (solutions format): blank, newline or a regular "
                                             "expression")
-    as_gold = serializers.BooleanField(default=False, help_text="labeled records become gold items, not labels")
+    labels = serializers.ChoiceField(choices=list(job_svc.IMPORT_LABELS), required=False, help_text=(
+        "what the file's labels become: labels (the default; they count toward the campaign's labels per "
+        "solution), gold (quality-control items) or none (left out: the solutions come in to be labeled)"))
+    as_gold = serializers.BooleanField(default=False, help_text="the same as labels=gold (kept for scripts)")
+
+    def validate(self, attrs):
+        if attrs.get("as_gold") and attrs.get("labels", "gold") != "gold":
+            raise serializers.ValidationError({"as_gold": ["contradicts labels"]})
+        return attrs
 
 
 class ImportView(ManagerView):
@@ -80,7 +88,8 @@ class ImportView(ManagerView):
         job = job_svc.import_job_create(
             campaign=campaign, filename=upload.name, chunks=upload.chunks(), user=request.user,
             fmt=data.validated_data["format"], split=data.validated_data["split"] or "blank",
-            as_gold=data.validated_data["as_gold"])
+            as_gold=data.validated_data["as_gold"] or data.validated_data.get("labels") == "gold",
+            drop_labels=data.validated_data.get("labels") == "none")
         return Response(JobOut(job).data, status=202)
 
 

@@ -30,12 +30,14 @@ from labeling.exporting.filters import FINISH_REASONS, params_from_querydict
 from labeling.exporting.formats import AGGREGATIONS, DIRECTORY_FORMATS, EXPORT_FORMATS
 from labeling.importing.formats import FORMATS
 from labeling.models import Adjudication, Job, Membership
+from labeling.quality.metrics import agreed_prefix
 from labeling.services import adjudication as adj_svc
 from labeling.services import agreement as agreement_svc
 from labeling.services import jobs as job_svc
 from labeling.services import quality as qc_svc
 from labeling.services import segments as seg_svc
 from labeling.services.exports import export_lines, export_options_parse
+from labeling.services.jobs import IMPORT_LABELS
 
 
 def manager_page(view):
@@ -221,6 +223,7 @@ def review(request, campaign, solution_id: int):
     except NotFound as exc:
         raise Http404(exc.message) from exc
     manager = sel.is_manager(user=request.user, campaign=campaign)
+    refused = None  # a POST the service refused: the page comes back with what was entered
     if request.method == "POST":
         ratings = _form_ratings(request.POST, len(data["steps"]))
         action = request.POST.get("action", "resolve")
@@ -241,14 +244,23 @@ def review(request, campaign, solution_id: int):
                 if nxt and request.POST.get("next"):
                     return redirect("dashboard:review", slug=campaign.slug, solution_id=nxt[0].solution_id)
         except LabelingError as exc:
-            messages.error(request, exc.message)
-        return redirect("dashboard:review", slug=campaign.slug, solution_id=solution_id)
+            messages.error(request, f"not saved: {exc.message} (your choices are kept below)")
+            refused = {"error": exc.message, "ratings": dict(enumerate(ratings)), "note": request.POST.get("note", ""),
+                       "as_gold": bool(request.POST.get("as_gold")), "next": bool(request.POST.get("next"))}
+        else:
+            return redirect("dashboard:review", slug=campaign.slug, solution_id=solution_id)
     adj = data["adjudication"]
-    preset = {}
-    if adj and adj.ratings:
+    prefilled = False
+    if refused:
+        preset = refused["ratings"]
+    elif adj and adj.ratings:
         preset = dict(enumerate(adj.ratings))
     elif data["gold"]:
         preset = data["gold"]
+    else:  # nothing saved yet: start from what every labeler agrees on, so only the disputed steps need a click
+        preset = agreed_prefix([{i: r[0] for i, r in data["ratings"][a.pk].items()} for a in data["labelings"]],
+                               len(data["steps"]))
+        prefilled = bool(preset)
     rows = []
     for idx, text in data["steps"]:
         rows.append({
@@ -260,8 +272,10 @@ def review(request, campaign, solution_id: int):
         })
     return render(request, "dashboard/review.html", {
         "campaign": campaign, "data": data, "rows": rows, "tab": "adjudication",
-        "is_manager": manager, "expert_only": not manager,
-    })
+        "is_manager": manager, "expert_only": not manager, "refused": refused, "prefilled": prefilled,
+        "note": refused["note"] if refused else (adj.note if adj else ""),
+        "as_gold": bool(refused and refused["as_gold"]), "next_checked": refused["next"] if refused else True,
+    }, status=400 if refused else 200)
 
 
 @manager_page
@@ -275,6 +289,14 @@ def data(request, campaign):
     })
 
 
+def _import_labels(post) -> dict:
+    """The form's "labels in the file" choice (labels, gold, none); a bare `as_gold` tick still means gold."""
+    choice = post.get("labels") or ("gold" if post.get("as_gold") else "labels")
+    if choice not in IMPORT_LABELS:
+        raise ValidationFailed(f"labels must be one of {', '.join(IMPORT_LABELS)}")
+    return {"as_gold": choice == "gold", "drop_labels": choice == "none"}
+
+
 @require_POST
 @manager_page
 def import_create(request, campaign):
@@ -286,7 +308,7 @@ def import_create(request, campaign):
         job = job_svc.import_job_create(
             campaign=campaign, filename=upload.name, chunks=upload.chunks(), user=request.user,
             fmt=request.POST.get("format", "auto"), split=request.POST.get("split") or "blank",
-            as_gold=bool(request.POST.get("as_gold")),
+            **_import_labels(request.POST),
         )
     except LabelingError as exc:
         messages.error(request, exc.message)

@@ -367,3 +367,24 @@ def first_error_agreement(pairs: Iterable[tuple[int | None, int | None]]) -> Fir
     if total == 0:
         return {"pairs": 0, "exact": None, "within_one": None}
     return {"pairs": total, "exact": exact / total, "within_one": within_one / total}
+
+
+def agreed_prefix(labelings: list[list[int | None]] | list[dict[int, int | None]], n_steps: int) -> dict[int, int]:
+    """The ratings every labeling gives, from the first step up to the first step they do not all rate
+    alike (or one leaves unrated). With fewer than two labelings nothing is "agreed".
+
+    A prefix rather than every agreed step, so that a resolution started from it has no gaps, as
+    first-error mode requires; the disputed step and what follows it are left to the adjudicator.
+    (In first-error mode a shared first error ends the prefix by itself: nobody rates past it.)
+    """
+    if len(labelings) < 2:
+        return {}
+    out: dict[int, int] = {}
+    for i in range(n_steps):
+        seen = {(lab.get(i) if isinstance(lab, dict) else (lab[i] if i < len(lab) else None)) for lab in labelings}
+        if len(seen) != 1 or None in seen:
+            break
+        value = seen.pop()
+        _check_ratings([value], name=f"step {i}")
+        out[i] = value
+    return out

@@ -49,6 +49,12 @@ class ImportResult:
     assignments_existing: int = 0
     step_labels_created: int = 0
     gold_items: int = 0
+    # Labeled records whose labels were left out (`drop_labels`: their solutions come in to be labeled).
+    labels_dropped: int = 0
+    # Campaign tasks the imported labels alone brought to the campaign's labels per solution (`overlap`).
+    tasks_filled_by_import: int = 0
+    tasks_part_filled_by_import: int = 0  # with some labels now, fewer than the overlap
+    overlap: int = 0
     # Automatic step labels from the file's `step_prelabels` (verified pre-labels).
     prelabels_stored: int = 0
     graded_correct: int = 0
@@ -76,6 +82,14 @@ class ImportResult:
                 f"labels: {self.assignments_created} labeled solutions with {self.step_labels_created} step "
                 f"labels ({self.assignments_existing} already present)"
             )
+        if self.tasks_filled_by_import or self.tasks_part_filled_by_import:
+            lines.append(
+                f"imported labels count toward the campaign's {self.overlap} label{'s' if self.overlap != 1 else ''} "
+                f"per solution: {self.tasks_filled_by_import} solutions need no more from your annotators, "
+                f"{self.tasks_part_filled_by_import} need fewer (to have every solution labeled here as often, "
+                f"raise Labels per solution in Settings, or import the file again with its labels left out)")
+        if self.labels_dropped:
+            lines.append(f"labels left out: {self.labels_dropped} labeled records came in as solutions to label")
         if self.gold_items:
             lines.append(f"gold: {self.gold_items} solutions now gold items with reference step labels")
         if self.prelabels_stored:
@@ -102,6 +116,7 @@ def solutions_import(
     batch_size: int | None = None,
     progress: Progress | None = None,
     as_gold: bool = False,
+    drop_labels: bool = False,
 ) -> ImportResult:
     """Import a JSONL file of solutions (and labels) into `campaign`.
 
@@ -110,8 +125,14 @@ def solutions_import(
     solution), labels per (solution, labeler) in a campaign; a record whose
     labeler already labeled that solution with another timestamp is refused.
     With `as_gold`, labeled records become gold items (reference step labels
-    from the record's first-completion ratings) instead of annotator labels.
+    from the record's first-completion ratings) instead of annotator labels;
+    with `drop_labels`, their labels are left out and the solutions come in to
+    be labeled. Imported labels count toward the campaign's overlap like any
+    label, and the result says how many tasks they filled.
     """
+    if as_gold and drop_labels:
+        raise ValidationFailed("choose gold items or leaving the labels out, not both",
+                               details={"labels": ["gold and none at once"]})
     if fmt not in FORMATS:
         raise ValidationFailed(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
     try:
@@ -133,9 +154,10 @@ def solutions_import(
     t2 = time.monotonic()
 
     parser = get_parser(fmt, split)
-    result = ImportResult(format=fmt)
+    result = ImportResult(format=fmt, overlap=campaign.overlap)
     batch_size = batch_size or settings.IMPORT_BATCH_SIZE
-    writer = _BatchWriter(campaign=campaign, result=result, as_gold=as_gold, verdicts=verdicts)
+    writer = _BatchWriter(campaign=campaign, result=result, as_gold=as_gold, drop_labels=drop_labels,
+                          verdicts=verdicts)
     with transaction.atomic():
         batch: list[tuple[int, ParsedSolution]] = []
         for lineno, raw in iter_lines(path):
@@ -171,11 +193,12 @@ def _flush(writer: _BatchWriter, batch: list[tuple[int, ParsedSolution]]) -> Non
 
 class _BatchWriter:
     def __init__(self, *, campaign: Campaign, result: ImportResult, as_gold: bool = False,
-                 verdicts: dict | None = None) -> None:
+                 drop_labels: bool = False, verdicts: dict | None = None) -> None:
         self.campaign = campaign
         self.verdicts = verdicts or {}
         self.result = result
         self.as_gold = as_gold
+        self.drop_labels = drop_labels
         self.created_assignments: list[int] = []
         self._solution_insert: CopyInsert | None = None
         self.labeler_ids: dict[str, int] = {}
@@ -188,7 +211,9 @@ class _BatchWriter:
         task_ids = self._tasks(set(solution_ids.values()))
         self._prelabels(batch, problem_ids, solution_ids)
         labeled = [(n, p) for n, p in batch if p.label is not None]
-        if labeled and self.as_gold:
+        if labeled and self.drop_labels:
+            self.result.labels_dropped += len(labeled)
+        elif labeled and self.as_gold:
             self._gold(labeled, problem_ids, solution_ids)
         elif labeled:
             self._labels(labeled, problem_ids, solution_ids, task_ids)
@@ -544,6 +569,10 @@ class _BatchWriter:
                   FROM {assignment_table} WHERE task_id = ANY(%s) GROUP BY task_id
                 ) c
                 WHERE t.id = c.task_id
+                RETURNING t.completed >= %s
                 """,  # noqa: S608 - table names come from model metadata
-                [self.campaign.overlap, list(self.touched_tasks)],
+                [self.campaign.overlap, list(self.touched_tasks), self.campaign.overlap],
             )
+            full = [f for (f,) in cur.fetchall()]
+            self.result.tasks_filled_by_import = sum(full)
+            self.result.tasks_part_filled_by_import = len(full) - sum(full)

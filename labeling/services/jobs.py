@@ -45,6 +45,10 @@ from labeling.services.outbox import handed_over_before, never_queued, outbox_en
 log = logging.getLogger(__name__)
 
 
+# What an import does with a file's labels: keep them as labels, make them gold, or leave them out.
+IMPORT_LABELS = ("labels", "gold", "none")
+
+
 def _enqueue(task_name: str, job_id: int) -> None:
     outbox_enqueue(task=task_name, args=[job_id], ref=f"job:{job_id}")
 
@@ -52,9 +56,13 @@ def _enqueue(task_name: str, job_id: int) -> None:
 @transaction.atomic
 def import_job_create(
     *, campaign: Campaign, filename: str, chunks, user, fmt: str = "auto", split: str = "blank",
-    as_gold: bool = False,
+    as_gold: bool = False, drop_labels: bool = False,
 ) -> Job:
-    """Store an uploaded file and queue its import. `chunks` yields the file's bytes."""
+    """Store an uploaded file and queue its import. `chunks` yields the file's bytes. The file's labels
+    come in as labels, as gold (`as_gold`) or not at all (`drop_labels`): see solutions_import."""
+    if as_gold and drop_labels:
+        raise ValidationFailed("choose gold items or leaving the labels out, not both",
+                               details={"labels": ["gold and none at once"]})
     if fmt not in FORMATS:
         raise ValidationFailed(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
     upload_dir = Path(settings.IMPORT_UPLOAD_DIR)
@@ -76,7 +84,7 @@ def import_job_create(
     job = Job.objects.create(
         kind=Job.Kind.IMPORT, campaign=campaign, created_by=user,
         params={"path": str(path), "filename": Path(filename).name, "format": fmt, "split": split,
-                "as_gold": as_gold, "bytes": size},
+                "as_gold": as_gold, "drop_labels": drop_labels, "bytes": size},
     )
     _enqueue("labeling.tasks.run_import_job", job.pk)
     return job
@@ -194,7 +202,7 @@ def import_job_run(*, job_id: int) -> Job:
         with JobHeartbeat(job.pk) as beat:
             result = solutions_import(
                 campaign=job.campaign, path=Path(p["path"]), fmt=p["format"], split=p.get("split", "blank"),
-                as_gold=p.get("as_gold", False), progress=beat.report,
+                as_gold=p.get("as_gold", False), drop_labels=p.get("drop_labels", False), progress=beat.report,
             )
     except LabelingError as exc:
         return _finish(job, error=exc.message)

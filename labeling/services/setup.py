@@ -24,7 +24,7 @@ class CampaignSetup:
 def campaign_setup(
     *, slug: str, name: str, settings: dict | None = None, created_by=None, members: list[MemberEntry] = (),
     base_url: str = "", path: Path | None = None, fmt: str = "auto", split: str = "blank",
-    progress: Progress | None = None, as_gold: bool = False,
+    progress: Progress | None = None, as_gold: bool = False, drop_labels: bool = False,
 ) -> CampaignSetup:
     """Create a campaign, add its members and import a file into it, in one transaction.
 
@@ -36,5 +36,5 @@ def campaign_setup(
     imported = None
     if path is not None:
         imported = solutions_import(campaign=campaign, path=path, fmt=fmt, split=split, progress=progress,
-                                    as_gold=as_gold)
+                                    as_gold=as_gold, drop_labels=drop_labels)
     return CampaignSetup(campaign=campaign, members=added, imported=imported)

@@ -1,4 +1,6 @@
 from django import template
+from django.utils import timezone
+from django.utils.dateformat import format as date_format
 
 register = template.Library()
 
@@ -16,6 +18,24 @@ def duration_ms(ms) -> str:
         return f"{m} min {s:02d} s"
     h, m = divmod(m, 60)
     return f"{h} h {m:02d} min"
+
+
+@register.filter
+def when(moment) -> str:
+    """A timestamp as "Nov 18 03:23", with the year when it is not this year's (imported labels can be years old)."""
+    if not moment:
+        return "—"
+    local = timezone.localtime(moment) if timezone.is_aware(moment) else moment
+    same_year = local.year == timezone.localtime().year
+    return date_format(local, "M j H:i" if same_year else "M j, Y H:i")
+
+
+@register.filter
+def elapsed(start, end) -> str:
+    """The time from `start` to `end` (datetimes) as duration_ms writes it; an em dash if either is missing."""
+    if not start or not end:
+        return "—"
+    return duration_ms(max(0, int((end - start).total_seconds() * 1000)))
 
 
 @register.filter

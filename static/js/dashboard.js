@@ -3,7 +3,8 @@
   "use strict";
   var POLL_MS = 15000;
 
-  function fmtHour(h) {
+  function fmtHour(h, remaining, pool) {
+    if ((h === null || h === undefined) && pool && !remaining) return "all labeled";
     if (h === null || h === undefined) return "no recent pace";
     var eta = new Date(Date.now() + h * 3600 * 1000);
     return eta.toLocaleString(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
@@ -24,7 +25,7 @@
           ["done", "pool", "labels_today", "labels_last_hour", "labels_week", "labels_remaining", "open", "leased",
             "adjudication_open"].forEach(function (k) { setText(document, k, d[k]); });
           setText(document, "per_hour", (d.per_hour || 0).toFixed(1));
-          setText(document, "eta", fmtHour(d.eta_hours));
+          setText(document, "eta", fmtHour(d.eta_hours, d.labels_remaining, d.pool));
           var bar = document.querySelector('[data-k="progress-bar"]');
           if (bar) bar.style.width = Math.round((d.progress || 0) * 100) + "%";
         })
@@ -81,6 +82,8 @@
     link.href = link.href.split("?")[0] + "?" + params.toString();
     var directory = fmt === "hf-dataset";
     link.hidden = directory;  // a directory: only as an export file (.zip)
+    var note = form.querySelector('[data-export="stream-note"]');
+    if (note) note.hidden = !directory;
     link.textContent = "Download now (" + fmt + (agg.value ? ", " + agg.value : "") + ")";
   }
   if (form) { form.addEventListener("change", syncLink); form.addEventListener("input", syncLink); syncLink(); }

@@ -28,6 +28,9 @@ class Command(BaseCommand):
         campaign_options.add_arguments(parser, prefix_help=" (with --create)")
         parser.add_argument("--gold", action="store_true",
                             help="labeled records become gold (quality-control) items instead of annotator labels")
+        parser.add_argument("--drop-labels", action="store_true",
+                            help="leave the file's labels out: its solutions come in for your annotators to label "
+                                 "(imported labels otherwise count toward the campaign's labels per solution)")
         parser.add_argument("--no-progress", action="store_true")
 
     def handle(self, *args, **opts):
@@ -44,7 +47,7 @@ class Command(BaseCommand):
             bars[0].update(done - bars[0].n)
 
         file_opts = dict(path=opts["file"], fmt=opts["format"], split=opts["split"] or "blank", progress=progress,
-                         as_gold=opts["gold"])
+                         as_gold=opts["gold"], drop_labels=opts["drop_labels"])
         setup = None
         try:
             if campaign is None:

@@ -49,7 +49,8 @@ def test_import_then_export_file_by_token(settings, tmp_path):
                                           "format": "solutions"}, format="multipart")
         assert r.status_code == 202, r.content
         assert r.json()["params"] == {"filename": "math.jsonl", "format": "solutions", "split": "blank",
-                                      "as_gold": False, "bytes": MATH.stat().st_size}  # no server path shown
+                                      "as_gold": False, "drop_labels": False,
+                                      "bytes": MATH.stat().st_size}  # no server path shown
         job = _wait(api, f"{base}/jobs/{r.json()['id']}/")
         assert job["status"] == "succeeded", job["error"]
         assert job["progress_done"] == 12 and "created:" in job["summary"]
@@ -103,3 +104,23 @@ def test_bad_uploads_and_unknown_jobs_are_named_4xx(settings, tmp_path):
     r = api.post(f"{base}/imports/", {"file": SimpleUploadedFile("x.jsonl", b"{}\n"), "as-gold": "true"},
                  format="multipart")  # misspelt: gold records must not come in as labels
     assert r.status_code == 400 and "as-gold" in r.json()["details"]
+
+
+@pytest.mark.django_db
+def test_an_import_says_what_the_files_labels_become(settings, tmp_path):
+    settings.IMPORT_UPLOAD_DIR = tmp_path / "uploads"
+    campaign = CampaignFactory(slug="api-labels")
+    api, _ = _script(campaign)
+    url = "/api/manage/campaigns/api-labels/imports/"
+
+    def post(**fields):
+        return api.post(url, {"file": SimpleUploadedFile("m.jsonl", MATH.read_bytes()), **fields}, format="multipart")
+
+    left_out = post(labels="none").json()["params"]
+    assert (left_out["as_gold"], left_out["drop_labels"]) == (False, True)
+    gold = post(labels="gold").json()["params"]
+    assert (gold["as_gold"], gold["drop_labels"]) == (True, False)
+    assert post(as_gold="true").json()["params"]["as_gold"] is True  # the older flag still works
+    r = post(labels="none", as_gold="true")
+    assert r.status_code == 400 and "as_gold" in r.json()["details"]
+    assert post(labels="maybe").status_code == 400
