@@ -71,7 +71,7 @@ def test_a_manager_runs_a_campaign_from_the_dashboard(login_page, browser, live_
     with start_worker(app, pool="threads", concurrency=1, perform_ping_check=False, loglevel="WARNING",
                       queues=[settings.CELERY_TASK_DEFAULT_QUEUE]):
         page.set_input_files("#file", str(gold_file))
-        page.check("input[name=as_gold]")
+        page.check("input[name=labels][value=gold]")
         page.click("form[enctype] button[type=submit]")
         page.wait_for_url(f"{live_server.url}/manage/math-run/data/")
         page.set_input_files("#file", str(pool_file))
