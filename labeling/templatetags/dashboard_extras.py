@@ -31,6 +31,13 @@ def when(moment) -> str:
 
 
 @register.filter
+def has_markup(text) -> bool:
+    """Whether text would render differently from how it reads raw (LaTeX or Markdown marks): the grader page
+    shows an answer's source under its rendering only then."""
+    return any(c in (text or "") for c in "\\^_{}$*<>&")
+
+
+@register.filter
 def elapsed(start, end) -> str:
     """The time from `start` to `end` (datetimes) as duration_ms writes it; an em dash if either is missing."""
     if not start or not end:

@@ -113,7 +113,8 @@ def test_the_page_shows_the_extraction_and_a_click_resolves(client):
     membership_set(campaign=campaign, user=boss, role=Membership.Role.MANAGER)
     client.force_login(boss)
     page = client.get(f"/manage/{campaign.slug}/grader/").content.decode()
-    assert f'data-grader-review="{sol.pk}"' in page and "<code class=\"raw\" title" in page and ".05" in page
+    # A plain answer shows once; its source would read the same.
+    assert f'data-grader-review="{sol.pk}"' in page and "<code class=\"raw\" title" not in page and ".05" in page
     assert "Rated correct to the end; the grader says wrong" in page and "by ann" in page
     resp = client.post(f"/manage/{campaign.slug}/grader/{sol.pk}/", {"verdict": "correct", "note": "same number"})
     assert resp.status_code == 302
@@ -125,3 +126,17 @@ def test_the_page_shows_the_extraction_and_a_click_resolves(client):
     bad = client.post(f"/api/manage/campaigns/{campaign.slug}/grader-reviews/{sol.pk}/resolve/", {"verdict": "maybe"},
                       content_type="application/json")
     assert bad.status_code == 400
+
+
+def test_the_page_shows_latex_answers_source_and_says_when_nothing_was_extracted(client):
+    campaign, sol, user = _world(False, final_answer="\\frac{1}{20}")
+    _submit(campaign, user, [1, 1, 1])
+    empty = SolutionFactory(steps=STEPS, final_answer="", answer_is_correct=False)
+    TaskFactory(campaign=campaign, solution=empty)
+    assert grader_reviews_scan(campaign=campaign) == 1
+    boss = UserFactory()
+    membership_set(campaign=campaign, user=boss, role=Membership.Role.MANAGER)
+    client.force_login(boss)
+    page = client.get(f"/manage/{campaign.slug}/grader/").content.decode()
+    assert '<code class="raw" title="what the grader extracted, verbatim">\\frac{1}{20}</code>' in page
+    assert "The grader found no final answer in the solution" in page and "(nothing extracted)" in page
