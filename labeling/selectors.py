@@ -19,15 +19,16 @@ def api_token_of(*, user) -> Token | None:
 
 
 def campaigns_for_user(*, user):
-    """Campaigns the user belongs to, with pool and progress counts (one query)."""
+    """Campaigns the user belongs to, with pool and progress counts (one query). Gold items are not counted:
+    an annotator never learns how many there are, and the figures match the dashboard's pool."""
     return (
         Campaign.objects.filter(memberships__user=user)
         .exclude(status=Campaign.Status.ARCHIVED)
         .annotate(
             role=F("memberships__role"),
             can_adjudicate=F("memberships__can_adjudicate"),
-            pool=Count("tasks", distinct=True),
-            done=Count("tasks", filter=Q(tasks__completed__gte=F("overlap")), distinct=True),
+            pool=Count("tasks", filter=Q(tasks__is_gold=False), distinct=True),
+            done=Count("tasks", filter=Q(tasks__is_gold=False, tasks__completed__gte=F("overlap")), distinct=True),
         )
         .order_by("slug")
     )

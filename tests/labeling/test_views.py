@@ -18,6 +18,7 @@ def test_home_lists_only_my_campaigns_with_counts(client):
     mine = CampaignFactory(name="Mine")
     TaskFactory(campaign=mine)
     TaskFactory(campaign=mine)
+    TaskFactory(campaign=mine, is_gold=True)  # gold items are not counted: annotators never see how many
     MembershipFactory(campaign=mine, user=user)
     CampaignFactory(name="Not mine")
     client.force_login(user)
