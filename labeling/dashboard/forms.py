@@ -12,7 +12,12 @@ class CampaignSettingsForm(forms.Form):
     name = forms.CharField(max_length=200)
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
     mode = forms.ChoiceField(choices=Campaign.Mode.choices)
-    reveal = forms.ChoiceField(choices=Campaign.Reveal.choices, label="Reveal (first-error mode)")
+    # Short option labels: the select sits in a quarter-width column; the help says the rest.
+    reveal = forms.ChoiceField(choices=[(Campaign.Reveal.ALL, "Every step"),
+                                        (Campaign.Reveal.PROGRESSIVE, "One step at a time")],
+                               label="Reveal (first-error mode)",
+                               help_text="every step: the rows after the first negative are dimmed, so the whole "
+                                         "argument is read; one at a time: the next step shows once this one is rated")
     overlap = forms.IntegerField(min_value=1, max_value=100, label="Labels per solution (overlap)")
     qc_rate = forms.FloatField(min_value=0, max_value=1, label="QC rate (share of gold items served)")
     lease_minutes = forms.IntegerField(min_value=1, max_value=7 * 24 * 60, label="Lease (minutes)")
