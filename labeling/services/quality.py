@@ -50,7 +50,9 @@ def ratings_validate(*, mode: str, ratings: list[int | None], n_steps: int) -> l
         raise ValidationFailed("rate at least one step")
     if mode == Campaign.Mode.FIRST_ERROR:
         if rated != list(range(len(rated))):
-            raise ValidationFailed("in first-error mode steps are rated in order, without gaps")
+            gap = next(i for i in range(len(rated)) if ratings[i] is None)
+            raise ValidationFailed(f"in first-error mode steps are rated in order, without gaps: step {gap} "
+                                   f"(row {gap + 1}) is unrated while a later one is rated")
         negatives = [i for i in rated if ratings[i] == -1]
         if negatives and negatives[0] != rated[-1]:
             raise ValidationFailed(f"step {negatives[0]} is negative: no step after the first error is rated")

@@ -106,7 +106,7 @@ def test_a_refused_resolution_keeps_what_was_entered(dash_world):
                        "as_gold": "1", "action": "resolve"})
     assert r.status_code == 400
     body = r.content.decode()
-    assert 'data-role="resolve-error"' in body and "rated in order" in body
+    assert 'data-role="resolve-error"' in body and "step 1 (row 2) is unrated while a later one is rated" in body
     assert [row["preset"] for row in r.context["rows"]] == [1, None, -1, None, None]
     assert 'value="step 3 drops a $\\frac{1}{2}$"' in body
     assert r.context["as_gold"] and not r.context["next_checked"]
