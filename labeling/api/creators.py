@@ -64,6 +64,7 @@ class CreatorRevokedOut(serializers.Serializer):
     username = serializers.CharField()
     user_id = serializers.IntegerField()
     revoked = serializers.BooleanField()
+    still_can = serializers.BooleanField(help_text="they keep it as an administrator or through a group")
 
 
 class _CreatorView(APIView):

@@ -11,7 +11,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from labeling.dashboard import campaign_selectors as csel
 from labeling.dashboard import creator_selectors as crsel
@@ -26,9 +26,10 @@ def _require_creator(request) -> None:
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def creators(request):
     _require_creator(request)
-    form = CreatorsAddForm(data=request.POST or None)
+    form = CreatorsAddForm(data=request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             rows = creator_svc.campaign_creators_add(who=re.split(r"[\s,;]+", form.cleaned_data["people"]),
@@ -50,8 +51,8 @@ def creators(request):
     }, status=status)
 
 
-@require_POST
 @login_required
+@require_POST
 def creator_revoke(request):
     _require_creator(request)
     username = request.POST.get("username", "")
@@ -59,11 +60,13 @@ def creator_revoke(request):
         messages.error(request, "tick the box to revoke your own permission to create campaigns")
         return redirect("dashboard:creators")
     try:
-        creator_svc.campaign_creator_revoke(username=username, by=request.user)
+        result = creator_svc.campaign_creator_revoke(username=username, by=request.user)
     except LabelingError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, f"{username} can no longer create campaigns; the campaigns they run are unchanged")
+        messages.success(request, f"{username}'s grant is revoked, but they keep it as an administrator or through "
+                                  f"a group" if result["still_can"] else
+                         f"{username} can no longer create campaigns; the campaigns they run are unchanged")
         if username == request.user.get_username():
             return redirect("dashboard:index")
     return redirect("dashboard:creators")

@@ -244,7 +244,6 @@ def review(request, campaign, solution_id: int):
                 if nxt and request.POST.get("next"):
                     return redirect("dashboard:review", slug=campaign.slug, solution_id=nxt[0].solution_id)
         except LabelingError as exc:
-            messages.error(request, f"not saved: {exc.message} (your choices are kept below)")
             refused = {"error": exc.message, "ratings": dict(enumerate(ratings)), "note": request.POST.get("note", ""),
                        "as_gold": bool(request.POST.get("as_gold")), "next": bool(request.POST.get("next"))}
         else:

@@ -62,7 +62,7 @@ def campaign_creators_add(*, who: list[str], by) -> list[dict]:
         raise ValidationFailed(f"at most {MAX_PEOPLE} people at a time", details={"who": ["too many"]})
     users, problems = [], {}
     for name in names:
-        user = user_find(name)
+        user = None if "\x00" in name or len(name) > 254 else user_find(name)
         if user is None:
             problems[name] = ["no such account: add them to a campaign first (that invites them), then here"]
         elif not user.is_active or getattr(getattr(user, "profile", None), "is_external", False):
@@ -71,10 +71,17 @@ def campaign_creators_add(*, who: list[str], by) -> list[dict]:
             users.append((name, user))
     if problems:
         first = next(iter(problems))
-        raise ValidationFailed(f"{first!r}: {problems[first][0]}", details=problems)
+        raise ValidationFailed(f"{first}: {problems[first][0]}",
+                               details={"who": [f"{name}: {msgs[0]}" for name, msgs in problems.items()]})
+    _lock_holders(also=[by.pk])
+    if not _can_create(User.objects.get(pk=by.pk)):
+        raise Forbidden("letting others create campaigns needs the labeling.add_campaign permission yourself")
     perm = creator_permission()
-    rows = []
+    rows, seen = [], set()
     for name, user in users:
+        if user.pk in seen:  # the same person by username and by email
+            continue
+        seen.add(user.pk)
         already = _can_create(User.objects.get(pk=user.pk))  # a fresh object: has_perm caches per instance
         if not already:
             user.user_permissions.add(perm)
@@ -82,34 +89,53 @@ def campaign_creators_add(*, who: list[str], by) -> list[dict]:
     return rows
 
 
+def _checked_name(username: str) -> str:
+    if not isinstance(username, str) or not username or len(username) > 150 or "\x00" in username:
+        raise NotFound("no such account")
+    return username
+
+
+def _lock_holders(*, also: list[int]) -> list:
+    """Lock every account that can create campaigns, and `also`, in one pk-ordered statement: two revokes
+    at once then queue behind each other instead of deadlocking, and each sees the other's result."""
+    return list(User.objects.select_for_update()
+                .filter(Q(pk__in=creators_queryset().values("pk")) | Q(pk__in=also)).order_by("pk"))
+
+
 @transaction.atomic
 def campaign_creator_revoke(*, username: str, by) -> dict:
     """Take back someone's permission to create campaigns. Campaigns they made, and their roles in
     them, stay as they are.
 
-    Invariants: only someone who can create campaigns may revoke; only a direct grant can be taken
-    back here (a superuser, or a group's permission, is the administrator's: Conflict, naming it);
-    someone must still be able to create campaigns afterwards (Conflict); NotFound for an unknown
-    username or someone who could not create campaigns anyway.
+    Invariants: only someone who can create campaigns may revoke, checked under the lock (a
+    revoke of the caller committed meanwhile counts); only a direct grant can be taken back here
+    (a superuser's or a group's permission is the administrator's: Conflict, naming it, where it
+    is the only one); someone must still be able to create campaigns afterwards (Conflict);
+    NotFound for an unknown username or someone who could not create campaigns anyway. The
+    result's `still_can` says whether they keep it by another route.
     """
+    username = _checked_name(username)
     if not _can_create(by):
         raise Forbidden("revoking needs the labeling.add_campaign permission yourself")
-    perm = creator_permission()
-    user = User.objects.select_for_update().filter(username=username).first()
-    if user is None:
+    target = User.objects.filter(username=username).values_list("pk", flat=True).first()
+    if target is None:
         raise NotFound(f"no account '{username}'")
+    _lock_holders(also=[target, by.pk])
+    if not _can_create(User.objects.get(pk=by.pk)):
+        raise Forbidden("revoking needs the labeling.add_campaign permission yourself (it was just taken back)")
+    perm = creator_permission()
+    user = User.objects.get(pk=target)
     direct = user.user_permissions.filter(pk=perm.pk).exists()
+    groups = list(user.groups.filter(permissions=perm).values_list("name", flat=True))
     if not direct:
         if user.is_superuser:
             raise Conflict(f"'{username}' is an administrator: only the admin can change that")
-        if user.groups.filter(permissions=perm).exists():
-            groups = ", ".join(user.groups.filter(permissions=perm).values_list("name", flat=True))
-            raise Conflict(f"'{username}' can create campaigns through the group {groups}: change it in the admin")
+        if groups:
+            raise Conflict(f"'{username}' can create campaigns through the group {', '.join(groups)}: "
+                           f"change it in the admin")
         raise NotFound(f"'{username}' cannot create campaigns")
-    # Lock the other holders' rows too, so two people revoking each other at once cannot both succeed.
-    holders = creators_queryset().exclude(pk=user.pk).values("pk")
-    others = list(User.objects.select_for_update().filter(pk__in=holders).values_list("pk", flat=True))
-    if not others:
+    still_can = user.is_superuser or bool(groups)
+    if not still_can and not creators_queryset().exclude(pk=user.pk).exists():
         raise Conflict(f"'{username}' is the last person who can create campaigns: let someone else first")
     user.user_permissions.remove(perm)
-    return {"username": user.get_username(), "user_id": user.pk, "revoked": True}
+    return {"username": user.get_username(), "user_id": user.pk, "revoked": True, "still_can": still_can}

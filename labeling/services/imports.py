@@ -51,7 +51,8 @@ class ImportResult:
     gold_items: int = 0
     # Labeled records whose labels were left out (`drop_labels`: their solutions come in to be labeled).
     labels_dropped: int = 0
-    # Campaign tasks the imported labels alone brought to the campaign's labels per solution (`overlap`).
+    # Campaign tasks the import labeled that now hold the campaign's labels per solution (`overlap`),
+    # counting any labels they already had, and those that hold some but fewer.
     tasks_filled_by_import: int = 0
     tasks_part_filled_by_import: int = 0  # with some labels now, fewer than the overlap
     overlap: int = 0

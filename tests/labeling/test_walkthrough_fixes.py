@@ -125,7 +125,7 @@ def test_reasons_render_as_math_and_finish_reasons_read_as_words(dash_world):
     assert '<span class="note md" data-md data-role="note">the bound on $a_1$ is missing</span>' in review
     assert "Bad problem" in review and ">bad_problem<" not in review
     overview = web.get(f"/manage/{c.slug}/").content.decode()
-    assert '<div class="muted md" data-md>the bound on $a_1$ is missing</div>' in overview
+    assert '<div class="muted md clamp" data-md>the bound on $a_1$ is missing</div>' in overview
     assert "js/render.js" in overview
     annotator = web.get(f"/manage/{c.slug}/annotators/{ann.pk}/").content.decode()
     assert '<div class="note md" data-md>the bound on $a_1$ is missing</div>' in annotator
