@@ -85,6 +85,7 @@ def _gold_types(campaign: Campaign, ratings: list[int | None], error_types: dict
     return out
 
 
+@transaction.atomic
 def gold_set(
     *, campaign: Campaign, solution: Solution, ratings: list[int | None], user=None, note: str = "",
     screening: bool = False, error_types: dict[int, list[str]] | None = None,
