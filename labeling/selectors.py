@@ -18,6 +18,12 @@ def api_token_of(*, user) -> Token | None:
     return Token.objects.filter(user=user).first()
 
 
+def can_create_campaigns(*, user) -> bool:
+    """Whether `user` may create campaigns (and so let others): the labeling.add_campaign permission."""
+    return bool(user is not None and user.is_authenticated and user.is_active
+                and user.has_perm("labeling.add_campaign"))
+
+
 def campaigns_for_user(*, user):
     """Campaigns the user belongs to, with pool and progress counts (one query). Gold items are not counted:
     an annotator never learns how many there are, and the figures match the dashboard's pool."""

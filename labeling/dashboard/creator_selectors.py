@@ -6,6 +6,7 @@ from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Q
 
+from labeling.dashboard.history import event_actors
 from labeling.services.creators import creator_permission, creators_queryset
 
 User = get_user_model()
@@ -17,10 +18,7 @@ def _events():
 
 
 def _by(events) -> dict[int, str | None]:
-    ids = {e.pgh_context.metadata.get("user") for e in events if e.pgh_context_id and e.pgh_context}
-    names = dict(User.objects.filter(pk__in=[i for i in ids if i]).values_list("pk", "username"))
-    return {e.pgh_id: names.get(e.pgh_context.metadata.get("user")) if e.pgh_context_id and e.pgh_context else None
-            for e in events}
+    return {pgh_id: name for pgh_id, (name, _url) in event_actors(events).items()}
 
 
 def campaign_creators() -> list[dict]:

@@ -40,7 +40,8 @@ def _diff(before: dict | None, after: dict) -> dict:
     return {k: [before.get(k), v] for k, v in after.items() if k not in SKIP and before.get(k) != v}
 
 
-def _who(events) -> dict[int, tuple[str | None, str | None]]:
+def event_actors(events) -> dict[int, tuple[str | None, str | None]]:
+    """Who made each pghistory event and from which URL (its request context), by pgh_id; one user query."""
     users = {}
     ids = {e.pgh_context.metadata.get("user") for e in events if e.pgh_context_id and e.pgh_context}
     names = dict(get_user_model().objects.filter(pk__in=[i for i in ids if i]).values_list("pk", "username"))
@@ -78,7 +79,7 @@ def campaign_history(*, campaign: Campaign, solution_id: int | None = None, anno
     out: list[dict] = []
     for name, qs in queries.items():
         events = list(qs.select_related("pgh_context").order_by("pgh_obj_id", "pgh_id"))
-        who = _who(events)
+        who = event_actors(events)
         last: dict = {}
         # One update of a submitted label stores two rows (before and after) with the same time and context.
         halves: dict = {}

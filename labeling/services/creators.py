@@ -14,6 +14,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from labeling.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from labeling.selectors import can_create_campaigns
 from labeling.services.users import user_find
 
 User = get_user_model()
@@ -22,11 +23,6 @@ MAX_PEOPLE = 100
 
 def creator_permission() -> Permission:
     return Permission.objects.get(content_type__app_label="labeling", codename="add_campaign")
-
-
-def _can_create(user) -> bool:
-    return bool(user is not None and user.is_authenticated and user.is_active
-                and user.has_perm("labeling.add_campaign"))
 
 
 def creators_queryset():
@@ -52,7 +48,7 @@ def campaign_creators_add(*, who: list[str], by) -> list[dict]:
     inactive or imported account refuses the whole list, naming it); idempotent per person;
     returns one row per person, `granted` false where they already could.
     """
-    if not _can_create(by):
+    if not can_create_campaigns(user=by):
         raise Forbidden("letting others create campaigns needs the labeling.add_campaign permission yourself")
     names = list(dict.fromkeys(w.strip() for w in who if w and w.strip()))
     if not names:
@@ -74,7 +70,7 @@ def campaign_creators_add(*, who: list[str], by) -> list[dict]:
         raise ValidationFailed(f"{first}: {problems[first][0]}",
                                details={"who": [f"{name}: {msgs[0]}" for name, msgs in problems.items()]})
     _lock_holders(also=[by.pk])
-    if not _can_create(User.objects.get(pk=by.pk)):
+    if not can_create_campaigns(user=User.objects.get(pk=by.pk)):
         raise Forbidden("letting others create campaigns needs the labeling.add_campaign permission yourself")
     perm = creator_permission()
     rows, seen = [], set()
@@ -82,7 +78,8 @@ def campaign_creators_add(*, who: list[str], by) -> list[dict]:
         if user.pk in seen:  # the same person by username and by email
             continue
         seen.add(user.pk)
-        already = _can_create(User.objects.get(pk=user.pk))  # a fresh object: has_perm caches per instance
+        # A fresh object: has_perm caches per instance.
+        already = can_create_campaigns(user=User.objects.get(pk=user.pk))
         if not already:
             user.user_permissions.add(perm)
         rows.append({"who": name, "user_id": user.pk, "username": user.get_username(), "granted": not already})
@@ -115,13 +112,13 @@ def campaign_creator_revoke(*, username: str, by) -> dict:
     result's `still_can` says whether they keep it by another route.
     """
     username = _checked_name(username)
-    if not _can_create(by):
+    if not can_create_campaigns(user=by):
         raise Forbidden("revoking needs the labeling.add_campaign permission yourself")
     target = User.objects.filter(username=username).values_list("pk", flat=True).first()
     if target is None:
         raise NotFound(f"no account '{username}'")
     _lock_holders(also=[target, by.pk])
-    if not _can_create(User.objects.get(pk=by.pk)):
+    if not can_create_campaigns(user=User.objects.get(pk=by.pk)):
         raise Forbidden("revoking needs the labeling.add_campaign permission yourself (it was just taken back)")
     perm = creator_permission()
     user = User.objects.get(pk=target)
