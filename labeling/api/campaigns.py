@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 
 from labeling.api import manage_serializers as out
 from labeling.api.manage import ManagerView
-from labeling.api.serializers import StrictSerializer
+from labeling.api.serializers import StrictSerializer, json_types_check
 from labeling.dashboard import campaign_selectors as csel
 from labeling.dashboard import costs
 from labeling.dashboard.error_types import error_type_report
@@ -47,9 +47,12 @@ class RemoveIn(StrictSerializer):
     who = serializers.ListField(child=serializers.CharField(max_length=254), min_length=1, max_length=500)
 
 
-def _settings_body(data) -> dict:
+def _settings_body(data, schema: serializers.Serializer) -> dict:
+    """The settings of a create or PATCH body. JSON values keep their JSON types (`"overlap": "3"` is a
+    400, as everywhere in the API); the service then checks ranges and choices."""
     if not isinstance(data, dict):
         raise ValidationFailed("send a JSON object of settings")
+    json_types_check(schema, data)
     return {k: v for k, v in data.items() if k != "slug"}
 
 
@@ -59,11 +62,12 @@ class CampaignCreateView(APIView):
     def post(self, request):
         if not csel.can_create_campaigns(user=request.user):
             raise Forbidden("creating campaigns needs the labeling.add_campaign permission")
+        settings = _settings_body(request.data, out.CampaignCreateIn())
         ser = CampaignIn(data=request.data)
         ser.is_valid(raise_exception=True)
         campaign = camp_svc.campaign_create(
             slug=ser.validated_data["slug"], created_by=request.user,
-            **{"name": ser.validated_data["name"], **_settings_body(request.data)},
+            **{**settings, "name": ser.validated_data["name"]},
         )
         return Response(csel.campaign_settings(campaign=campaign), status=status.HTTP_201_CREATED)
 
@@ -77,9 +81,7 @@ class CampaignDetailView(ManagerView):
                    description="Change settings (and `status`); a new overlap applies to the existing pool.")
     def patch(self, request, slug):
         campaign = self.campaign(request, slug)
-        if not isinstance(request.data, dict):
-            raise ValidationFailed("send a JSON object of settings")
-        changes = {k: v for k, v in request.data.items() if k != "slug"}
+        changes = _settings_body(request.data, out.CampaignSettingsIn())
         change = camp_svc.campaign_update(campaign=campaign, changes=changes)
         return Response({**csel.campaign_settings(campaign=change.campaign), "changed": change.changed,
                          "reopened": change.reopened, "closed": change.closed, "summary": change.summary()})

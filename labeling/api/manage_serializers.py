@@ -105,8 +105,9 @@ class CampaignSettingsIn(s.Serializer):
     instructions = s.CharField(required=False, allow_blank=True)
     screening_size = s.IntegerField(required=False, min_value=0)
     screening_threshold = s.FloatField(required=False, min_value=0, max_value=1)
-    autopause_window = s.IntegerField(required=False, min_value=1)
-    autopause_threshold = s.FloatField(required=False, allow_null=True, min_value=0, max_value=1)
+    autopause_window = s.IntegerField(required=False, min_value=0, max_value=1000,
+                                      help_text="the last N gold answers an annotator is judged on; 0 never pauses")
+    autopause_threshold = s.FloatField(required=False, min_value=0, max_value=1)
     hourly_rate = s.DecimalField(required=False, allow_null=True, max_digits=8, decimal_places=2, min_value=0)
     status = s.ChoiceField(choices=Campaign.Status.choices, required=False)
 

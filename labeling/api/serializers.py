@@ -69,13 +69,19 @@ class StrictSerializer(serializers.Serializer):
             unknown = sorted(str(k) for k in set(data) - set(self.fields))
             if unknown:
                 raise serializers.ValidationError({k: ["not a field here"] for k in unknown})
-        if type(data) is dict:  # a JSON object; a QueryDict (form, query, multipart) is a dict subclass
-            wrong = {name: [msg] for name, field in self.fields.items()
-                     if name in data and not field.read_only
-                     and (msg := _json_type_error(field, data[name])) is not None}
-            if wrong:
-                raise serializers.ValidationError(wrong)
+        json_types_check(self, data)
         return super().to_internal_value(data)
+
+
+def json_types_check(serializer: serializers.Serializer, data) -> None:
+    """Refuse (a 400 naming each field) a JSON body's values of the wrong JSON type for `serializer`'s
+    fields. A QueryDict (form, query string, multipart) is a dict subclass and passes: its values are text."""
+    if type(data) is not dict:
+        return
+    wrong = {name: [msg] for name, field in serializer.fields.items()
+             if name in data and not field.read_only and (msg := _json_type_error(field, data[name])) is not None}
+    if wrong:
+        raise serializers.ValidationError(wrong)
 
 
 class RatingSerializer(StrictSerializer):

@@ -473,9 +473,11 @@ def line_chart(
     if all(x.is_integer() for x in xs):
         # Whole-number x (rounds, epochs) gets whole-number ticks.
         if x_min == x_max:
-            # One point: widen around it, but not below zero for counts (no "-1 labels").
-            x_min, x_max, x_n = (max(0.0, x_min - 1) if x_min >= 0 else x_min - 1), x_max + 1, 2
-        x_n = min(x_n, int(x_max - x_min))
+            # One point: a count (labels, rounds) is read from zero, so "64 labels" sits on a
+            # 0..80 axis rather than a 63..65 one that makes it look like the middle of a run.
+            # The axis runs a little past it so the point is not lost on the frame.
+            x_min, x_max = (0.0, x_max + max(1.0, x_max / 4)) if x_min >= 0 else (x_min - 1, x_max + 1)
+        x_n = max(1, min(x_n, int(x_max - x_min)))
     x_ticks = nice_ticks(x_max, x_n, vmin=x_min)
     x_lo, x_hi = x_ticks[0], x_ticks[-1]
 

@@ -29,7 +29,7 @@ from labeling.errors import Forbidden, LabelingError, NotFound, ValidationFailed
 from labeling.exporting.filters import FINISH_REASONS, params_from_querydict
 from labeling.exporting.formats import AGGREGATIONS, DIRECTORY_FORMATS, EXPORT_FORMATS
 from labeling.importing.formats import FORMATS
-from labeling.models import Adjudication, Job, Membership
+from labeling.models import Adjudication, Assignment, Job, Membership
 from labeling.quality.metrics import agreed_prefix
 from labeling.services import adjudication as adj_svc
 from labeling.services import agreement as agreement_svc
@@ -283,7 +283,8 @@ def data(request, campaign):
                                          limit=None if request.GET.get("jobs") == "all" else 20)
     return render(request, "dashboard/data.html", {
         "campaign": campaign, "tab": "data", "import_formats": FORMATS, "export_formats": EXPORT_FORMATS,
-        "aggregations": AGGREGATIONS, "finish_reasons": FINISH_REASONS, "jobs": jobs, "jobs_total": jobs_total,
+        "aggregations": AGGREGATIONS, "jobs": jobs,
+        "finish_reasons": [(r, Assignment.FinishReason(r).label) for r in FINISH_REASONS], "jobs_total": jobs_total,
         "max_mb": settings.IMPORT_UPLOAD_MAX_MB,
     })
 

@@ -63,6 +63,8 @@ def test_the_data_page_offers_the_three_choices_and_queues_the_one_taken(dash_wo
     slug = dash_world["campaign"].slug
     page = web.get(f"/manage/{slug}/data/").content.decode()
     assert 'name="labels" value="none"' in page and "counts toward the 2 labels per solution" in page
+    # Export filters read as words, with the key the API and CLI take beside them.
+    assert 'value="give_up" data-export="finish_reason"> Gave up <code>give_up</code>' in page
     with open(prm800k_records_path, "rb") as fh:
         web.post(f"/manage/{slug}/data/import/", {"file": fh, "labels": "none"})
     job = Job.objects.get(kind="import")

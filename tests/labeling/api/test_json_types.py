@@ -4,11 +4,12 @@
 import uuid
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.http import QueryDict
 from rest_framework.test import APIClient
 
 from labeling.api.serializers import RatingSerializer
-from labeling.models import Assignment, StepLabel
+from labeling.models import Assignment, Campaign, StepLabel
 from tests.factories import CampaignFactory, MembershipFactory, SolutionFactory, TaskFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -76,3 +77,28 @@ def test_manager_inputs_are_checked_too():
     resp = client.post(f"/api/manage/campaigns/{campaign.slug}/members/", {"entries": ["ann"], "role": 1},
                        format="json")
     assert resp.status_code == 400 and "role: expected a string" in resp.json()["detail"]
+
+
+def test_campaign_settings_keep_their_json_types_in_create_and_patch():
+    boss = UserFactory(username="boss")
+    boss.user_permissions.add(Permission.objects.get(codename="add_campaign"))
+    client = APIClient()
+    client.force_authenticate(boss)
+    cases = [({"overlap": "3"}, "overlap: expected an integer, got a string"),
+             ({"qc_rate": "0.1"}, "qc_rate: expected a number, got a string"),
+             ({"show_ground_truth": "false"}, "show_ground_truth: expected true or false, got a string"),
+             ({"mode": 1}, "mode: expected a string, got an integer"),
+             ({"lease_minutes": 30.0}, "lease_minutes: expected an integer, got a number")]
+    for bad, message in cases:
+        resp = client.post("/api/manage/campaigns/", {"slug": "math-x", "name": "MATH", **bad}, format="json")
+        assert resp.status_code == 400 and message in resp.json()["detail"], (bad, resp.json())
+    assert not Campaign.objects.filter(slug="math-x").exists()
+    made = client.post("/api/manage/campaigns/", {"slug": "math-x", "name": "MATH", "overlap": 3, "qc_rate": 0,
+                                                  "hourly_rate": "42.50", "autopause_window": 0}, format="json")
+    assert made.status_code == 201, made.json()
+    for bad, message in cases:
+        resp = client.patch("/api/manage/campaigns/math-x/", bad, format="json")
+        assert resp.status_code == 400 and message in resp.json()["detail"], (bad, resp.json())
+    assert Campaign.objects.get(slug="math-x").overlap == 3
+    ok = client.patch("/api/manage/campaigns/math-x/", {"overlap": 2, "hourly_rate": 40}, format="json")
+    assert ok.status_code == 200 and ok.json()["changed"], ok.json()
