@@ -26,6 +26,11 @@ def label(user, campaign, ratings, **kw):
 @pytest.fixture
 def dash_world(db):
     """A first-error campaign (overlap 2, no random QC) with a manager, three annotators and five tasks."""
+    return dash_world_build()
+
+
+def dash_world_build() -> dict:
+    """The rows of `dash_world`, for a fixture of a wider scope to build once."""
     campaign = CampaignFactory(mode=Campaign.Mode.FIRST_ERROR, overlap=2, qc_rate=0)
     manager = UserFactory(username="boss", is_staff=True)
     membership_set(campaign=campaign, user=manager, role=Membership.Role.MANAGER)

@@ -10,6 +10,7 @@ from django.utils import timezone
 from active_learning.models import ActiveLearningConfig, PRMModel, SolutionScore
 from active_learning.prm.folds import FoldedPRM, fold_of, load_checkpoint
 from active_learning.prm.score import score
+from active_learning.prm.synthetic import build_examples, read_gsm8k
 from active_learning.services import fitting
 from active_learning.services.cycles import cycle_due_reason, cycle_run_inline
 from active_learning.services.training import training_run_request
@@ -76,13 +77,23 @@ def test_human_labels_then_fine_tune_every_member_and_the_lineage_is_recorded(al
     assert second.data_counts["assignments"] == 18
 
 
-def test_a_synthetic_prior_is_one_model_on_exact_labels(al_campaign, tiny_bert_dir):
+def test_the_synthetic_prior_reads_the_bundled_gsm8k_train_set():
+    assert sum(1 for _ in read_gsm8k(fitting.SYNTHETIC_FILE)) > 7000
+
+
+def test_a_synthetic_prior_is_one_model_on_exact_labels(al_campaign, tiny_bert_dir, monkeypatch, tmp_path):
+    # A slice of the bundled set: the whole one (10,000+ examples) took 20 s to build and tokenize here.
+    part = tmp_path / "gsm8k-part.jsonl"
+    with open(fitting.SYNTHETIC_FILE) as fh:
+        part.write_text("".join(line for _, line in zip(range(150), fh, strict=False)))
+    monkeypatch.setattr(fitting, "SYNTHETIC_FILE", part)
     campaign, _ = al_campaign
     _prior(campaign, "synthetic", train_config={"max_steps": 3, "batch_size": 4, "learning_rate": 3e-3})
     run = cycle_run_inline(run_id=training_run_request(campaign=campaign, enqueue=False).pk)
     assert run.status == "succeeded", run.error
     assert run.model.config["prior"]["kind"] == "synthetic" and run.model.config["folds"] is None
-    assert run.data_counts["prior_examples"] > 10_000 and run.report["train"]["steps"] == 3
+    built = [ex for ex in build_examples(read_gsm8k(part), variants=2, seed=0) if any(x is not None for x in ex.labels)]
+    assert run.data_counts["prior_examples"] == len(built) > 150 and run.report["train"]["steps"] == 3
     assert not isinstance(load_checkpoint(run.model.checkpoint_path), FoldedPRM)
 
 
