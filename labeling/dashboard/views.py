@@ -26,7 +26,7 @@ from labeling.dashboard import selectors as sel
 from labeling.dashboard.error_types import error_type_report
 from labeling.dashboard.prelabels import prelabel_report
 from labeling.errors import Forbidden, LabelingError, NotFound, ValidationFailed
-from labeling.exporting.filters import FINISH_REASONS, params_from_querydict
+from labeling.exporting.filters import params_from_querydict
 from labeling.exporting.formats import AGGREGATIONS, DIRECTORY_FORMATS, EXPORT_FORMATS
 from labeling.importing.formats import FORMATS
 from labeling.models import Adjudication, Assignment, Job, Membership
@@ -284,7 +284,7 @@ def data(request, campaign):
     return render(request, "dashboard/data.html", {
         "campaign": campaign, "tab": "data", "import_formats": FORMATS, "export_formats": EXPORT_FORMATS,
         "aggregations": AGGREGATIONS, "jobs": jobs,
-        "finish_reasons": [(r, Assignment.FinishReason(r).label) for r in FINISH_REASONS], "jobs_total": jobs_total,
+        "finish_reasons": Assignment.FinishReason.choices, "jobs_total": jobs_total,
         "max_mb": settings.IMPORT_UPLOAD_MAX_MB,
     })
 

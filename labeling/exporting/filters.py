@@ -12,8 +12,9 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
 from labeling.errors import ValidationFailed
+from labeling.models import Assignment
 
-FINISH_REASONS = ("solution", "found_error", "give_up", "bad_problem")
+FINISH_REASONS = tuple(Assignment.FinishReason.values)
 INCLUDE = ("include", "exclude", "only")
 LIST_PARAMS = ("annotator", "annotators", "generation", "generations", "finish_reason", "finish_reasons")
 
