@@ -6,6 +6,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
+# Test processes: one per core, at most 4 (each may run Chromium, a Celery worker and a small
+# training run at once). TEST_WORKERS=0 runs the suite in this one process.
+TEST_WORKERS ?= $(shell $(PYTHON) -c "import os; print(min(4, len(os.sched_getaffinity(0))))")
 
 .PHONY: install run scoring-worker test lint fmt demo browser clean-data help
 
@@ -56,7 +59,7 @@ fmt: install
 	$(PY) -m ruff format .
 
 test: install browser lint
-	DJANGO_ENV=test $(PY) -m pytest $(PYTEST_ARGS)
+	DJANGO_ENV=test $(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 clean-data:
 	$(PY) -m annotate.embedded stop || true

@@ -56,6 +56,11 @@ CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
 # Embedded servers are a development convenience; production must name real ones.
 EMBEDDED_SERVICES = env_bool("EMBEDDED_SERVICES", not PRODUCTION)
 APP_DATA_DIR = Path(env("APP_DATA_DIR", str(BASE_DIR / ".var")))
+# `make test` runs the suite in parallel (pytest-xdist). Each test process gets
+# its own database (pytest-django suffixes the name), Redis database and file
+# directories, so two processes never share a queue, a job file or a checkpoint.
+TEST_WORKER = env("PYTEST_XDIST_WORKER") if DJANGO_ENV == "test" else None
+_FILES_DIR = APP_DATA_DIR / f"test-{TEST_WORKER}" if TEST_WORKER else APP_DATA_DIR
 
 
 def _service_url(var: str, start) -> str:
@@ -80,7 +85,9 @@ def _redis_url() -> str:
     if DJANGO_ENV == "test" and not env("REDIS_URL"):
         # Tests use their own logical database on the embedded server, so a
         # running `make run` and a test session never share queues.
-        url = url.rsplit("/", 1)[0] + "/1"
+        # gw0, gw1, ... take databases 2, 3, ... (Redis has 16: 0 for make run, 1 for a serial run).
+        index = 2 + int(TEST_WORKER.removeprefix("gw")) % 14 if TEST_WORKER else 1
+        url = url.rsplit("/", 1)[0] + f"/{index}"
     return url
 
 
@@ -333,8 +340,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # --- Product settings -----------------------------------------------------------
 # Where trained PRM checkpoints and export files live (a directory, so that
 # they can later move to object storage behind the same paths).
-CHECKPOINT_DIR = Path(env("CHECKPOINT_DIR", str(APP_DATA_DIR / "checkpoints")))
-EXPORT_DIR = Path(env("EXPORT_DIR", str(APP_DATA_DIR / "exports")))
+CHECKPOINT_DIR = Path(env("CHECKPOINT_DIR", str(_FILES_DIR / "checkpoints")))
+EXPORT_DIR = Path(env("EXPORT_DIR", str(_FILES_DIR / "exports")))
 IMPORT_BATCH_SIZE = env_int("IMPORT_BATCH_SIZE", 1000)
 # Seconds between beat's sweeps that expire stale leases.
 LEASE_SWEEP_SECONDS = env_int("LEASE_SWEEP_SECONDS", 60)
@@ -384,7 +391,7 @@ JOB_HEARTBEAT_SECONDS = env_int("JOB_HEARTBEAT_SECONDS", 10)
 JOB_STALE_SECONDS = env_int("JOB_STALE_SECONDS", 90)
 JOB_PENDING_TIMEOUT_SECONDS = env_int("JOB_PENDING_TIMEOUT_SECONDS", 3600)
 # Where uploaded import files wait for the worker.
-IMPORT_UPLOAD_DIR = Path(env("IMPORT_UPLOAD_DIR", str(APP_DATA_DIR / "uploads")))
+IMPORT_UPLOAD_DIR = Path(env("IMPORT_UPLOAD_DIR", str(_FILES_DIR / "uploads")))
 # Largest import upload accepted from the web page, in megabytes.
 IMPORT_UPLOAD_MAX_MB = env_int("IMPORT_UPLOAD_MAX_MB", 512)
 

@@ -43,6 +43,25 @@ def test_production_with_everything_set_imports():
     assert proc.returncode == 0, proc.stderr
 
 
+def test_each_parallel_test_process_has_its_own_redis_database_and_directories():
+    show = ("from django.conf import settings as s; print(s.REDIS_URL.rsplit('/', 1)[1], s.EXPORT_DIR, "
+            "s.CHECKPOINT_DIR, s.IMPORT_UPLOAD_DIR)")
+    seen, data = {}, settings.APP_DATA_DIR
+    for worker in ("", "gw0", "gw3"):
+        env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "EXPORT_DIR", "CHECKPOINT_DIR",
+                                                                "IMPORT_UPLOAD_DIR", "PYTEST_XDIST_WORKER"}}
+        # This session's embedded Redis (same APP_DATA_DIR): the child reuses it rather than starting one.
+        env.update(DJANGO_ENV="test", DJANGO_SETTINGS_MODULE="annotate.settings", APP_DATA_DIR=str(data),
+                   DATABASE_URL="postgresql://u@h/db", **({"PYTEST_XDIST_WORKER": worker} if worker else {}))
+        proc = subprocess.run([sys.executable, "-c", f"import django; django.setup(); {show}"], cwd=REPO, env=env,
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        seen[worker] = proc.stdout.split()
+    assert seen[""] == ["1", *(str(data / d) for d in ("exports", "checkpoints", "uploads"))]
+    for worker, db in (("gw0", "2"), ("gw3", "5")):
+        assert seen[worker] == [db, *(str(data / f"test-{worker}" / d) for d in ("exports", "checkpoints", "uploads"))]
+
+
 @pytest.mark.django_db
 def test_tests_run_on_real_postgresql_and_redis():
     assert connection.vendor == "postgresql"
