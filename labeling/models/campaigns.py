@@ -21,6 +21,11 @@ DEFAULT_ERROR_TAXONOMY = (
 # Digits 1-9 pick types on the labeling page.
 MAX_ERROR_TYPES = 9
 
+# The dashboard's own pages sit beside campaigns at /manage/<name>/: a campaign with one
+# of these slugs would lose its overview to the page. tests/labeling/test_models.py checks
+# this list against the dashboard's URLs.
+RESERVED_SLUGS = ("new", "creators")
+
 
 def default_error_taxonomy() -> list[dict]:
     return [{"key": k, "label": label, "description": d} for k, label, d in DEFAULT_ERROR_TAXONOMY]
@@ -105,6 +110,8 @@ class Campaign(models.Model):
     class Meta:
         ordering = ["slug"]
         constraints = [
+            models.CheckConstraint(condition=~Q(slug__in=RESERVED_SLUGS), name="campaign_slug_not_reserved",
+                                   violation_error_message="this slug is reserved for a dashboard page"),
             models.CheckConstraint(condition=Q(overlap__gte=1), name="campaign_overlap_positive"),
             models.CheckConstraint(condition=Q(qc_rate__gte=0) & Q(qc_rate__lte=1), name="campaign_qc_rate_0_1"),
             models.CheckConstraint(condition=Q(lease_minutes__gte=1), name="campaign_lease_positive"),

@@ -13,7 +13,7 @@ from django.utils.text import slugify
 from labeling import extensions
 from labeling.errors import Conflict, NotFound, ValidationFailed
 from labeling.models import Assignment, Campaign, Membership, Task
-from labeling.models.campaigns import MAX_ERROR_TYPES
+from labeling.models.campaigns import MAX_ERROR_TYPES, RESERVED_SLUGS
 from labeling.services.assignments import free_slot
 from labeling.services.users import profile_get_or_create
 
@@ -170,10 +170,6 @@ def settings_clean(changes: dict) -> dict:
             value = taxonomy_clean(value)
         out[name] = value
     return out
-
-
-# Slugs the dashboard's own URLs use (/manage/new/).
-RESERVED_SLUGS = {"new", "creators"}  # dashboard pages at /manage/<name>/
 
 
 def _slug_clean(slug: str) -> str:

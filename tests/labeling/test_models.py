@@ -62,3 +62,44 @@ def test_assignment_status_invariants():
 def test_campaign_defaults_describe_a_usable_campaign():
     c = Campaign.objects.create(slug="x", name="X")
     assert (c.mode, c.overlap, c.show_ground_truth, c.lease_minutes) == ("first_error", 1, True, 30)
+
+
+def test_the_reserved_slugs_are_exactly_the_dashboards_own_pages():
+    from labeling.dashboard.urls import urlpatterns
+    from labeling.models.campaigns import RESERVED_SLUGS
+
+    # Every literal first segment of /manage/<x>/ would shadow a campaign's overview.
+    literal = {str(p.pattern).split("/")[0] for p in urlpatterns} - {"", "<slug:slug>"}
+    assert literal == set(RESERVED_SLUGS)
+
+
+@pytest.mark.parametrize("slug", ["creators", "new"])
+def test_the_database_and_model_validation_refuse_a_reserved_slug(slug):
+    from django.core.exceptions import ValidationError
+
+    _fails(lambda: CampaignFactory(slug=slug))
+    campaign = CampaignFactory(slug=f"{slug}-ok")
+    campaign.slug = slug
+    # What the admin's change form runs: a named error on the page, not a 500 on save.
+    with pytest.raises(ValidationError, match="reserved for a dashboard page"):
+        campaign.full_clean()
+
+
+def test_the_migration_renames_a_campaign_made_before_its_slug_was_reserved():
+    import importlib
+
+    from django.apps import apps
+    from django.db import connection
+
+    migration = importlib.import_module("labeling.migrations.0014_campaign_slug_not_reserved")
+    # Postgres DDL is transactional: the constraint comes back when the test's transaction rolls back.
+    with connection.cursor() as cur:
+        cur.execute("ALTER TABLE labeling_campaign DROP CONSTRAINT campaign_slug_not_reserved")
+    old = CampaignFactory(slug="creators")
+    CampaignFactory(slug="creators-campaign")  # the first choice is taken
+    untouched = CampaignFactory(slug="news")
+    migration.rename_reserved(apps, None)
+    old.refresh_from_db()
+    untouched.refresh_from_db()
+    assert (old.slug, untouched.slug) == ("creators-campaign-2", "news")
+    assert not Campaign.objects.filter(slug__in=["creators", "new"]).exists()
