@@ -26,7 +26,7 @@ class CreatorsIn(StrictSerializer):
 class CreatorOut(serializers.Serializer):
     user_id = serializers.IntegerField()
     username = serializers.CharField()
-    email = serializers.CharField()
+    email = serializers.CharField(allow_null=True, help_text="shown to administrators and to its owner, else null")
     how = serializers.ChoiceField(choices=["granted", "group", "administrator"])
     groups = serializers.ListField(child=serializers.CharField())
     is_superuser = serializers.BooleanField()
@@ -79,7 +79,8 @@ class CreatorsView(_CreatorView):
                    description="Everyone who can create campaigns, how (granted, group, administrator), "
                                "who granted it and when; and the recent grants and revokes.")
     def get(self, request):
-        return Response({"results": crsel.campaign_creators(), "changes": crsel.creator_changes(limit=50)})
+        return Response({"results": crsel.campaign_creators(viewer=request.user),
+                         "changes": crsel.creator_changes(limit=50)})
 
     @extend_schema(request=CreatorsIn, responses={200: CreatorsAddedOut}, operation_id="manage_creators_add",
                    description="Let existing accounts create campaigns; all or nothing, idempotent per person.")

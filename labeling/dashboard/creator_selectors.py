@@ -21,9 +21,12 @@ def _by(events) -> dict[int, str | None]:
     return {pgh_id: name for pgh_id, (name, _url) in event_actors(events).items()}
 
 
-def campaign_creators() -> list[dict]:
+def campaign_creators(*, viewer) -> list[dict]:
     """Everyone who can create campaigns, by username: how (granted here, a group, administrator),
-    who granted it and when (where the audit trail has it), and how many campaigns they manage."""
+    who granted it and when (where the audit trail has it), and how many campaigns they manage.
+
+    The list spans every campaign, so an email address (personal data; a username is enough
+    to grant or revoke) is shown only to administrators and to its owner; others get None."""
     perm = creator_permission()
     users = (creators_queryset()
              .annotate(managing=Count("memberships", filter=Q(memberships__role="manager"), distinct=True))
@@ -41,7 +44,8 @@ def campaign_creators() -> list[dict]:
     for u in users:
         e = latest.get(u.pk) if u.pk in direct else None
         rows.append({
-            "user_id": u.pk, "username": u.get_username(), "email": u.email,
+            "user_id": u.pk, "username": u.get_username(),
+            "email": u.email if viewer.is_superuser or viewer.pk == u.pk else None,
             "how": "granted" if u.pk in direct else "group" if u.pk in groups else "administrator",
             "groups": sorted(groups.get(u.pk, [])), "is_superuser": u.is_superuser,
             "revocable": u.pk in direct,

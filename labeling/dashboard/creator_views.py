@@ -46,7 +46,7 @@ def creators(request):
             return redirect("dashboard:creators")
     status = 400 if form.is_bound and form.errors else 200
     return render(request, "dashboard/creators.html", {
-        "form": form, "rows": crsel.campaign_creators(), "changes": crsel.creator_changes(limit=30),
+        "form": form, "rows": crsel.campaign_creators(viewer=request.user), "changes": crsel.creator_changes(limit=30),
         "candidates": crsel.creator_candidates(user=request.user),
     }, status=status)
 

@@ -98,7 +98,7 @@ def test_revoking_keeps_their_campaigns_and_refuses_what_is_not_a_direct_grant(l
     carl.groups.add(group)
     with pytest.raises(Conflict, match="group leads"):
         svc.campaign_creator_revoke(username="carl", by=lead)
-    how = {r["username"]: (r["how"], r["revocable"]) for r in crsel.campaign_creators()}
+    how = {r["username"]: (r["how"], r["revocable"]) for r in crsel.campaign_creators(viewer=lead)}
     assert how == {"lead": ("granted", True), "root": ("administrator", False), "carl": ("group", False)}
     assert admin.pk
 
@@ -262,3 +262,15 @@ def test_two_creators_revoking_each_other_at_once_leave_one(lead):
         t.join(30)
     assert sorted(map(str, results.values())) == ["Forbidden", "True"], results  # no deadlock, one left
     assert svc.creators_queryset().count() == 1
+
+
+def test_a_creator_sees_their_own_email_but_not_the_others_an_administrator_sees_all(lead):
+    UserFactory(username="ann", email="ann@lab.org")
+    svc.campaign_creators_add(who=["ann"], by=lead)
+    admin = UserFactory(username="root", email="root@lab.org", is_superuser=True)
+    emails = {c["username"]: c["email"] for c in _api(lead).get("/api/manage/creators/").json()["results"]}
+    assert emails == {"lead": "lead@lab.org", "ann": None, "root": None}
+    page = _web(lead).get("/manage/creators/").text
+    assert "lead@lab.org" in page and "ann@lab.org" not in page and "root@lab.org" not in page
+    emails = {c["username"]: c["email"] for c in _api(admin).get("/api/manage/creators/").json()["results"]}
+    assert emails == {"lead": "lead@lab.org", "ann": "ann@lab.org", "root": "root@lab.org"}
