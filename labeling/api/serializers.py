@@ -32,7 +32,9 @@ def _json_kind(field) -> tuple[type, ...] | None:
         if keys and all(isinstance(k, str) for k in keys):
             return (str,)
         return None
-    if isinstance(field, serializers.CharField | serializers.DateField | serializers.DateTimeField):
+    # UUIDField too: DRF would read an integer as UUID(int=...), an id no client sent.
+    if isinstance(field, serializers.CharField | serializers.UUIDField | serializers.DateField
+                  | serializers.DateTimeField):
         return (str,)
     return None
 

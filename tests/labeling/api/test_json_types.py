@@ -54,6 +54,10 @@ def test_flags_steps_and_text_keep_their_types(opened):
         assert resp.status_code == 400 and message in resp.json()["detail"], (row, resp.json())
     assert _submit(client, pk, [{"step": 0, "rating": 1}, {"step": 1, "rating": -1, "flagged": False}],
                    active_ms="12").status_code == 400
+    # DRF's UUIDField would take an integer as UUID(int=...): a submission id that no client sent.
+    resp = client.post(f"/api/assignments/{pk}/submit/", {"submission_id": 12345, "ratings": [
+        {"step": 0, "rating": 1}, {"step": 1, "rating": -1}]}, format="json")
+    assert resp.status_code == 400 and "submission_id: expected a string, got an integer" in resp.json()["detail"]
     ok = _submit(client, pk, [{"step": 0, "rating": 1}, {"step": 1, "rating": -1, "flagged": True}], active_ms=12)
     assert ok.status_code == 200 and StepLabel.objects.filter(flagged=True).count() == 1
 
