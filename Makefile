@@ -7,9 +7,10 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 # Test processes: one per core, at most 4 (each may run Chromium, a Celery worker and a small
-# training run at once). TEST_WORKERS=0 runs the suite in this one process.
-TEST_WORKERS ?= $(shell $(PYTHON) -c "import os; n = len(os.sched_getaffinity(0)) \
-	if hasattr(os, 'sched_getaffinity') else os.cpu_count(); print(min(4, n or 1))")
+# training run at once). TEST_WORKERS=0 runs the suite in this one process, as it does with your
+# own REDIS_URL: parallel processes would share its database and take each other's tasks.
+TEST_WORKERS ?= $(if $(REDIS_URL),0,$(shell $(PYTHON) -c "import os; n = len(os.sched_getaffinity(0)) \
+	if hasattr(os, 'sched_getaffinity') else os.cpu_count(); print(min(4, n or 1))"))
 
 .PHONY: install run scoring-worker test lint fmt demo browser clean-data help
 
