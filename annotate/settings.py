@@ -8,6 +8,7 @@ DATABASE_URL and REDIS_URL; development starts embedded servers instead.
 from __future__ import annotations
 
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -61,8 +62,8 @@ APP_DATA_DIR = Path(env("APP_DATA_DIR", str(BASE_DIR / ".var")))
 # directories, so two processes never share a queue, a job file or a checkpoint.
 # A one-process run uses test-main, so no test writes into the files of `make run`.
 TEST_WORKER = env("PYTEST_XDIST_WORKER") if DJANGO_ENV == "test" else None
-if TEST_WORKER is not None and not (TEST_WORKER.startswith("gw") and TEST_WORKER[2:].isdigit()
-                                    and int(TEST_WORKER[2:]) < 14):
+_TEST_WORKER_INDEX = int(TEST_WORKER[2:]) if TEST_WORKER and re.fullmatch(r"gw\d+", TEST_WORKER) else None
+if TEST_WORKER is not None and (_TEST_WORKER_INDEX is None or _TEST_WORKER_INDEX >= 14):
     raise ImproperlyConfigured(f"PYTEST_XDIST_WORKER is {TEST_WORKER!r}: at most 14 test processes (gw0-gw13)")
 _FILES_DIR = APP_DATA_DIR / f"test-{TEST_WORKER or 'main'}" if DJANGO_ENV == "test" else APP_DATA_DIR
 
@@ -90,7 +91,7 @@ def _redis_url() -> str:
         # Tests use their own logical database on the embedded server, so a
         # running `make run` and a test session never share queues.
         # gw0, gw1, ... take databases 2, 3, ... (Redis has 16: 0 for make run, 1 for a serial run).
-        index = 2 + int(TEST_WORKER[2:]) if TEST_WORKER else 1
+        index = 1 if _TEST_WORKER_INDEX is None else 2 + _TEST_WORKER_INDEX
         url = url.rsplit("/", 1)[0] + f"/{index}"
     return url
 
